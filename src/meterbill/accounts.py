@@ -1,0 +1,178 @@
+"""Customers and subscriptions: reading import files, validating, upserting by id.
+
+An import is all or nothing: every row is checked first (unknown plan, bad time zone,
+``end`` before ``start``, missing ids), every problem is reported with its row number,
+and only a clean file is written, in one transaction.
+
+``start``/``end`` are a date (local midnight in the customer's time zone), a timestamp
+without offset (local wall clock) or a timestamp with offset (that instant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import polars as pl
+
+from meterbill.catalog.model import Catalog
+from meterbill.errors import SubscriptionError
+
+_SHOWN = 10
+CYCLES = ("anniversary", "calendar")
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV, JSON lines or Parquet file, every value as text (or None)."""
+    if not path.is_file():
+        raise SubscriptionError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pl.read_csv(path, infer_schema=False)
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+        elif suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        else:
+            raise SubscriptionError(f"{path}: unknown format {suffix!r} (use .csv, .jsonl or .parquet)")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SubscriptionError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+    rows = []
+    for row in frame.iter_rows(named=True):
+        rows.append({k: (None if v is None or v == "" else str(v)) for k, v in row.items()})
+    return rows
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from None
+
+
+def parse_instant(text: str, timezone: str) -> datetime:
+    """A date or timestamp as a UTC instant; no offset means the customer's local time."""
+    zone = _zone(timezone)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(), zone).astimezone(UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a date or ISO 8601 timestamp: {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """How many rows an import inserted and updated."""
+
+    inserted: int
+    updated: int
+
+
+def _refuse(path: Path, problems: list[str]) -> None:
+    if problems:
+        more = f" ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        raise SubscriptionError(f"{path}: nothing imported: {'; '.join(problems[:_SHOWN])}{more}")
+
+
+def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, ids: Iterable[str]) -> set[str]:
+    con.register("import_ids", pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).to_arrow())
+    try:
+        rows = con.execute(
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM import_ids)"  # noqa: S608
+        ).fetchall()
+    finally:
+        con.unregister("import_ids")
+    return {row[0] for row in rows}
+
+
+def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult:
+    """Upsert customers from a file (columns customer_id, name, email, timezone)."""
+    rows = read_table(path)
+    problems, clean = [], {}
+    for number, row in enumerate(rows, 1):
+        customer_id = row.get("customer_id")
+        if not customer_id:
+            problems.append(f"row {number}: customer_id: required")
+            continue
+        timezone = row.get("timezone") or "UTC"
+        try:
+            _zone(timezone)
+        except ValueError as exc:
+            problems.append(f"row {number}: timezone: {exc}")
+            continue
+        clean[customer_id] = (customer_id, row.get("name"), row.get("email"), timezone)
+    _refuse(path, problems)
+    existing = _existing(con, "customers", "customer_id", clean)
+    con.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
+        " name = excluded.name, email = excluded.email, timezone = excluded.timezone",
+        list(clean.values()),
+    )
+    return ImportResult(inserted=len(clean) - len(existing), updated=len(existing))
+
+
+def import_subscriptions(
+    con: duckdb.DuckDBPyConnection, path: Path, catalog: Catalog
+) -> ImportResult:
+    """Upsert subscriptions (subscription_id, customer_id, plan, start, end, billing_cycle).
+
+    A customer that does not exist yet is created with time zone UTC.
+    """
+    rows = read_table(path)
+    zones = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
+    problems: list[str] = []
+    clean: dict[str, tuple[Any, ...]] = {}
+    new_customers: set[str] = set()
+    for number, row in enumerate(rows, 1):
+        where = f"row {number}"
+        missing = [k for k in ("subscription_id", "customer_id", "plan", "start") if not row.get(k)]
+        if missing:
+            problems.append(f"{where}: {', '.join(missing)}: required")
+            continue
+        plan = row["plan"]
+        if plan not in catalog.plans:
+            known = ", ".join(sorted(catalog.plans)) or "none"
+            problems.append(f"{where}: plan: unknown plan {plan!r}; known plans are {known}")
+            continue
+        cycle = row.get("billing_cycle") or "anniversary"
+        if cycle not in CYCLES:
+            problems.append(f"{where}: billing_cycle: must be anniversary or calendar, not {cycle!r}")
+            continue
+        customer_id = row["customer_id"]
+        timezone = zones.get(customer_id, "UTC")
+        try:
+            start = parse_instant(row["start"], timezone)
+            end = parse_instant(row["end"], timezone) if row.get("end") else None
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if end is not None and end <= start:
+            problems.append(f"{where}: end: must be after start")
+            continue
+        if customer_id not in zones:
+            new_customers.add(customer_id)
+        clean[row["subscription_id"]] = (row["subscription_id"], customer_id, plan, start, end, cycle)
+    _refuse(path, problems)
+    existing = _existing(con, "subscriptions", "subscription_id", clean)
+    con.executemany(
+        "INSERT INTO customers VALUES (?, NULL, NULL, 'UTC') ON CONFLICT DO NOTHING",
+        [(c,) for c in sorted(new_customers)],
+    )
+    con.executemany(
+        "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id) DO UPDATE"
+        " SET customer_id = excluded.customer_id, plan = excluded.plan,"
+        " start_at = excluded.start_at, end_at = excluded.end_at,"
+        " billing_cycle = excluded.billing_cycle",
+        list(clean.values()),
+    )
+    return ImportResult(inserted=len(clean) - len(existing), updated=len(existing))

@@ -1,0 +1,203 @@
+"""The catalog as frozen pydantic models: what catalog.toml may say, and nothing else.
+
+Every model forbids unknown keys (a typo like ``packge_size`` is an error, not a silent
+default). Money and unit prices are decimal text (or TOML integers); a TOML float is
+refused because it is binary floating point by the time we see it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from meterbill.money import QUANTITY_SCALE, parse_decimal
+
+Aggregation = Literal[
+    "count", "sum", "count_unique", "max", "min", "avg", "latest",
+    "sum_with_multiplier", "weighted_sum",
+]  # fmt: skip
+Interval = Literal["day", "week", "month", "quarter", "year"]
+TierMode = Literal["volume", "graduated"]
+
+#: The aggregations this release compiles; the others validate and are refused at compile.
+NUMERIC_AGGREGATIONS: frozenset[str] = frozenset(
+    {"sum", "max", "min", "avg", "latest", "sum_with_multiplier", "weighted_sum"}
+)
+
+
+def _decimal_text(value: Any) -> Decimal:
+    """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError('must be a decimal written as a string, like "15.00"')
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str | int):
+        try:
+            parsed = parse_decimal(value)
+        except ValueError:
+            raise ValueError(f'must be a decimal written as a string, like "15.00", not {value!r}') from None
+        if -parsed.as_tuple().exponent > QUANTITY_SCALE:  # type: ignore[operator]
+            raise ValueError(f"has more than {QUANTITY_SCALE} decimal places")
+        return parsed
+    raise ValueError('must be a decimal written as a string, like "15.00"')
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class Meter(_Model):
+    """A meter: which events count, and how they aggregate into a quantity."""
+
+    key: str = ""
+    name: str = ""
+    event_name: Annotated[str, Field(min_length=1)]
+    aggregation: Aggregation
+    field: str | None = None
+    multiplier: DecimalText | None = None
+    filters: dict[str, list[str | int | bool]] = Field(default_factory=dict)
+    group_by: list[str] = Field(default_factory=list)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters_text(cls, value: dict[str, list[str | int | bool]]) -> dict[str, list[str | int | bool]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"filter {key!r} must list at least one value")
+        return value
+
+    @model_validator(mode="after")
+    def _field_rules(self) -> Meter:
+        if self.aggregation != "count" and not self.field:
+            raise ValueError(f"field: required for aggregation {self.aggregation!r}")
+        if self.aggregation == "sum_with_multiplier":
+            if self.multiplier is None or self.multiplier <= 0:
+                raise ValueError("multiplier: must be a decimal > 0 for sum_with_multiplier")
+        elif self.multiplier is not None:
+            raise ValueError("multiplier: only for aggregation 'sum_with_multiplier'")
+        return self
+
+    def filter_text(self) -> dict[str, list[str]]:
+        """Filters with every value as the text it is compared to (``true``, ``123``)."""
+        return {
+            key: [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+            for key, values in self.filters.items()
+        }
+
+
+class FlatFee(_Model):
+    """A fixed amount per period, prorated by days for a partial period."""
+
+    model: Literal["flat_fee"]
+    amount: DecimalText
+    name: str = ""
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, value: Decimal) -> Decimal:
+        return _non_negative(value)
+
+
+class PerUnit(_Model):
+    """``max(q - free_units, 0) * unit_amount``."""
+
+    model: Literal["per_unit"]
+    meter: str
+    unit_amount: DecimalText
+    free_units: DecimalText = Decimal(0)
+    name: str = ""
+
+    @field_validator("unit_amount", "free_units")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        return _non_negative(value)
+
+
+class Package(_Model):
+    """``ceil(max(q - free_units, 0) / package_size) * amount`` (``floor`` for ``down``)."""
+
+    model: Literal["package"]
+    meter: str
+    amount: DecimalText
+    package_size: Any
+    round: Literal["up", "down"] = "up"
+    free_units: DecimalText = Decimal(0)
+    name: str = ""
+
+    @field_validator("package_size")
+    @classmethod
+    def _package_size(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError("must be an integer >= 1")
+        if value >= 10**18:
+            raise ValueError("must be below 10^18")
+        return value
+
+    @field_validator("amount", "free_units")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        return _non_negative(value)
+
+
+class Tier(_Model):
+    """One tier: inclusive ``up_to`` (absent on the last), unit and flat amounts."""
+
+    up_to: DecimalText | None = None
+    unit_amount: DecimalText = Decimal(0)
+    flat_amount: DecimalText = Decimal(0)
+
+
+class Tiered(_Model):
+    """Volume or graduated tiers over a meter's quantity."""
+
+    model: Literal["tiered"]
+    meter: str
+    mode: TierMode
+    tiers: Annotated[list[Tier], Field(min_length=1)]
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _tier_order(self) -> Tiered:
+        *bounded, last = self.tiers
+        if last.up_to is not None:
+            raise ValueError("tiers: the last tier must have no up_to (unbounded)")
+        previous: Decimal | None = None
+        for index, tier in enumerate(bounded):
+            if tier.up_to is None:
+                raise ValueError(f"tiers[{index}].up_to: required on every tier but the last")
+            if previous is not None and tier.up_to <= previous:
+                raise ValueError(f"tiers[{index}].up_to: must be greater than the tier before")
+            previous = tier.up_to
+        return self
+
+
+Price = Annotated[FlatFee | PerUnit | Package | Tiered, Field(discriminator="model")]
+
+
+class Plan(_Model):
+    """A plan: currency, billing interval and its prices, in catalog order."""
+
+    key: str = ""
+    name: str = ""
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    interval: Interval
+    interval_count: Annotated[int, Field(ge=1, strict=True)] = 1
+    prices: list[Price] = Field(default_factory=list)
+
+
+class Catalog(_Model):
+    """Every meter and plan of catalog.toml, keyed as written."""
+
+    meters: dict[str, Meter] = Field(default_factory=dict)
+    plans: dict[str, Plan] = Field(default_factory=dict)

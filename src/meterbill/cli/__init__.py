@@ -1,0 +1,1 @@
+"""The ``meterbill`` command line: a thin click layer over ``meterbill.Workspace``."""

@@ -1,0 +1,310 @@
+"""``meterbill``: every command, each a few lines over ``Workspace``."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from meterbill import __version__
+from meterbill.cli.diagnostics import fail, handle_errors
+from meterbill.cli.options import open_workspace, output_options, workspace_option
+from meterbill.cli.render import print_table, stderr_status
+from meterbill.export import write_frame
+from meterbill.money import format_amount
+from meterbill.workspace import EXAMPLES, Workspace
+
+DEMO_THROUGH = "2026-11-01"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meterbill")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:  # noqa: FBT001
+    """Usage-based billing as an analytical job: events in, exact invoices out."""
+    if debug:
+        import os
+
+        os.environ["METERBILL_DEBUG"] = "1"
+
+
+# -- getting started -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def demo(directory: Path | None) -> None:
+    """Run the OpenAI O1 example end to end in a fresh workspace and print its invoice."""
+    root = directory or Path(tempfile.mkdtemp(prefix="meterbill-demo-"))
+    stderr_status(f"creating the openai-o1 example workspace in {root}")
+    workspace = Workspace.init(root, example="openai-o1")
+    result = workspace.invoice_run(through=DEMO_THROUGH, on_progress=stderr_status)
+    for invoice in result.invoices.iter_rows(named=True):
+        _print_invoice(workspace, invoice["invoice_id"])
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--example", type=click.Choice(EXAMPLES), help="Add the example's catalog, customer, subscription and events.")
+@handle_errors
+def init(directory: Path, example: str | None) -> None:
+    """Create a workspace in DIRECTORY."""
+    Workspace.init(directory, example=example)
+    click.echo(f"created workspace {directory}", err=True)
+
+
+# -- catalog ---------------------------------------------------------------------------
+
+
+@cli.group()
+def catalog() -> None:
+    """The plan catalog (catalog.toml)."""
+
+
+@catalog.command("check")
+@workspace_option
+@handle_errors
+def catalog_check(workspace: Path) -> None:
+    """Validate catalog.toml and list its meters, plans and prices."""
+    from meterbill.query import _catalog_frames
+
+    meters, prices = _catalog_frames(open_workspace(workspace).catalog())
+    print_table(meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"), title="meters")
+    print_table(prices, title="prices")
+    click.echo(f"catalog ok: {meters.height} meters, {prices['plan'].n_unique()} plans, {prices.height} prices", err=True)
+
+
+# -- customers and subscriptions ------------------------------------------------------
+
+
+@cli.group()
+def customers() -> None:
+    """Customers (id, name, email, time zone)."""
+
+
+@customers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@workspace_option
+@handle_errors
+def customers_import(file: Path, workspace: Path) -> None:
+    """Upsert customers from a CSV, JSON lines or Parquet FILE."""
+    result = open_workspace(workspace).import_customers(file)
+    click.echo(f"customers: {result.inserted} inserted, {result.updated} updated")
+
+
+@cli.group()
+def subscriptions() -> None:
+    """Subscriptions (customer, plan, start, end, billing cycle)."""
+
+
+@subscriptions.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@workspace_option
+@handle_errors
+def subscriptions_import(file: Path, workspace: Path) -> None:
+    """Upsert subscriptions from a CSV, JSON lines or Parquet FILE."""
+    result = open_workspace(workspace).import_subscriptions(file)
+    click.echo(f"subscriptions: {result.inserted} inserted, {result.updated} updated")
+
+
+# -- ingest ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="Fail the whole ingest, committing nothing, on any reject.")
+@workspace_option
+@handle_errors
+def ingest(paths: tuple[str, ...], strict: bool, workspace: Path) -> None:  # noqa: FBT001
+    """Ingest event files, folders or globs (JSON lines, CSV, Parquet) into the lake."""
+    result: Any = open_workspace(workspace).ingest(list(paths), strict=strict)
+    click.echo(
+        f"read {result.records_read}: accepted {result.accepted}, "
+        f"duplicates {result.duplicates}, rejected {result.rejected}"
+    )
+    if result.rejected:
+        click.echo("see rejects with: meterbill sql \"SELECT * FROM rejected_events\"", err=True)
+
+
+# -- invoices --------------------------------------------------------------------------
+
+
+@cli.group()
+def invoice() -> None:
+    """Invoice runs, finalization and invoices."""
+
+
+@invoice.command("run")
+@click.option("--through", required=True, help="Bill periods ending at or before this date (each customer's local midnight) or timestamp with offset.")
+@click.option("--finalize", is_flag=True, help="Finalize (number and freeze) the invoices of this run.")
+@workspace_option
+@handle_errors
+def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa: FBT001
+    """Bill every complete period through a date; print a summary."""
+    result = open_workspace(workspace).invoice_run(
+        through=through, finalize=finalize, on_progress=stderr_status
+    )
+    summary = result.invoices.select(
+        "invoice_id", "invoice_number", "status", "customer_id", "plan",
+        "period_start", "period_end", "currency", "total", "line_count",
+    )  # fmt: skip
+    print_table(summary, title=f"invoice run {result.run_id}")
+    click.echo(f"{result.invoices.height} invoices; SQL at {result.sql_path}", err=True)
+    if result.invalid_usage.height:
+        total = int(result.invalid_usage["events"].sum())
+        click.echo(
+            f"warning: {total} events matched a meter but had no numeric value and were not "
+            "billed; see: meterbill sql \"SELECT * FROM invalid_usage\"",
+            err=True,
+        )
+
+
+@invoice.command("finalize")
+@click.argument("invoice_ids", nargs=-1)
+@workspace_option
+@handle_errors
+def invoice_finalize(invoice_ids: tuple[str, ...], workspace: Path) -> None:
+    """Finalize drafts (all, or the INVOICE_IDS given): number them and freeze them."""
+    count = open_workspace(workspace).finalize(invoice_ids=list(invoice_ids) or None)
+    click.echo(f"finalized {count} invoices")
+
+
+@invoice.command("show")
+@click.argument("invoice_id")
+@workspace_option
+@handle_errors
+def invoice_show(invoice_id: str, workspace: Path) -> None:
+    """Print one invoice (by id or number) with its lines."""
+    _print_invoice(open_workspace(workspace), invoice_id)
+
+
+def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
+    head, lines = workspace.invoice(invoice_id)
+    row = head.row(0, named=True)
+    title = (
+        f"{row['invoice_number'] or row['invoice_id']} ({row['status']}) {row['customer_id']} "
+        f"{row['plan']} {row['period_start']:%Y-%m-%d} to {row['period_end']:%Y-%m-%d}"
+    )
+    print_table(
+        lines.select("line_number", "description", "meter", "group", "quantity", "billable_quantity", "unit_amount", "amount"),
+        title=title,
+    )
+    click.echo(f"Total: {format_amount(row['total'], row['currency'])} {row['currency']}")
+
+
+# -- SQL, export, explain ----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("query")
+@output_options
+@workspace_option
+@handle_errors
+def sql(query: str, fmt: str, out: Path | None, workspace: Path) -> None:
+    """Run a read-only SQL QUERY over the workspace's views."""
+    _emit(open_workspace(workspace).sql(query), fmt=fmt, out=out)
+
+
+def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
+    if fmt == "table" and out is None:
+        print_table(frame)
+        return
+    if fmt == "table":
+        fail("--out needs --format csv, json or parquet", 2)
+    if out is None:
+        if fmt == "parquet":
+            fail("--format parquet needs --out FILE", 2)
+        target = Path(tempfile.mkstemp(suffix=f".{fmt}")[1])
+        write_frame(frame, fmt=fmt, out=target)  # type: ignore[arg-type]
+        sys.stdout.write(target.read_text(encoding="utf-8"))
+        target.unlink()
+        return
+    write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
+    click.echo(f"wrote {frame.height} rows to {out}", err=True)
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["invoices", "line-items"]))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status.")
+@click.option("--customer", help="Only this customer.")
+@click.option("--from", "period_from", help="Only periods starting at or after this date.")
+@click.option("--to", "period_to", help="Only periods ending at or before this date.")
+@workspace_option
+@handle_errors
+def export(
+    what: str, fmt: str, out: Path, status: str | None, customer: str | None,
+    period_from: str | None, period_to: str | None, workspace: Path,
+) -> None:  # fmt: skip
+    """Export invoices or line items to Parquet, CSV or JSON lines."""
+    ws = open_workspace(workspace)
+    invoices = ws.invoices()
+    if status:
+        invoices = invoices.filter(pl.col("status") == status)
+    if customer:
+        invoices = invoices.filter(pl.col("customer_id") == customer)
+    if period_from:
+        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from))
+    if period_to:
+        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to))
+    frame = invoices
+    if what == "line-items":
+        frame = ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
+    write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
+    click.echo(f"wrote {frame.height} {what} to {out}", err=True)
+
+
+def _instant(text: str) -> Any:
+    from meterbill.workspace import _through_instant
+
+    return _through_instant(text, "UTC")
+
+
+@cli.command()
+@click.option("--plan", "plans", multiple=True, help="Only this plan (repeatable).")
+@click.option("--raw", is_flag=True, help="Print the SQL without syntax highlighting.")
+@workspace_option
+@handle_errors
+def explain(plans: tuple[str, ...], raw: bool, workspace: Path) -> None:  # noqa: FBT001
+    """Print the compiled SQL of an invoice run."""
+    text = open_workspace(workspace).compile(plans=list(plans) or None).sql("duckdb")
+    if raw or not sys.stdout.isatty():
+        click.echo(text, nl=False)
+        return
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    Console().print(Syntax(text, "sql"))
+
+
+# -- benchmark -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--events", default=50_000_000, show_default=True, help="Synthetic events to generate.")
+@click.option("--customers", "customer_count", default=10_000, show_default=True, help="Synthetic customers.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Workspace to generate into (kept); default a temporary folder, removed after.")
+@click.option("--repeat", default=3, show_default=True, help="Timed runs of each side; the best counts.")
+@handle_errors
+def bench(events: int, customer_count: int, directory: Path | None, repeat: int) -> None:
+    """Time the invoice run against a bare DuckDB GROUP BY over the same lake."""
+    import shutil
+
+    from meterbill import bench as benchmark
+
+    root = directory or Path(tempfile.mkdtemp(prefix="meterbill-bench-"))
+    try:
+        if not (root / "catalog.toml").exists():
+            stderr_status(f"generating {events:,} events for {customer_count:,} customers in {root}")
+            benchmark.generate_workspace(root, events=events, customers=customer_count)
+        result = benchmark.run_bench(root, repeat=repeat, on_progress=stderr_status)
+        click.echo(benchmark.format_bench(result))
+    finally:
+        if directory is None:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,45 @@
+"""Option bundles shared by commands: the workspace, output format and file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from meterbill.workspace import Workspace
+
+
+def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``-w/--workspace DIR`` (else ``METERBILL_WORKSPACE``, else the current folder)."""
+    return click.option(
+        "-w",
+        "--workspace",
+        "workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="METERBILL_WORKSPACE",
+        default=Path(),
+        show_default="the current folder or $METERBILL_WORKSPACE",
+        help="The workspace folder.",
+    )(func)
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format table|csv|json|parquet`` and ``--out FILE``."""
+    func = click.option(
+        "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file."
+    )(func)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["table", "csv", "json", "parquet"]),
+        default="table",
+        show_default=True,
+        help="Output format.",
+    )(func)
+
+
+def open_workspace(path: Path) -> Workspace:
+    """The workspace at ``path`` (a clear error if it is not one)."""
+    return Workspace(path)

@@ -1,0 +1,33 @@
+"""Rich rendering of frames as tables (rich imported lazily: ``import meterbill`` stays light)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from meterbill.export import text_rows
+
+#: Rows shown in a terminal table before it says "N of M rows".
+MAX_ROWS = 40
+
+
+def print_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = MAX_ROWS) -> None:
+    """Print a frame as a table on stdout, capped with a note on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        numeric = frame.schema[column].is_numeric()
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in text_rows(frame.head(max_rows)):
+        table.add_row(*["" if v is None else v for v in row.values()])
+    Console(soft_wrap=False).print(table)
+    if frame.height > max_rows:
+        Console(stderr=True).print(f"{max_rows} of {frame.height} rows")
+
+
+def stderr_status(message: str) -> None:
+    """A progress line on stderr."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[dim]{message}[/dim]")

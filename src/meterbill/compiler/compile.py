@@ -1,0 +1,161 @@
+"""Compile a catalog into the invoice run's one SQL query (``CompiledRun``).
+
+The template context is plain data prepared here (meters numbered, filters as column
+names and text values, prices with decimal amounts), so templates stay free of logic
+about the catalog. The rendered text is parsed by sqlglot (DuckDB dialect); the tree is
+the artifact that engines run (``CompiledRun.sql(dialect)``) and ``explain`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+import polars as pl
+from sqlglot import exp
+
+from meterbill.catalog.model import Catalog, Meter
+from meterbill.compiler.environment import render
+from meterbill.errors import CompileError
+
+#: Columns of every lake file, with their types (properties come on top).
+BASE_COLUMNS: dict[str, str] = {
+    "event_id": "VARCHAR",
+    "event_name": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "source": "VARCHAR",
+}
+#: The columns the query returns, one row per (invoice, usage price, group).
+PRICED_SCHEMA: dict[str, pl.DataType] = {
+    "invoice_id": pl.String(),
+    "price_index": pl.Int32(),
+    "meter": pl.String(),
+    "group_values": pl.List(pl.String()),
+    "quantity": pl.Decimal(38, 12),
+    "invalid_events": pl.Int64(),
+    "billable_quantity": pl.Decimal(38, 12),
+    "unit_amount": pl.Decimal(38, 12),
+    "amount": pl.Decimal(38, 24),
+}
+TEXT_PREFIX = "p__"
+NUMBER_PREFIX = "n__"
+_NUMERIC = frozenset({"sum", "max", "min", "sum_with_multiplier"})
+_SUPPORTED = _NUMERIC | {"count", "count_unique"}
+_USAGE_MODELS = frozenset({"per_unit", "package"})
+
+
+def text_column(key: str) -> str:
+    """The lake column holding a property's text (filters, groups, count_unique)."""
+    return TEXT_PREFIX + key
+
+
+def number_column(key: str) -> str:
+    """The lake column holding a property's exact numeric value (NULL if not a number)."""
+    return NUMBER_PREFIX + key
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRun:
+    """The invoice run's query: its tree, and the lake columns it reads.
+
+    ``tree`` is None when no plan has a usage price (only flat fees: nothing to scan).
+    """
+
+    tree: exp.Expression | None
+    #: Lake columns the query reads, name -> SQL type; the engine supplies NULLs for any
+    #: column no lake file has yet.
+    columns: dict[str, str] = field(default_factory=dict)
+    plans: tuple[str, ...] = ()
+
+    def sql(self, dialect: str = "duckdb", *, pretty: bool = True) -> str:
+        """The query as text in an engine's dialect."""
+        if self.tree is None:
+            return "-- no usage prices in the selected plans: nothing to query\n"
+        return self.tree.sql(dialect=dialect, pretty=pretty) + "\n"
+
+
+def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> CompiledRun:
+    """Compile the catalog (or some of its plans) into the invoice run's query.
+
+    Raises:
+        CompileError: an unknown plan, an aggregation or price model this release does not
+            compile, or a render/parse failure.
+    """
+    selected = list(catalog.plans) if plans is None else plans
+    for plan_key in selected:
+        if plan_key not in catalog.plans:
+            known = ", ".join(sorted(catalog.plans)) or "none"
+            raise CompileError(f"unknown plan {plan_key!r}; known plans are {known}")
+    prices: list[dict[str, Any]] = []
+    meter_keys: list[str] = []
+    for plan_key in selected:
+        for index, price in enumerate(catalog.plans[plan_key].prices):
+            if price.model == "flat_fee":
+                continue
+            if price.model not in _USAGE_MODELS:
+                raise CompileError(
+                    f"plans.{plan_key}.prices[{index}]: price model {price.model!r} "
+                    "is not supported by this release yet"
+                )
+            prices.append({**price.model_dump(), "plan": plan_key, "index": index})
+            if price.meter not in meter_keys:
+                meter_keys.append(price.meter)
+    if not prices:
+        return CompiledRun(tree=None, plans=tuple(selected))
+
+    meters = [_meter_context(catalog.meters[key], index) for index, key in enumerate(meter_keys)]
+    columns = dict(BASE_COLUMNS)
+    for meter in meters:
+        for column, sql_type in meter["columns"].items():
+            columns[column] = sql_type
+    text = render(
+        "invoice_run.sql",
+        columns=[c for c in columns if c not in BASE_COLUMNS],
+        event_names=sorted({m["event_name"] for m in meters}),
+        plain_meters=[m for m in meters if not m["group_columns"]],
+        grouped_meters=[m for m in meters if m["group_columns"]],
+        prices=prices,
+    )
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise CompileError(f"sql/invoice_run.sql rendered SQL that does not parse: {exc}") from exc
+    return CompiledRun(tree=tree, columns=columns, plans=tuple(selected))
+
+
+def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
+    """A meter as the templates see it: numbered, with lake column names resolved."""
+    if meter.aggregation not in _SUPPORTED:
+        raise CompileError(
+            f"meters.{meter.key}.aggregation: {meter.aggregation!r} is not supported by "
+            "this release yet"
+        )
+    columns: dict[str, str] = {}
+    value_column = None
+    if meter.aggregation in _NUMERIC:
+        value_column = number_column(meter.field or "")
+        columns[value_column] = "DECIMAL(38,12)"
+    elif meter.aggregation == "count_unique":
+        value_column = text_column(meter.field or "")
+        columns[value_column] = "VARCHAR"
+    filters = []
+    for key, values in meter.filter_text().items():
+        filters.append({"column": text_column(key), "texts": values})
+        columns[text_column(key)] = "VARCHAR"
+    group_columns = [text_column(key) for key in meter.group_by]
+    for column in group_columns:
+        columns[column] = "VARCHAR"
+    return {
+        "index": index,
+        "key": meter.key,
+        "event_name": meter.event_name,
+        "aggregation": meter.aggregation,
+        "value_column": value_column,
+        "multiplier": meter.multiplier,
+        "filters": filters,
+        "group_columns": group_columns,
+        "group_keys": list(meter.group_by),
+        "columns": columns,
+    }

@@ -1,0 +1,66 @@
+"""Exports of invoices and line items to Parquet, CSV and JSON (lines).
+
+Parquet keeps DECIMAL and UTC timestamps. CSV and JSON write amounts as decimal text with
+the currency's places (``202.50``; a JPY amount has none) and instants as ISO 8601 UTC
+(``2026-10-01T00:00:00Z``), so no reader ever parses money as a float.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from meterbill.errors import ExportError
+from meterbill.money import format_amount
+
+Format = Literal["parquet", "csv", "json"]
+_AMOUNTS = ("amount", "subtotal", "total")
+
+
+def _text(value: Any, column: str, currency: str | None) -> str | None:
+    if value is None:
+        return None
+    if column in _AMOUNTS and currency is not None:
+        return format_amount(value, currency)
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")
+    if hasattr(value, "as_tuple"):  # Decimal: plain notation, no exponent
+        return f"{value:f}"
+    return str(value)
+
+
+def text_rows(frame: pl.DataFrame) -> list[dict[str, str | None]]:
+    """Rows with every value as the text CSV and JSON carry."""
+    out = []
+    for row in frame.iter_rows(named=True):
+        currency = row.get("currency")
+        out.append({column: _text(value, column, currency) for column, value in row.items()})
+    return out
+
+
+def write_frame(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:
+    """Write a frame as Parquet, CSV or JSON lines.
+
+    Raises:
+        ExportError: the file cannot be written.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            frame.write_parquet(out)
+            return
+        rows = text_rows(frame)
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            if fmt == "csv":
+                writer = csv.DictWriter(handle, fieldnames=frame.columns, lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None

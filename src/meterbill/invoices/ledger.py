@@ -1,0 +1,92 @@
+"""The invoice ledger in the state database: drafts refreshed by runs, finalized ones frozen.
+
+- A run replaces the drafts it recomputes (same invoice id: same subscription and period)
+  and never touches a finalized invoice; periods with a finalized invoice are not rerun.
+- Finalizing numbers invoices ``INV-000001``, ... in finalization order, gapless: the next
+  number is one more than the count of finalized invoices, taken inside the transaction
+  that holds the workspace lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA
+
+NUMBER_PREFIX = "INV-"
+
+
+def invoice_id(subscription_id: str, period_start: datetime) -> str:
+    """Deterministic id of a subscription period's invoice."""
+    key = f"{subscription_id}\x1f{period_start.isoformat()}".encode()
+    return "in_" + hashlib.sha256(key).hexdigest()[:24]
+
+
+def finalized_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Ids of every finalized invoice."""
+    rows = con.execute("SELECT invoice_id FROM invoices WHERE status = 'finalized'").fetchall()
+    return {row[0] for row in rows}
+
+
+def save_drafts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    lines: pl.DataFrame,
+    invoices: pl.DataFrame,
+    run_id: str,
+    last_ingest_id: str | None,
+) -> None:
+    """Replace the drafts with these invoices and lines (inside the caller's transaction)."""
+    con.register("new_invoices", invoices.to_arrow())
+    con.register("new_lines", lines.to_arrow())
+    try:
+        con.execute(
+            "DELETE FROM line_items WHERE invoice_id IN (SELECT invoice_id FROM new_invoices)"
+            " AND invoice_id IN (SELECT invoice_id FROM invoices WHERE status = 'draft')"
+        )
+        con.execute(
+            "DELETE FROM invoices WHERE status = 'draft'"
+            " AND invoice_id IN (SELECT invoice_id FROM new_invoices)"
+        )
+        invoice_columns = ", ".join(f'"{c}"' for c in INVOICE_SCHEMA)
+        con.execute(
+            f"INSERT INTO invoices ({invoice_columns}, run_id, last_ingest_id) "  # noqa: S608
+            f"SELECT {invoice_columns}, ?, ? FROM new_invoices",
+            [run_id, last_ingest_id],
+        )
+        line_columns = ", ".join(f'"{c}"' for c in LINE_ITEM_SCHEMA)
+        con.execute(
+            f"INSERT INTO line_items ({line_columns}) SELECT {line_columns} FROM new_lines"  # noqa: S608
+        )
+    finally:
+        con.unregister("new_invoices")
+        con.unregister("new_lines")
+
+
+def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:
+    """Finalize drafts (all, or those listed), numbering them gaplessly; returns how many.
+
+    Drafts are numbered in (period_start, customer_id, subscription_id) order.
+    """
+    drafts = con.execute(
+        "SELECT invoice_id FROM invoices WHERE status = 'draft'"
+        " AND (? IS NULL OR list_contains(?, invoice_id))"
+        " ORDER BY period_start, customer_id, subscription_id",
+        [invoice_ids, invoice_ids],
+    ).fetchall()
+    if not drafts:
+        return 0
+    (done,) = con.execute("SELECT count(*) FROM invoices WHERE status = 'finalized'").fetchone()  # type: ignore[misc]
+    numbered = [
+        (f"{NUMBER_PREFIX}{done + offset:06d}", row[0]) for offset, row in enumerate(drafts, 1)
+    ]
+    con.executemany(
+        "UPDATE invoices SET status = 'finalized', invoice_number = ?, finalized_at = now()"
+        " WHERE invoice_id = ?",
+        numbered,
+    )
+    return len(numbered)

@@ -1,0 +1,186 @@
+"""Billing periods and flat-fee proration: pure functions over dates and time zones.
+
+A subscription's periods are half-open ``[start, end)`` instants, computed on the
+customer's local wall clock and then converted to UTC, so a daylight-saving change makes
+a 23- or 25-hour day rather than shifting the boundary.
+
+- ``anniversary``: periods start on the start's day (and time of day), every
+  ``interval_count`` intervals; a day past the month's end is clamped (Jan 31 -> Feb 28
+  or 29 -> Mar 31), always counted from the original start so the day comes back.
+- ``calendar``: periods align to local midnight (day), Monday (week), the 1st (month),
+  Jan/Apr/Jul/Oct 1 (quarter) and Jan 1 (year); the first period is the partial one from
+  the start.
+
+A subscription ``end`` clips the period it falls in. Proration of a flat fee is by whole
+local days: days in the partial period / days in the full period it is part of.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Interval = Literal["day", "week", "month", "quarter", "year"]
+Cycle = Literal["anniversary", "calendar"]
+
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+#: A guard against a runaway loop (a daily plan over 200 years).
+_MAX_PERIODS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One billing period in UTC, with what a flat fee needs to prorate it."""
+
+    start: datetime
+    end: datetime
+    #: Whole local days actually in the period / in the full-length period it belongs to.
+    days: int
+    full_days: int
+
+    @property
+    def is_partial(self) -> bool:
+        """True when a flat fee for this period is prorated."""
+        return self.days != self.full_days
+
+
+def _add_months(anchor: datetime, months: int) -> datetime:
+    """The anchor moved by whole months on the wall clock, day clamped to the month."""
+    month_index = anchor.month - 1 + months
+    year, month = anchor.year + month_index // 12, month_index % 12 + 1
+    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    return anchor.replace(year=year, month=month, day=day)
+
+
+def _step(anchor: datetime, interval: Interval, count: int) -> datetime:
+    """``anchor`` + ``count`` intervals, on the local wall clock (naive datetimes)."""
+    if interval == "day":
+        return anchor + timedelta(days=count)
+    if interval == "week":
+        return anchor + timedelta(weeks=count)
+    return _add_months(anchor, _MONTHS[interval] * count)
+
+
+def _calendar_floor(local: datetime, interval: Interval) -> datetime:
+    """The start of the calendar interval containing ``local`` (naive wall clock)."""
+    midnight = datetime.combine(local.date(), time())
+    if interval == "day":
+        return midnight
+    if interval == "week":
+        return midnight - timedelta(days=midnight.weekday())
+    if interval == "month":
+        return midnight.replace(day=1)
+    if interval == "quarter":
+        return midnight.replace(month=(midnight.month - 1) // 3 * 3 + 1, day=1)
+    return midnight.replace(month=1, day=1)
+
+
+def _whole_days(start: datetime, end: datetime) -> int:
+    """Whole days between two wall-clock times (DST does not make a day shorter)."""
+    return (end - start).days
+
+
+def _to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
+def iter_periods(
+    *,
+    start: datetime,
+    end: datetime | None,
+    interval: Interval,
+    interval_count: int,
+    cycle: Cycle,
+    timezone: str,
+) -> Iterator[Period]:
+    """Yield a subscription's periods in order, forever unless ``end`` stops them.
+
+    Args:
+        start: the subscription start, an aware instant.
+        end: the subscription end (exclusive), an aware instant, or None.
+        interval: the plan's interval.
+        interval_count: intervals per period (>= 1).
+        cycle: ``anniversary`` or ``calendar``.
+        timezone: the customer's IANA time zone.
+    """
+    zone = ZoneInfo(timezone)
+    local_start = start.astimezone(zone).replace(tzinfo=None)
+    local_end = end.astimezone(zone).replace(tzinfo=None) if end is not None else None
+    if cycle == "anniversary":
+        anchor = local_start
+    else:
+        anchor = _calendar_floor(local_start, interval)
+    for index in range(_MAX_PERIODS):
+        full_start = _step(anchor, interval, interval_count * index)
+        full_end = _step(anchor, interval, interval_count * (index + 1))
+        period_start = max(full_start, local_start)
+        period_end = full_end if local_end is None else min(full_end, local_end)
+        if local_end is not None and period_start >= local_end:
+            return
+        yield Period(
+            start=_to_utc(period_start, zone),
+            end=_to_utc(period_end, zone),
+            days=_whole_days(period_start, period_end),
+            full_days=_whole_days(full_start, full_end),
+        )
+
+
+def periods_through(
+    *,
+    start: datetime,
+    end: datetime | None,
+    interval: Interval,
+    interval_count: int,
+    cycle: Cycle,
+    timezone: str,
+    through: datetime,
+) -> list[Period]:
+    """The complete periods: those whose end is at or before ``through``."""
+    out = []
+    for period in iter_periods(
+        start=start,
+        end=end,
+        interval=interval,
+        interval_count=interval_count,
+        cycle=cycle,
+        timezone=timezone,
+    ):
+        if period.end > through:
+            break
+        out.append(period)
+    return out
+
+
+def period_at(
+    *,
+    start: datetime,
+    end: datetime | None,
+    interval: Interval,
+    interval_count: int,
+    cycle: Cycle,
+    timezone: str,
+    at: datetime,
+) -> Period | None:
+    """The period containing the instant ``at``, if the subscription is active then."""
+    for period in iter_periods(
+        start=start,
+        end=end,
+        interval=interval,
+        interval_count=interval_count,
+        cycle=cycle,
+        timezone=timezone,
+    ):
+        if period.start > at:
+            return None
+        if at < period.end:
+            return period
+    return None
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """That date's midnight in the time zone, as a UTC instant (``--through DATE``)."""
+    return _to_utc(datetime.combine(day, time()), ZoneInfo(timezone))

@@ -1,0 +1,122 @@
+"""``meterbill sql``: ad hoc, read-only SQL over the workspace's views.
+
+Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
+``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
+``ingests``, ``invalid_usage``). Read-only in two layers: the statement must parse as a
+single query (SELECT/WITH/UNION ..., nothing that writes), and the connection has the
+state attached READ_ONLY, external access off except the lake folder, and its
+configuration locked, so even a query that slips past the first layer cannot write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import sqlglot
+from sqlglot import exp
+
+from meterbill import state
+from meterbill.catalog.model import Catalog
+from meterbill.errors import WorkspaceError
+from meterbill.invoices.assemble import describe_price
+
+_STATE_VIEWS = (
+    "customers", "subscriptions", "invoices", "line_items", "rejected_events",
+    "duplicate_events", "ingests", "invalid_usage",
+)  # fmt: skip
+
+
+def check_read_only(query: str) -> None:
+    """Refuse anything but one read-only query.
+
+    Raises:
+        WorkspaceError: not SQL, several statements, or a statement that is not a query.
+    """
+    try:
+        statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise WorkspaceError(f"sql: cannot parse the query: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise WorkspaceError("sql: give exactly one query")
+    if not isinstance(statements[0], exp.Query):
+        raise WorkspaceError("sql: only read-only queries (SELECT, WITH, ...) are allowed")
+
+
+def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
+    meters = pl.DataFrame(
+        [
+            {
+                "meter": m.key,
+                "name": m.name,
+                "event_name": m.event_name,
+                "aggregation": m.aggregation,
+                "field": m.field,
+                "filters": str(m.filter_text()),
+                "group_by": ", ".join(m.group_by) or None,
+            }
+            for m in catalog.meters.values()
+        ],
+        schema={k: pl.String for k in ("meter", "name", "event_name", "aggregation", "field", "filters", "group_by")},
+    )
+    prices = pl.DataFrame(
+        [
+            {
+                "plan": plan_key,
+                "price_index": index,
+                "model": price.model,
+                "meter": getattr(price, "meter", None),
+                "currency": plan.currency,
+                "description": describe_price(catalog, plan_key, index),
+            }
+            for plan_key, plan in catalog.plans.items()
+            for index, price in enumerate(plan.prices)
+        ],
+        schema={
+            "plan": pl.String, "price_index": pl.Int64, "model": pl.String,
+            "meter": pl.String, "currency": pl.String, "description": pl.String,
+        },
+    )  # fmt: skip
+    return meters, prices
+
+
+def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
+    """Run one read-only query over the workspace views (caller holds the lock).
+
+    Raises:
+        WorkspaceError: the query is not read-only or fails.
+    """
+    check_read_only(query)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        state_file = root / state.STATE_FILE
+        con.execute(
+            f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)"
+        )
+        for view in _STATE_VIEWS:
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
+        files = [str(root / row[0]) for row in con.execute("SELECT path FROM ws.main.lake_files ORDER BY path").fetchall()]
+        if files:
+            con.read_parquet(files, union_by_name=True).create_view("events")
+        else:
+            con.execute(
+                "CREATE VIEW events AS SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS event_name,"
+                " NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS \"timestamp\","
+                " NULL::VARCHAR AS source, NULL::VARCHAR AS ingest_id WHERE false"
+            )
+        meters, prices = _catalog_frames(catalog)
+        con.register("meters_frame", meters.to_arrow())
+        con.register("prices_frame", prices.to_arrow())
+        con.execute("CREATE VIEW meters AS SELECT * FROM meters_frame")
+        con.execute("CREATE VIEW prices AS SELECT * FROM prices_frame")
+        lake = exp.Literal.string(str(root / "lake")).sql("duckdb")
+        con.execute(f"SET allowed_directories = [{lake}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        return con.sql(query).pl()
+    except duckdb.Error as exc:
+        raise WorkspaceError(f"sql: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        con.close()

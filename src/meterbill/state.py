@@ -1,0 +1,152 @@
+"""The workspace's state database: one DuckDB file, its schema, and the workspace lock.
+
+DuckDB lets one process hold a database file for writing, so every command that opens
+the state takes an exclusive ``flock`` on ``WORKSPACE/.lock`` first: two ingests at once
+wait for each other instead of failing or interleaving. Writes happen in one transaction
+per command, so a crash leaves the state as it was before the command.
+
+Instants are stored as ``TIMESTAMPTZ`` with the session time zone fixed to UTC.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+STATE_FILE = "state.duckdb"
+LOCK_FILE = ".lock"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    email VARCHAR,
+    timezone VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    subscription_id VARCHAR PRIMARY KEY,
+    customer_id VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    start_at TIMESTAMPTZ NOT NULL,
+    end_at TIMESTAMPTZ,
+    billing_cycle VARCHAR NOT NULL
+);
+-- One row per committed ingest; the three counts always add up to records_read.
+CREATE TABLE IF NOT EXISTS ingests (
+    ingest_id VARCHAR PRIMARY KEY,
+    committed_at TIMESTAMPTZ NOT NULL,
+    sources VARCHAR NOT NULL,
+    records_read BIGINT NOT NULL,
+    accepted BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    rejected BIGINT NOT NULL
+);
+-- The lake's manifest: only files listed here are part of the lake. A file on disk that
+-- is not listed is debris of an ingest that never committed and is never read.
+CREATE TABLE IF NOT EXISTS lake_files (
+    path VARCHAR PRIMARY KEY,          -- relative to the workspace
+    ingest_id VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    row_count BIGINT NOT NULL,
+    min_timestamp TIMESTAMPTZ NOT NULL,
+    max_timestamp TIMESTAMPTZ NOT NULL
+);
+-- Every column some lake file has (property columns come and go between files).
+CREATE TABLE IF NOT EXISTS lake_columns (
+    name VARCHAR PRIMARY KEY,
+    type VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected_events (
+    ingest_id VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    record_number BIGINT NOT NULL,     -- 1-based line (JSONL/CSV) or row (Parquet)
+    reason VARCHAR NOT NULL,           -- a short code, e.g. missing_field
+    message VARCHAR NOT NULL,
+    raw VARCHAR
+);
+CREATE TABLE IF NOT EXISTS duplicate_events (
+    ingest_id VARCHAR NOT NULL,
+    event_id VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    record_number BIGINT NOT NULL,
+    raw VARCHAR
+);
+CREATE TABLE IF NOT EXISTS invoice_runs (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL,
+    through TIMESTAMPTZ NOT NULL,
+    engine VARCHAR NOT NULL,
+    sql_path VARCHAR NOT NULL,
+    invoices BIGINT NOT NULL,
+    invalid_events BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id VARCHAR PRIMARY KEY,
+    invoice_number VARCHAR UNIQUE,
+    status VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    subscription_id VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    period_end TIMESTAMPTZ NOT NULL,
+    subtotal DECIMAL(38, 4) NOT NULL,
+    total DECIMAL(38, 4) NOT NULL,
+    line_count BIGINT NOT NULL,
+    run_id VARCHAR NOT NULL,
+    last_ingest_id VARCHAR,            -- the newest ingest the run saw (its watermark)
+    finalized_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS line_items (
+    invoice_id VARCHAR NOT NULL,
+    line_number INTEGER NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    subscription_id VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    period_end TIMESTAMPTZ NOT NULL,
+    line_type VARCHAR NOT NULL,
+    meter VARCHAR,
+    "group" VARCHAR,
+    price_model VARCHAR NOT NULL,
+    quantity DECIMAL(38, 12) NOT NULL,
+    billable_quantity DECIMAL(38, 12) NOT NULL,
+    unit_amount DECIMAL(38, 12),
+    amount DECIMAL(38, 4) NOT NULL,
+    description VARCHAR NOT NULL,
+    PRIMARY KEY (invoice_id, line_number)
+);
+-- Events a run could not aggregate (field missing or not a number), per run and meter.
+CREATE TABLE IF NOT EXISTS invalid_usage (
+    run_id VARCHAR NOT NULL,
+    invoice_id VARCHAR NOT NULL,
+    meter VARCHAR NOT NULL,
+    events BIGINT NOT NULL
+);
+"""
+
+
+@contextmanager
+def workspace_lock(root: Path) -> Iterator[None]:
+    """Hold the workspace's exclusive lock (blocking until other commands finish)."""
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def connect_state(root: Path) -> duckdb.DuckDBPyConnection:
+    """Open the state database (creating its tables if needed), time zone UTC."""
+    con = duckdb.connect(str(root / STATE_FILE))
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(SCHEMA)
+    return con

@@ -1,0 +1,374 @@
+"""``Workspace``: the one facade every CLI command and API call goes through.
+
+A workspace is a folder: ``catalog.toml``, the lake (``lake/events/date=.../*.parquet``),
+``state.duckdb`` (customers, subscriptions, ingest log, invoices, line items) and
+``runs/<run_id>/invoice_run.sql`` (the SQL each invoice run executed). Every method takes
+the workspace lock and does its writes in one transaction, so two commands at once wait
+for each other, and a crash leaves the workspace as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from uuid import uuid4
+
+import duckdb
+import polars as pl
+
+from meterbill import accounts, state
+from meterbill.catalog import Catalog, load_catalog
+from meterbill.compiler import CompiledRun, compile_run
+from meterbill.engines.duckdb import DuckDBEngine
+from meterbill.errors import MeterbillError, WorkspaceError
+from meterbill.invoices import ledger
+from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
+from meterbill.periods import local_midnight, periods_through
+
+CATALOG_FILE = "catalog.toml"
+EXAMPLES = ("openai-o1",)
+Progress = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def example_dir(name: str) -> Path:
+    """The shipped example's folder (``meterbill/data/<name>`` or the checkout's ``data/``)."""
+    package = Path(str(resources.files("meterbill")))
+    for candidate in (package / "data" / name, package.parent.parent / "data" / name):
+        if (candidate / CATALOG_FILE).is_file():
+            return candidate
+    raise WorkspaceError(f"example {name!r} not found; known examples are {', '.join(EXAMPLES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What an invoice run produced."""
+
+    run_id: str
+    invoices: pl.DataFrame
+    line_items: pl.DataFrame
+    #: Events a meter matched but could not aggregate (field missing or not a number).
+    invalid_usage: pl.DataFrame
+    sql_path: Path
+    finalized: int
+
+
+class Workspace:
+    """A meterbill workspace folder and every operation on it."""
+
+    def __init__(self, root: Path | str) -> None:
+        """Open an existing workspace.
+
+        Raises:
+            WorkspaceError: the folder is not a workspace (``meterbill init`` makes one).
+        """
+        self.root = Path(root).resolve()
+        if not (self.root / CATALOG_FILE).is_file():
+            raise WorkspaceError(
+                f"{self.root} is not a meterbill workspace (no {CATALOG_FILE}); "
+                "create one with: meterbill init DIR"
+            )
+
+    # -- creation ---------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, root: Path | str, *, example: str | None = None) -> Workspace:
+        """Create a workspace; with ``example``, also its catalog, customers, events.
+
+        Raises:
+            WorkspaceError: the folder already holds a workspace or is a file.
+        """
+        path = Path(root)
+        if (path / CATALOG_FILE).exists() or (path / state.STATE_FILE).exists():
+            raise WorkspaceError(f"{path} already holds a workspace")
+        if path.exists() and not path.is_dir():
+            raise WorkspaceError(f"{path} exists and is not a folder")
+        path.mkdir(parents=True, exist_ok=True)
+        if example is None:
+            (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
+        else:
+            source = example_dir(example)
+            shutil.copy(source / CATALOG_FILE, path / CATALOG_FILE)
+        workspace = cls(path)
+        with workspace._state():
+            pass  # creates state.duckdb with its schema
+        if example is not None:
+            source = example_dir(example)
+            workspace.import_customers(source / "customers.csv")
+            workspace.import_subscriptions(source / "subscriptions.csv")
+            workspace.ingest([str(source / "events.jsonl")])
+        return workspace
+
+    # -- state ------------------------------------------------------------------------
+
+    @contextmanager
+    def _state(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The state database under the workspace lock, in one transaction."""
+        with state.workspace_lock(self.root):
+            con = state.connect_state(self.root)
+            try:
+                con.begin()
+                yield con
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+            finally:
+                con.close()
+
+    def catalog(self) -> Catalog:
+        """The validated catalog (``CatalogError`` lists every problem)."""
+        return load_catalog(self.root / CATALOG_FILE)
+
+    def import_customers(self, path: Path | str) -> accounts.ImportResult:
+        """Upsert customers from CSV, JSON lines or Parquet."""
+        with self._state() as con:
+            return accounts.import_customers(con, Path(path))
+
+    def import_subscriptions(self, path: Path | str) -> accounts.ImportResult:
+        """Upsert subscriptions from CSV, JSON lines or Parquet (plans must exist)."""
+        catalog = self.catalog()
+        with self._state() as con:
+            return accounts.import_subscriptions(con, Path(path), catalog)
+
+    def ingest(
+        self,
+        paths: list[str],
+        *,
+        strict: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> object:
+        """Ingest event files into the lake; returns the ``IngestResult`` counts."""
+        from meterbill.events import ingest_paths
+
+        with state.workspace_lock(self.root):
+            con = state.connect_state(self.root)
+            try:
+                return ingest_paths(self.root, con, paths, strict=strict, on_progress=on_progress)
+            finally:
+                con.close()
+
+    # -- the invoice run ----------------------------------------------------------------
+
+    def compile(self, *, plans: list[str] | None = None) -> CompiledRun:
+        """The invoice run's compiled query for the catalog (or some plans)."""
+        return compile_run(self.catalog(), plans=plans)
+
+    def invoice_run(
+        self,
+        *,
+        through: str,
+        finalize: bool = False,
+        on_progress: Progress = _noop,
+    ) -> RunResult:
+        """Bill every complete period up to ``through`` that has no finalized invoice.
+
+        ``through`` is a date (each customer's local midnight) or a timestamp with offset.
+        """
+        catalog = self.catalog()
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid4().hex[:6]}"
+        sql_path = self.root / "runs" / run_id / "invoice_run.sql"
+        with self._state() as con:
+            on_progress("computing billing periods")
+            periods = _billing_periods(con, catalog, through)
+            done = ledger.finalized_ids(con)
+            periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
+            compiled = compile_run(catalog, plans=sorted(set(periods["plan"])))
+            sql_path.parent.mkdir(parents=True, exist_ok=True)
+            sql_path.write_text(compiled.sql("duckdb"), encoding="utf-8")
+            files = _lake_files(con, self.root, periods) if periods.height else []
+            on_progress(f"pricing {periods.height} periods over {len(files)} lake files")
+            priced = DuckDBEngine().run(
+                compiled, lake_files=files, periods=periods, sql_path=sql_path
+            )
+            on_progress("assembling invoices")
+            lines, invoices = assemble(catalog, periods, priced)
+            invalid = (
+                priced.filter(pl.col("invalid_events") > 0)
+                .group_by("invoice_id", "meter")
+                .agg(pl.col("invalid_events").max().alias("events"))
+                .sort("invoice_id", "meter")
+            )
+            last_ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
+            ledger.save_drafts(
+                con,
+                lines=lines,
+                invoices=invoices,
+                run_id=run_id,
+                last_ingest_id=last_ingest[0] if last_ingest else None,
+            )
+            if invalid.height:
+                con.register("run_invalid", invalid.to_arrow())
+                con.execute("INSERT INTO invalid_usage SELECT ?, invoice_id, meter, events FROM run_invalid", [run_id])
+                con.unregister("run_invalid")
+            con.execute(
+                "INSERT INTO invoice_runs VALUES (?, now(), ?, 'duckdb', ?, ?, ?)",
+                [run_id, _through_instant(through, "UTC"), str(sql_path), invoices.height,
+                 int(invalid["events"].sum()) if invalid.height else 0],
+            )
+            finalized = ledger.finalize(con, invoices["invoice_id"].to_list()) if finalize else 0
+            if finalized:
+                invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
+        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized)
+
+    def finalize(self, *, invoice_ids: list[str] | None = None) -> int:
+        """Finalize drafts (all, or the listed ones); returns how many were numbered."""
+        with self._state() as con:
+            return ledger.finalize(con, invoice_ids)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def invoices(self) -> pl.DataFrame:
+        """Every invoice, in the contract's columns."""
+        with self._state() as con:
+            return _frame(con, "invoices", INVOICE_SCHEMA)
+
+    def line_items(self) -> pl.DataFrame:
+        """Every line item, in the contract's columns (plus ``line_number``)."""
+        with self._state() as con:
+            return _frame(con, "line_items", LINE_ITEM_SCHEMA)
+
+    def invoice(self, invoice_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """One invoice and its lines.
+
+        Raises:
+            WorkspaceError: no invoice has that id or number.
+        """
+        with self._state() as con:
+            row = con.execute(
+                "SELECT invoice_id FROM invoices WHERE invoice_id = ? OR invoice_number = ?",
+                [invoice_id, invoice_id],
+            ).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no invoice {invoice_id!r}")
+            return (
+                _frame(con, "invoices", INVOICE_SCHEMA, [row[0]]),
+                _frame(con, "line_items", LINE_ITEM_SCHEMA, [row[0]]),
+            )
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run a read-only query over the workspace's views (see ``meterbill.query``)."""
+        from meterbill.query import run_query
+
+        with state.workspace_lock(self.root):
+            return run_query(self.root, self.catalog(), query)
+
+
+def _frame(
+    con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, object], ids: list[str] | None = None
+) -> pl.DataFrame:
+    """Rows of invoices or line_items as a typed Polars frame (optionally some invoices)."""
+    columns = ", ".join(f'"{c}"' for c in schema)
+    order = "period_start, customer_id, subscription_id" if table == "invoices" else "period_start, invoice_id, line_number"
+    query = f"SELECT {columns} FROM {table} WHERE (? IS NULL OR list_contains(?, invoice_id)) ORDER BY {order}"  # noqa: S608
+    return con.execute(query, [ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
+
+
+def _through_instant(through: str, timezone: str) -> datetime:
+    """``--through``: a date is that day's local midnight; a timestamp needs an offset."""
+    try:
+        if len(through) == 10:
+            return local_midnight(date.fromisoformat(through), timezone)
+        value = datetime.fromisoformat(through.replace("Z", "+00:00"))
+    except ValueError:
+        raise WorkspaceError(
+            f"--through: not a date (2026-11-01) or a timestamp with offset: {through!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise WorkspaceError(f"--through: a timestamp needs an offset (like +00:00): {through!r}")
+    return value.astimezone(UTC)
+
+
+def _billing_periods(con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str) -> pl.DataFrame:
+    """Every complete period of every subscription up to ``through``, one row each."""
+    subscriptions = con.execute(
+        "SELECT s.subscription_id, s.customer_id, s.plan, s.start_at, s.end_at, s.billing_cycle,"
+        " coalesce(c.timezone, 'UTC') FROM subscriptions s"
+        " LEFT JOIN customers c USING (customer_id) ORDER BY s.subscription_id"
+    ).fetchall()
+    rows = []
+    for sub_id, customer_id, plan_key, start, end, cycle, timezone in subscriptions:
+        plan = catalog.plans.get(plan_key)
+        if plan is None:
+            raise WorkspaceError(
+                f"subscription {sub_id!r} is on plan {plan_key!r}, which catalog.toml no longer has"
+            )
+        for period in periods_through(
+            start=start,
+            end=end,
+            interval=plan.interval,
+            interval_count=plan.interval_count,
+            cycle=cycle,
+            timezone=timezone,
+            through=_through_instant(through, timezone),
+        ):
+            rows.append(
+                {
+                    "invoice_id": ledger.invoice_id(sub_id, period.start),
+                    "subscription_id": sub_id,
+                    "customer_id": customer_id,
+                    "plan": plan_key,
+                    "period_start": period.start,
+                    "period_end": period.end,
+                    "days": period.days,
+                    "full_days": period.full_days,
+                }
+            )
+    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+
+
+def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:
+    """Manifest files whose UTC event date can overlap any billed period."""
+    start, end = periods["period_start"].min(), periods["period_end"].max()
+    rows = con.execute(
+        "SELECT path FROM lake_files WHERE max_timestamp >= ? AND min_timestamp < ? ORDER BY path",
+        [start, end],
+    ).fetchall()
+    return [root / row[0] for row in rows]
+
+
+_PERIOD_SCHEMA = {
+    "invoice_id": pl.String,
+    "subscription_id": pl.String,
+    "customer_id": pl.String,
+    "plan": pl.String,
+    "period_start": pl.Datetime("us", "UTC"),
+    "period_end": pl.Datetime("us", "UTC"),
+    "days": pl.Int64,
+    "full_days": pl.Int64,
+}
+_EMPTY_CATALOG = """\
+# meterbill catalog: meters (what to count) and plans (what to charge).
+# See the README for every aggregation and price model; `meterbill catalog check`
+# validates this file.
+
+# [meters.api_calls]
+# name = "API calls"
+# event_name = "api.request"
+# aggregation = "count"
+#
+# [plans.starter]
+# name = "Starter"
+# currency = "USD"
+# interval = "month"
+#
+# [[plans.starter.prices]]
+# model = "flat_fee"
+# amount = "20.00"
+#
+# [[plans.starter.prices]]
+# meter = "api_calls"
+# model = "package"
+# package_size = 1000
+# amount = "0.50"
+"""
+
+__all__ = ["MeterbillError", "RunResult", "Workspace"]

@@ -1,0 +1,154 @@
+"""Catalog validation: a bad catalog is refused whole, every problem by its TOML path."""
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from meterbill.catalog import load_catalog, parse_catalog
+from meterbill.errors import CatalogError
+
+METER = """
+[meters.tokens]
+event_name = "llm.usage"
+aggregation = "sum"
+field = "tokens"
+"""
+PLAN = """
+[plans.p]
+name = "P"
+currency = "USD"
+interval = "month"
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(text)
+    return info.value.problems
+
+
+def test_seed_catalog_loads(example_dir: Path) -> None:
+    catalog = load_catalog(example_dir / "catalog.toml")
+    assert list(catalog.meters) == ["o1_input_tokens", "o1_output_tokens", "o1_cached_input_tokens"]
+    prices = catalog.plans["openai_o1"].prices
+    assert [p.amount for p in prices] == [Decimal("15.00"), Decimal("60.00"), Decimal("7.50")]  # type: ignore[union-attr]
+    assert catalog.meters["o1_input_tokens"].filter_text() == {
+        "model": ["OpenAI O1"],
+        "prompt_type": ["input"],
+    }
+
+
+CASES = [
+    (
+        'model = "package"\nmeter = "tokens"\npackage_size = 0\namount = "1.00"',
+        "plans.p.prices[0].package_size: must be an integer >= 1",
+    ),
+    (
+        'model = "package"\nmeter = "tokens"\npackage_size = 1.5\namount = "1.00"',
+        "plans.p.prices[0].package_size: must be an integer >= 1",
+    ),
+    (
+        'model = "package"\nmeter = "tokens"\npackge_size = 10\npackage_size = 10\namount = "1.00"',
+        "plans.p.prices[0].packge_size: unknown key",
+    ),
+    (
+        'model = "per_unit"\nmeter = "nope"\nunit_amount = "1"',
+        "plans.p.prices[0].meter: unknown meter 'nope'; known meters are tokens",
+    ),
+    (
+        'model = "per_unit"\nmeter = "tokens"\nunit_amount = 0.1',
+        'plans.p.prices[0].unit_amount: must be a decimal written as a string, like "15.00"',
+    ),
+    (
+        'model = "per_unit"\nmeter = "tokens"\nunit_amount = "-1"',
+        "plans.p.prices[0].unit_amount: must be >= 0",
+    ),
+    (
+        'model = "per_unit"\nmeter = "tokens"\nunit_amount = "abc"',
+        "plans.p.prices[0].unit_amount: must be a decimal written as a string",
+    ),
+    (
+        'model = "per_unit"\nmeter = "tokens"\nunit_amount = "0.0000000000001"',
+        "plans.p.prices[0].unit_amount: has more than 12 decimal places",
+    ),
+    ('model = "bogus"\nmeter = "tokens"', "plans.p.prices[0]: unknown model"),
+    ('meter = "tokens"', "plans.p.prices[0].model: required, one of flat_fee"),
+    (
+        'model = "tiered"\nmeter = "tokens"\ntiers = [{up_to = 5, unit_amount = "1"}]',
+        "plans.p.prices[0].mode: required",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\ntiers = [{up_to = 5, unit_amount = "1"}]',
+        "plans.p.prices[0].tiers: the last tier must have no up_to (unbounded)",
+    ),
+    (
+        'model = "tiered"\nmode = "graduated"\nmeter = "tokens"\n'
+        'tiers = [{up_to = 5}, {up_to = 5}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[1].up_to: must be greater than the tier before",
+    ),
+    ('model = "flat_fee"', "plans.p.prices[0].amount: required"),
+]
+
+
+@pytest.mark.parametrize(("price", "expected"), CASES)
+def test_price_problem_reported_by_path(price: str, expected: str) -> None:
+    found = problems(METER + PLAN + "[[plans.p.prices]]\n" + price + "\n")
+    assert any(p.startswith(expected) for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("meter", "expected"),
+    [
+        ('event_name = "x"\naggregation = "sum"', "meters.m.field: required for aggregation 'sum'"),
+        ('event_name = "x"\naggregation = "median"\nfield = "f"', "meters.m.aggregation: Input should be"),
+        ('aggregation = "count"', "meters.m.event_name: required"),
+        ('event_name = ""\naggregation = "count"', "meters.m.event_name:"),
+        (
+            'event_name = "x"\naggregation = "sum_with_multiplier"\nfield = "f"\nmultiplier = "0"',
+            "meters.m.multiplier: must be a decimal > 0",
+        ),
+        ('event_name = "x"\naggregation = "count"\nfilters = { model = [] }', "meters.m.filters:"),
+        ('event_name = "x"\naggregation = "count"\nfiltrs = 1', "meters.m.filtrs: unknown key"),
+    ],
+)
+def test_meter_problem_reported_by_path(meter: str, expected: str) -> None:
+    found = problems("[meters.m]\n" + meter + "\n")
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_problem_listed_at_once() -> None:
+    text = (
+        '[meters.a]\nevent_name = "x"\naggregation = "sum"\n'
+        + PLAN
+        + '[[plans.p.prices]]\nmodel = "package"\nmeter = "zz"\npackage_size = 0\namount = "1"\n'
+        + '[[plans.p.prices]]\nmodel = "per_unit"\nmeter = "a"\nunit_amount = 1.5\n'
+    )
+    assert problems(text) == [
+        "meters.a.field: required for aggregation 'sum'",
+        "plans.p.prices[0].meter: unknown meter 'zz'; known meters are a",
+        "plans.p.prices[0].package_size: must be an integer >= 1",
+        'plans.p.prices[1].unit_amount: must be a decimal written as a string, like "15.00"',
+    ]
+
+
+def test_message_is_one_line_with_count() -> None:
+    with pytest.raises(CatalogError) as info:
+        parse_catalog('[meters.a]\nevent_name = "x"\naggregation = "sum"\n')
+    assert str(info.value) == "catalog.toml: 1 problem: meters.a.field: required for aggregation 'sum'"
+    assert "\n" not in str(info.value)
+
+
+def test_not_toml() -> None:
+    assert problems("[meters\n")[0].startswith("not valid TOML")
+
+
+def test_bad_currency_and_interval() -> None:
+    found = problems('[plans.p]\ncurrency = "usd"\ninterval = "fortnight"\n')
+    assert found[0].startswith("plans.p.currency:")
+    assert found[1].startswith("plans.p.interval:")
+
+
+def test_hostile_keys_are_quoted_in_paths() -> None:
+    found = problems('[meters."it\'s; drop"]\nevent_name = "x"\naggregation = "sum"\n')
+    assert found == ['meters."it\'s; drop".field: required for aggregation \'sum\'']
