@@ -10,9 +10,16 @@
 {% from 'macros/meter_filter.sql' import meter_filter %}
 {% from 'macros/price_per_unit.sql' import price_per_unit %}
 {% from 'macros/price_package.sql' import price_package %}
+{% from 'macros/price_tiered.sql' import price_tiered %}
 WITH period_events AS (
   SELECT
     bp.invoice_id,
+    {%- if needs_time %}
+    e.event_id,
+    e."timestamp",
+    EPOCH_US(bp.period_end) AS period_end_us,
+    EPOCH_US(bp.period_end) - EPOCH_US(bp.period_start) AS period_us,
+    {%- endif %}
     e.event_name
     {%- for column in columns %},
     e.{{ column | ident }}
@@ -88,7 +95,7 @@ SELECT
   u.group_values,
   u.quantity,
   u.invalid_events,
-  {% if price.model == 'per_unit' %}{{ price_per_unit(price) }}{% elif price.model == 'package' %}{{ price_package(price) }}{% endif %}
+  {% if price.model == 'per_unit' %}{{ price_per_unit(price) }}{% elif price.model == 'package' %}{{ price_package(price) }}{% else %}{{ price_tiered(price) }}{% endif %}
 FROM usage AS u
 JOIN billing_periods AS bp ON bp.invoice_id = u.invoice_id
 WHERE bp.plan = {{ price.plan | lit }} AND u.meter = {{ price.meter | lit }}

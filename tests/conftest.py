@@ -40,7 +40,9 @@ def write_lake_file(path: Path, events: list[dict[str, Any]]) -> Path:
     """
     keys = sorted({k for e in events for k in e.get("properties", {})})
     columns: dict[str, Any] = {
-        "event_id": pa.array([e.get("event_id", f"e{i}") for i, e in enumerate(events)], pa.string()),
+        "event_id": pa.array(
+            [e.get("event_id", f"e{i}") for i, e in enumerate(events)], pa.string()
+        ),
         "event_name": pa.array([e.get("event_name", "usage") for e in events], pa.string()),
         "customer_id": pa.array([e.get("customer_id", "c1") for e in events], pa.string()),
         "timestamp": pa.array([e.get("timestamp", OCT) for e in events], pa.timestamp("us", "UTC")),
@@ -99,15 +101,20 @@ def periods_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     )
 
 
+def price(
+    tmp_path: Path, catalog_text: str, events: list[dict[str, Any]], periods: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Compile a catalog and price the events through DuckDB: the engine's priced rows."""
+    compiled = compile_run(parse_catalog(catalog_text))
+    files = [write_lake_file(tmp_path / "lake" / "part.parquet", events)] if events else []
+    return DuckDBEngine().run(
+        compiled, lake_files=files, periods=periods_frame(periods), sql_path=tmp_path / "run.sql"
+    )
+
+
 def bill(
     tmp_path: Path, catalog_text: str, events: list[dict[str, Any]], periods: list[dict[str, Any]]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Compile a catalog, price the events through DuckDB, assemble: (lines, invoices)."""
-    catalog = parse_catalog(catalog_text)
-    compiled = compile_run(catalog)
-    frame = periods_frame(periods)
-    files = [write_lake_file(tmp_path / "lake" / "part.parquet", events)] if events else []
-    priced = DuckDBEngine().run(
-        compiled, lake_files=files, periods=frame, sql_path=tmp_path / "run.sql"
-    )
-    return assemble(catalog, frame, priced)
+    """Compile, price through DuckDB, assemble: (line items, invoices)."""
+    priced = price(tmp_path, catalog_text, events, periods)
+    return assemble(parse_catalog(catalog_text), periods_frame(periods), priced)

@@ -42,8 +42,17 @@ def test_polars_rounding_matches_python(amount: str, currency: str, expected: st
 
 
 def test_currency_places() -> None:
-    assert [currency_places(c) for c in ("USD", "EUR", "JPY", "KRW", "KWD", "BHD", "CLF", "ABC")] == [
-        2, 2, 0, 0, 3, 3, 4, 2,
+    assert [
+        currency_places(c) for c in ("USD", "EUR", "JPY", "KRW", "KWD", "BHD", "CLF", "ABC")
+    ] == [
+        2,
+        2,
+        0,
+        0,
+        3,
+        3,
+        4,
+        2,
     ]
 
 

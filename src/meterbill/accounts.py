@@ -40,7 +40,9 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         elif suffix == ".parquet":
             frame = pl.read_parquet(path)
         else:
-            raise SubscriptionError(f"{path}: unknown format {suffix!r} (use .csv, .jsonl or .parquet)")
+            raise SubscriptionError(
+                f"{path}: unknown format {suffix!r} (use .csv, .jsonl or .parquet)"
+            )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SubscriptionError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
     rows = []
@@ -53,7 +55,9 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from None
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+        ) from None
 
 
 def parse_instant(text: str, timezone: str) -> datetime:
@@ -88,7 +92,7 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, ids: Iterabl
     con.register("import_ids", pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).to_arrow())
     try:
         rows = con.execute(
-            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM import_ids)"  # noqa: S608
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM import_ids)"  # noqa: S608 (our names)
         ).fetchall()
     finally:
         con.unregister("import_ids")
@@ -146,7 +150,9 @@ def import_subscriptions(
             continue
         cycle = row.get("billing_cycle") or "anniversary"
         if cycle not in CYCLES:
-            problems.append(f"{where}: billing_cycle: must be anniversary or calendar, not {cycle!r}")
+            problems.append(
+                f"{where}: billing_cycle: must be anniversary or calendar, not {cycle!r}"
+            )
             continue
         customer_id = row["customer_id"]
         timezone = zones.get(customer_id, "UTC")
@@ -161,7 +167,14 @@ def import_subscriptions(
             continue
         if customer_id not in zones:
             new_customers.add(customer_id)
-        clean[row["subscription_id"]] = (row["subscription_id"], customer_id, plan, start, end, cycle)
+        clean[row["subscription_id"]] = (
+            row["subscription_id"],
+            customer_id,
+            plan,
+            start,
+            end,
+            cycle,
+        )
     _refuse(path, problems)
     existing = _existing(con, "subscriptions", "subscription_id", clean)
     con.executemany(
@@ -169,7 +182,8 @@ def import_subscriptions(
         [(c,) for c in sorted(new_customers)],
     )
     con.executemany(
-        "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id) DO UPDATE"
+        "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (subscription_id) DO UPDATE"
         " SET customer_id = excluded.customer_id, plan = excluded.plan,"
         " start_at = excluded.start_at, end_at = excluded.end_at,"
         " billing_cycle = excluded.billing_cycle",

@@ -110,10 +110,7 @@ def iter_periods(
     zone = ZoneInfo(timezone)
     local_start = start.astimezone(zone).replace(tzinfo=None)
     local_end = end.astimezone(zone).replace(tzinfo=None) if end is not None else None
-    if cycle == "anniversary":
-        anchor = local_start
-    else:
-        anchor = _calendar_floor(local_start, interval)
+    anchor = local_start if cycle == "anniversary" else _calendar_floor(local_start, interval)
     for index in range(_MAX_PERIODS):
         full_start = _step(anchor, interval, interval_count * index)
         full_end = _step(anchor, interval, interval_count * (index + 1))

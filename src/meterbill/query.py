@@ -58,7 +58,10 @@ def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
             }
             for m in catalog.meters.values()
         ],
-        schema={k: pl.String for k in ("meter", "name", "event_name", "aggregation", "field", "filters", "group_by")},
+        schema={
+            k: pl.String
+            for k in ("meter", "name", "event_name", "aggregation", "field", "filters", "group_by")
+        },
     )
     prices = pl.DataFrame(
         [
@@ -92,18 +95,20 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
-        con.execute(
-            f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)"
-        )
+        con.execute(f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)")
         for view in _STATE_VIEWS:
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
-        files = [str(root / row[0]) for row in con.execute("SELECT path FROM ws.main.lake_files ORDER BY path").fetchall()]
+        files = [
+            str(root / row[0])
+            for row in con.execute("SELECT path FROM ws.main.lake_files ORDER BY path").fetchall()
+        ]
         if files:
             con.read_parquet(files, union_by_name=True).create_view("events")
         else:
             con.execute(
-                "CREATE VIEW events AS SELECT NULL::VARCHAR AS event_id, NULL::VARCHAR AS event_name,"
-                " NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS \"timestamp\","
+                "CREATE VIEW events AS SELECT NULL::VARCHAR AS event_id,"
+                " NULL::VARCHAR AS event_name,"
+                ' NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS "timestamp",'
                 " NULL::VARCHAR AS source, NULL::VARCHAR AS ingest_id WHERE false"
             )
         meters, prices = _catalog_frames(catalog)

@@ -207,12 +207,21 @@ class Workspace:
             )
             if invalid.height:
                 con.register("run_invalid", invalid.to_arrow())
-                con.execute("INSERT INTO invalid_usage SELECT ?, invoice_id, meter, events FROM run_invalid", [run_id])
+                con.execute(
+                    "INSERT INTO invalid_usage"
+                    " SELECT ?, invoice_id, meter, events FROM run_invalid",
+                    [run_id],
+                )
                 con.unregister("run_invalid")
             con.execute(
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, 'duckdb', ?, ?, ?)",
-                [run_id, _through_instant(through, "UTC"), str(sql_path), invoices.height,
-                 int(invalid["events"].sum()) if invalid.height else 0],
+                [
+                    run_id,
+                    _through_instant(through, "UTC"),
+                    str(sql_path),
+                    invoices.height,
+                    int(invalid["events"].sum()) if invalid.height else 0,
+                ],
             )
             finalized = ledger.finalize(con, invoices["invoice_id"].to_list()) if finalize else 0
             if finalized:
@@ -263,12 +272,22 @@ class Workspace:
 
 
 def _frame(
-    con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, object], ids: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: dict[str, object],
+    ids: list[str] | None = None,
 ) -> pl.DataFrame:
     """Rows of invoices or line_items as a typed Polars frame (optionally some invoices)."""
     columns = ", ".join(f'"{c}"' for c in schema)
-    order = "period_start, customer_id, subscription_id" if table == "invoices" else "period_start, invoice_id, line_number"
-    query = f"SELECT {columns} FROM {table} WHERE (? IS NULL OR list_contains(?, invoice_id)) ORDER BY {order}"  # noqa: S608
+    order = (
+        "period_start, customer_id, subscription_id"
+        if table == "invoices"
+        else "period_start, invoice_id, line_number"
+    )
+    query = (
+        f"SELECT {columns} FROM {table}"  # noqa: S608 (fixed names, no user values)
+        f" WHERE (? IS NULL OR list_contains(?, invoice_id)) ORDER BY {order}"
+    )
     return con.execute(query, [ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
 
 
@@ -287,7 +306,9 @@ def _through_instant(through: str, timezone: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _billing_periods(con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str) -> pl.DataFrame:
+def _billing_periods(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str
+) -> pl.DataFrame:
     """Every complete period of every subscription up to ``through``, one row each."""
     subscriptions = con.execute(
         "SELECT s.subscription_id, s.customer_id, s.plan, s.start_at, s.end_at, s.billing_cycle,"

@@ -101,7 +101,10 @@ def test_price_problem_reported_by_path(price: str, expected: str) -> None:
     ("meter", "expected"),
     [
         ('event_name = "x"\naggregation = "sum"', "meters.m.field: required for aggregation 'sum'"),
-        ('event_name = "x"\naggregation = "median"\nfield = "f"', "meters.m.aggregation: Input should be"),
+        (
+            'event_name = "x"\naggregation = "median"\nfield = "f"',
+            "meters.m.aggregation: Input should be",
+        ),
         ('aggregation = "count"', "meters.m.event_name: required"),
         ('event_name = ""\naggregation = "count"', "meters.m.event_name:"),
         (
@@ -135,7 +138,9 @@ def test_every_problem_listed_at_once() -> None:
 def test_message_is_one_line_with_count() -> None:
     with pytest.raises(CatalogError) as info:
         parse_catalog('[meters.a]\nevent_name = "x"\naggregation = "sum"\n')
-    assert str(info.value) == "catalog.toml: 1 problem: meters.a.field: required for aggregation 'sum'"
+    assert (
+        str(info.value) == "catalog.toml: 1 problem: meters.a.field: required for aggregation 'sum'"
+    )
     assert "\n" not in str(info.value)
 
 
@@ -151,4 +156,4 @@ def test_bad_currency_and_interval() -> None:
 
 def test_hostile_keys_are_quoted_in_paths() -> None:
     found = problems('[meters."it\'s; drop"]\nevent_name = "x"\naggregation = "sum"\n')
-    assert found == ['meters."it\'s; drop".field: required for aggregation \'sum\'']
+    assert found == ["meters.\"it's; drop\".field: required for aggregation 'sum'"]

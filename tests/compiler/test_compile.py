@@ -67,7 +67,11 @@ def test_hostile_strings_match_exactly(tmp_path: Path, value: str) -> None:
     events = [
         {"event_name": value, "customer_id": value, "properties": {**match, "tokens": 7}},
         {"event_name": value, "customer_id": value, "properties": {**match, "tokens": 5}},
-        {"event_name": value, "customer_id": value, "properties": {**match, value: value + " ", "tokens": 100}},
+        {
+            "event_name": value,
+            "customer_id": value,
+            "properties": {**match, value: value + " ", "tokens": 100},
+        },
         {"event_name": value + ";", "customer_id": value, "properties": {**match, "tokens": 1000}},
         {"event_name": value, "customer_id": value + "'", "properties": {**match, "tokens": 10000}},
     ]
@@ -104,15 +108,24 @@ def test_unknown_plan_is_a_compile_error(example_dir: Path) -> None:
 
 
 def test_flat_fee_only_catalog_needs_no_query() -> None:
-    catalog = parse_catalog('[plans.p]\ncurrency = "USD"\ninterval = "month"\n[[plans.p.prices]]\nmodel = "flat_fee"\namount = "5"\n')
+    catalog = parse_catalog(
+        '[plans.p]\ncurrency = "USD"\ninterval = "month"\n[[plans.p.prices]]\nmodel = "flat_fee"\namount = "5"\n'
+    )
     assert compile_run(catalog).tree is None
 
 
 def test_duckdb_error_points_at_compiled_sql(tmp_path: Path, example_dir: Path) -> None:
     compiled = compile_run(load_catalog(example_dir / "catalog.toml"))
     bad = tmp_path / "lake.parquet"
-    duckdb.sql(f"COPY (SELECT 'x' AS customer_id) TO '{bad}' (FORMAT parquet)")  # no timestamp column type match
+    duckdb.sql(
+        f"COPY (SELECT 'x' AS customer_id) TO '{bad}' (FORMAT parquet)"
+    )  # no timestamp column type match
     from meterbill.errors import EngineError
 
-    with pytest.raises(EngineError, match="compiled SQL at .*run.sql"):
-        DuckDBEngine().run(compiled, lake_files=[bad, tmp_path / "missing.parquet"], periods=periods_frame([{"plan": "openai_o1"}]), sql_path=tmp_path / "run.sql")
+    with pytest.raises(EngineError, match=r"compiled SQL at .*run\.sql"):
+        DuckDBEngine().run(
+            compiled,
+            lake_files=[bad, tmp_path / "missing.parquet"],
+            periods=periods_frame([{"plan": "openai_o1"}]),
+            sql_path=tmp_path / "run.sql",
+        )

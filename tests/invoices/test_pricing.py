@@ -32,7 +32,9 @@ def plan(price: str, currency: str = "USD") -> str:
     )
 
 
-def price_line(tmp_path: Path, price: str, quantity: Decimal | int | str, currency: str = "USD") -> dict[str, Any]:
+def price_line(
+    tmp_path: Path, price: str, quantity: Decimal | int | str, currency: str = "USD"
+) -> dict[str, Any]:
     events = [{"properties": {"q": quantity}}] if Decimal(str(quantity)) != 0 else []
     lines, _ = bill(tmp_path, plan(price, currency), events, [{"plan": "p"}])
     assert lines.height == 1
@@ -59,18 +61,24 @@ def test_package_rounds_down(tmp_path: Path, q: int, packages: int) -> None:
 
 
 def test_package_50_per_10(tmp_path: Path) -> None:
-    line = price_line(tmp_path, 'model = "package"\nmeter = "m"\npackage_size = 10\namount = "50"', 25)
+    line = price_line(
+        tmp_path, 'model = "package"\nmeter = "m"\npackage_size = 10\namount = "50"', 25
+    )
     assert line["amount"] == Decimal("150.00")
 
 
 @pytest.mark.parametrize(("free", "amount"), [(0, "1300"), (10, "1200"), (200, "0")])
 def test_package_free_units(tmp_path: Path, free: int, amount: str) -> None:
-    price = f'model = "package"\nmeter = "m"\npackage_size = 10\namount = "100"\nfree_units = "{free}"'
+    price = (
+        f'model = "package"\nmeter = "m"\npackage_size = 10\namount = "100"\nfree_units = "{free}"'
+    )
     assert price_line(tmp_path, price, 121)["amount"] == Decimal(amount)
 
 
 def test_package_decimal_quantity_ceils(tmp_path: Path) -> None:
-    line = price_line(tmp_path, 'model = "package"\nmeter = "m"\npackage_size = 1\namount = "2"', "0.000000000001")
+    line = price_line(
+        tmp_path, 'model = "package"\nmeter = "m"\npackage_size = 1\namount = "2"', "0.000000000001"
+    )
     assert (line["billable_quantity"], line["amount"]) == (1, Decimal("2.00"))
 
 
@@ -104,8 +112,11 @@ def test_per_unit(
 
 def test_flat_fee_prorated_and_full(tmp_path: Path) -> None:
     catalog = plan('model = "flat_fee"\namount = "31.00"')
-    lines, invoices = bill(
-        tmp_path, catalog, [], [{"plan": "p", "days": 17, "full_days": 31}, {"plan": "p", "customer_id": "c2"}]
+    lines, _invoices = bill(
+        tmp_path,
+        catalog,
+        [],
+        [{"plan": "p", "days": 17, "full_days": 31}, {"plan": "p", "customer_id": "c2"}],
     )
     by_customer = {row["customer_id"]: row for row in lines.iter_rows(named=True)}
     assert by_customer["c1"]["amount"] == Decimal("17.00")
@@ -139,7 +150,9 @@ def test_zero_usage_still_gets_a_line(tmp_path: Path) -> None:
 # -- property-based: the compiled SQL against a pure-Decimal reference -------------------
 
 
-def reference_package(q: Decimal, size: int, amount: Decimal, free: Decimal, *, up: bool) -> Decimal:
+def reference_package(
+    q: Decimal, size: int, amount: Decimal, free: Decimal, *, up: bool
+) -> Decimal:
     rest = max(q - free, Decimal(0))
     packages = math.ceil(rest / size) if up else math.floor(rest / size)
     return (packages * amount).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
@@ -149,11 +162,15 @@ def reference_per_unit(q: Decimal, unit: Decimal, free: Decimal) -> Decimal:
     return (max(q - free, Decimal(0)) * unit).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
 
 
-quantities = st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False, allow_infinity=False)
+quantities = st.decimals(
+    min_value=0, max_value=10**9, places=3, allow_nan=False, allow_infinity=False
+)
 amounts = st.decimals(min_value=0, max_value=1000, places=6, allow_nan=False, allow_infinity=False)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     parts=st.lists(quantities, min_size=1, max_size=4),
     size=st.integers(min_value=1, max_value=10**7),
@@ -170,12 +187,18 @@ def test_package_matches_reference(
     )
     events = [{"event_id": f"e{i}", "properties": {"q": part}} for i, part in enumerate(parts)]
     lines, _ = bill(tmp_path, plan(price), events, [{"plan": "p"}])
-    assert lines["amount"].item() == reference_package(sum(parts, Decimal(0)), size, amount, free, up=up)
+    assert lines["amount"].item() == reference_package(
+        sum(parts, Decimal(0)), size, amount, free, up=up
+    )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(parts=st.lists(quantities, min_size=1, max_size=4), unit=amounts, free=quantities)
-def test_per_unit_matches_reference(tmp_path: Path, parts: list[Decimal], unit: Decimal, free: Decimal) -> None:
+def test_per_unit_matches_reference(
+    tmp_path: Path, parts: list[Decimal], unit: Decimal, free: Decimal
+) -> None:
     price = f'model = "per_unit"\nmeter = "m"\nunit_amount = "{unit}"\nfree_units = "{free}"'
     events = [{"event_id": f"e{i}", "properties": {"q": part}} for i, part in enumerate(parts)]
     lines, _ = bill(tmp_path, plan(price), events, [{"plan": "p"}])
@@ -188,7 +211,10 @@ def test_events_outside_the_period_do_not_count(tmp_path: Path) -> None:
     events = [
         {"timestamp": OCT - timedelta(microseconds=1), "properties": {"q": 5}},
         {"timestamp": OCT, "properties": {"q": 7}},
-        {"timestamp": OCT + timedelta(days=31), "properties": {"q": 11}},  # Nov 1: period end, excluded
+        {
+            "timestamp": OCT + timedelta(days=31),
+            "properties": {"q": 11},
+        },  # Nov 1: period end, excluded
     ]
     lines, _ = bill(tmp_path, plan(PACKAGE_100), events, [{"plan": "p"}])
     assert lines["quantity"].item() == 7

@@ -50,7 +50,11 @@ def demo(directory: Path | None) -> None:
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--example", type=click.Choice(EXAMPLES), help="Add the example's catalog, customer, subscription and events.")
+@click.option(
+    "--example",
+    type=click.Choice(EXAMPLES),
+    help="Add the example's catalog, customer, subscription and events.",
+)
 @handle_errors
 def init(directory: Path, example: str | None) -> None:
     """Create a workspace in DIRECTORY."""
@@ -74,9 +78,16 @@ def catalog_check(workspace: Path) -> None:
     from meterbill.query import _catalog_frames
 
     meters, prices = _catalog_frames(open_workspace(workspace).catalog())
-    print_table(meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"), title="meters")
+    print_table(
+        meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"),
+        title="meters",
+    )
     print_table(prices, title="prices")
-    click.echo(f"catalog ok: {meters.height} meters, {prices['plan'].n_unique()} plans, {prices.height} prices", err=True)
+    click.echo(
+        f"catalog ok: {meters.height} meters, {prices['plan'].n_unique()} plans, "
+        f"{prices.height} prices",
+        err=True,
+    )
 
 
 # -- customers and subscriptions ------------------------------------------------------
@@ -117,7 +128,9 @@ def subscriptions_import(file: Path, workspace: Path) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--strict", is_flag=True, help="Fail the whole ingest, committing nothing, on any reject.")
+@click.option(
+    "--strict", is_flag=True, help="Fail the whole ingest, committing nothing, on any reject."
+)
 @workspace_option
 @handle_errors
 def ingest(paths: tuple[str, ...], strict: bool, workspace: Path) -> None:  # noqa: FBT001
@@ -128,7 +141,7 @@ def ingest(paths: tuple[str, ...], strict: bool, workspace: Path) -> None:  # no
         f"duplicates {result.duplicates}, rejected {result.rejected}"
     )
     if result.rejected:
-        click.echo("see rejects with: meterbill sql \"SELECT * FROM rejected_events\"", err=True)
+        click.echo('see rejects with: meterbill sql "SELECT * FROM rejected_events"', err=True)
 
 
 # -- invoices --------------------------------------------------------------------------
@@ -140,8 +153,15 @@ def invoice() -> None:
 
 
 @invoice.command("run")
-@click.option("--through", required=True, help="Bill periods ending at or before this date (each customer's local midnight) or timestamp with offset.")
-@click.option("--finalize", is_flag=True, help="Finalize (number and freeze) the invoices of this run.")
+@click.option(
+    "--through",
+    required=True,
+    help="Bill periods ending by this date (each customer's local midnight) or timestamp "
+    "with offset.",
+)
+@click.option(
+    "--finalize", is_flag=True, help="Finalize (number and freeze) the invoices of this run."
+)
 @workspace_option
 @handle_errors
 def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa: FBT001
@@ -159,7 +179,7 @@ def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa:
         total = int(result.invalid_usage["events"].sum())
         click.echo(
             f"warning: {total} events matched a meter but had no numeric value and were not "
-            "billed; see: meterbill sql \"SELECT * FROM invalid_usage\"",
+            "billed; see the invalid_usage view (meterbill sql)",
             err=True,
         )
 
@@ -191,7 +211,16 @@ def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
         f"{row['plan']} {row['period_start']:%Y-%m-%d} to {row['period_end']:%Y-%m-%d}"
     )
     print_table(
-        lines.select("line_number", "description", "meter", "group", "quantity", "billable_quantity", "unit_amount", "amount"),
+        lines.select(
+            "line_number",
+            "description",
+            "meter",
+            "group",
+            "quantity",
+            "billable_quantity",
+            "unit_amount",
+            "amount",
+        ),
         title=title,
     )
     click.echo(f"Total: {format_amount(row['total'], row['currency'])} {row['currency']}")
@@ -232,7 +261,9 @@ def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
 @click.argument("what", type=click.Choice(["invoices", "line-items"]))
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status.")
+@click.option(
+    "--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status."
+)
 @click.option("--customer", help="Only this customer.")
 @click.option("--from", "period_from", help="Only periods starting at or after this date.")
 @click.option("--to", "period_to", help="Only periods ending at or before this date.")
@@ -287,10 +318,21 @@ def explain(plans: tuple[str, ...], raw: bool, workspace: Path) -> None:  # noqa
 
 
 @cli.command()
-@click.option("--events", default=50_000_000, show_default=True, help="Synthetic events to generate.")
-@click.option("--customers", "customer_count", default=10_000, show_default=True, help="Synthetic customers.")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Workspace to generate into (kept); default a temporary folder, removed after.")
-@click.option("--repeat", default=3, show_default=True, help="Timed runs of each side; the best counts.")
+@click.option(
+    "--events", default=50_000_000, show_default=True, help="Synthetic events to generate."
+)
+@click.option(
+    "--customers", "customer_count", default=10_000, show_default=True, help="Synthetic customers."
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace to generate into (kept); default a temporary folder, removed after.",
+)
+@click.option(
+    "--repeat", default=3, show_default=True, help="Timed runs of each side; the best counts."
+)
 @handle_errors
 def bench(events: int, customer_count: int, directory: Path | None, repeat: int) -> None:
     """Time the invoice run against a bare DuckDB GROUP BY over the same lake."""
@@ -301,7 +343,9 @@ def bench(events: int, customer_count: int, directory: Path | None, repeat: int)
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-bench-"))
     try:
         if not (root / "catalog.toml").exists():
-            stderr_status(f"generating {events:,} events for {customer_count:,} customers in {root}")
+            stderr_status(
+                f"generating {events:,} events for {customer_count:,} customers in {root}"
+            )
             benchmark.generate_workspace(root, events=events, customers=customer_count)
         result = benchmark.run_bench(root, repeat=repeat, on_progress=stderr_status)
         click.echo(benchmark.format_bench(result))

@@ -1,4 +1,7 @@
-"""Catalog -> one SQL query per invoice run: Jinja renders, sqlglot parses, the tree is the artifact."""
+"""Catalog -> one SQL query per invoice run.
+
+Jinja renders, sqlglot parses, and the tree is the artifact.
+"""
 
 from meterbill.compiler.compile import CompiledRun, compile_run
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 import polars as pl
+import sqlglot
 from sqlglot import exp
 
 from meterbill.catalog.model import Catalog, Meter
@@ -41,9 +41,9 @@ PRICED_SCHEMA: dict[str, pl.DataType] = {
 }
 TEXT_PREFIX = "p__"
 NUMBER_PREFIX = "n__"
-_NUMERIC = frozenset({"sum", "max", "min", "sum_with_multiplier"})
-_SUPPORTED = _NUMERIC | {"count", "count_unique"}
-_USAGE_MODELS = frozenset({"per_unit", "package"})
+_NUMERIC = frozenset({"sum", "max", "min", "avg", "latest", "sum_with_multiplier", "weighted_sum"})
+#: Aggregations that read the event's timestamp (and id, for ties) or its period's bounds.
+_TIMED = frozenset({"latest", "weighted_sum"})
 
 
 def text_column(key: str) -> str:
@@ -94,11 +94,6 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
         for index, price in enumerate(catalog.plans[plan_key].prices):
             if price.model == "flat_fee":
                 continue
-            if price.model not in _USAGE_MODELS:
-                raise CompileError(
-                    f"plans.{plan_key}.prices[{index}]: price model {price.model!r} "
-                    "is not supported by this release yet"
-                )
             prices.append({**price.model_dump(), "plan": plan_key, "index": index})
             if price.meter not in meter_keys:
                 meter_keys.append(price.meter)
@@ -116,6 +111,7 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
         event_names=sorted({m["event_name"] for m in meters}),
         plain_meters=[m for m in meters if not m["group_columns"]],
         grouped_meters=[m for m in meters if m["group_columns"]],
+        needs_time=any(m["aggregation"] in _TIMED for m in meters),
         prices=prices,
     )
     try:
@@ -127,11 +123,6 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
 
 def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
     """A meter as the templates see it: numbered, with lake column names resolved."""
-    if meter.aggregation not in _SUPPORTED:
-        raise CompileError(
-            f"meters.{meter.key}.aggregation: {meter.aggregation!r} is not supported by "
-            "this release yet"
-        )
     columns: dict[str, str] = {}
     value_column = None
     if meter.aggregation in _NUMERIC:

@@ -58,9 +58,7 @@ class DuckDBEngine:
             if name in present:
                 projections.append(column.sql("duckdb"))
             else:
-                projections.append(
-                    exp.alias_(exp.cast(exp.null(), sql_type), column).sql("duckdb")
-                )
+                projections.append(exp.alias_(exp.cast(exp.null(), sql_type), column).sql("duckdb"))
         source.select(", ".join(projections)).create_view("lake_events")
 
     def run(

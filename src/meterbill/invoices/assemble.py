@@ -61,7 +61,14 @@ INVOICE_SCHEMA: dict[str, Any] = {
     "total": MONEY,
     "line_count": pl.Int64,
 }
-_PERIOD_COLUMNS = ["invoice_id", "customer_id", "subscription_id", "plan", "period_start", "period_end"]
+_PERIOD_COLUMNS = [
+    "invoice_id",
+    "customer_id",
+    "subscription_id",
+    "plan",
+    "period_start",
+    "period_end",
+]
 
 
 def _price_table(catalog: Catalog) -> pl.DataFrame:
@@ -198,7 +205,10 @@ def assemble(
         periods.select(_PERIOD_COLUMNS)
         .join(
             pl.DataFrame(
-                {"plan": list(catalog.plans), "currency": [p.currency for p in catalog.plans.values()]},
+                {
+                    "plan": list(catalog.plans),
+                    "currency": [p.currency for p in catalog.plans.values()],
+                },
                 schema={"plan": pl.String, "currency": pl.String},
             ),
             on="plan",

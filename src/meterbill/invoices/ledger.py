@@ -54,7 +54,7 @@ def save_drafts(
         )
         invoice_columns = ", ".join(f'"{c}"' for c in INVOICE_SCHEMA)
         con.execute(
-            f"INSERT INTO invoices ({invoice_columns}, run_id, last_ingest_id) "  # noqa: S608
+            f"INSERT INTO invoices ({invoice_columns}, run_id, last_ingest_id) "  # noqa: S608 (our names)
             f"SELECT {invoice_columns}, ?, ? FROM new_invoices",
             [run_id, last_ingest_id],
         )
