@@ -99,6 +99,12 @@ def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, ids: Iterabl
     return {row[0] for row in rows}
 
 
+def _upsert(con: duckdb.DuckDBPyConnection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """``executemany`` that accepts no rows (DuckDB refuses an empty parameter list)."""
+    if rows:
+        con.executemany(statement, rows)
+
+
 def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult:
     """Upsert customers from a file (columns customer_id, name, email, timezone)."""
     rows = read_table(path)
@@ -117,7 +123,8 @@ def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult
         clean[customer_id] = (customer_id, row.get("name"), row.get("email"), timezone)
     _refuse(path, problems)
     existing = _existing(con, "customers", "customer_id", clean)
-    con.executemany(
+    _upsert(
+        con,
         "INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
         " name = excluded.name, email = excluded.email, timezone = excluded.timezone",
         list(clean.values()),
@@ -177,11 +184,13 @@ def import_subscriptions(
         )
     _refuse(path, problems)
     existing = _existing(con, "subscriptions", "subscription_id", clean)
-    con.executemany(
+    _upsert(
+        con,
         "INSERT INTO customers VALUES (?, NULL, NULL, 'UTC') ON CONFLICT DO NOTHING",
         [(c,) for c in sorted(new_customers)],
     )
-    con.executemany(
+    _upsert(
+        con,
         "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (subscription_id) DO UPDATE"
         " SET customer_id = excluded.customer_id, plan = excluded.plan,"

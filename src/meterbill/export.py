@@ -28,8 +28,8 @@ def _text(value: Any, column: str, currency: str | None) -> str | None:
         return format_amount(value, currency)
     if hasattr(value, "isoformat"):
         return value.isoformat().replace("+00:00", "Z")
-    if hasattr(value, "as_tuple"):  # Decimal: plain notation, no exponent
-        return f"{value:f}"
+    if hasattr(value, "as_tuple"):  # Decimal: plain notation, no exponent, no padding zeros
+        return f"{value.normalize():f}"
     return str(value)
 
 

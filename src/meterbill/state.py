@@ -150,3 +150,15 @@ def connect_state(root: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     con.execute(SCHEMA)
     return con
+
+
+def scalar(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object] | None = None
+) -> object:
+    """The first column of a query's first row (``None`` when it has no rows).
+
+    Fetches the whole result: DuckDB refuses further work on a connection while a result
+    is only partly fetched.
+    """
+    rows = con.execute(query, params or []).fetchall()
+    return rows[0][0] if rows else None

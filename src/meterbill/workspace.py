@@ -173,6 +173,7 @@ class Workspace:
 
         ``through`` is a date (each customer's local midnight) or a timestamp with offset.
         """
+        through_utc = _through_instant(through, "UTC")  # validates before any work
         catalog = self.catalog()
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid4().hex[:6]}"
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
@@ -197,13 +198,12 @@ class Workspace:
                 .agg(pl.col("invalid_events").max().alias("events"))
                 .sort("invoice_id", "meter")
             )
-            last_ingest = con.execute("SELECT max(ingest_id) FROM ingests").fetchone()
             ledger.save_drafts(
                 con,
                 lines=lines,
                 invoices=invoices,
                 run_id=run_id,
-                last_ingest_id=last_ingest[0] if last_ingest else None,
+                last_ingest_id=state.scalar(con, "SELECT max(ingest_id) FROM ingests"),  # type: ignore[arg-type]
             )
             if invalid.height:
                 con.register("run_invalid", invalid.to_arrow())
@@ -217,7 +217,7 @@ class Workspace:
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, 'duckdb', ?, ?, ?)",
                 [
                     run_id,
-                    _through_instant(through, "UTC"),
+                    through_utc,
                     str(sql_path),
                     invoices.height,
                     int(invalid["events"].sum()) if invalid.height else 0,
@@ -252,15 +252,16 @@ class Workspace:
             WorkspaceError: no invoice has that id or number.
         """
         with self._state() as con:
-            row = con.execute(
+            found = state.scalar(
+                con,
                 "SELECT invoice_id FROM invoices WHERE invoice_id = ? OR invoice_number = ?",
                 [invoice_id, invoice_id],
-            ).fetchone()
-            if row is None:
+            )
+            if found is None:
                 raise WorkspaceError(f"no invoice {invoice_id!r}")
             return (
-                _frame(con, "invoices", INVOICE_SCHEMA, [row[0]]),
-                _frame(con, "line_items", LINE_ITEM_SCHEMA, [row[0]]),
+                _frame(con, "invoices", INVOICE_SCHEMA, [str(found)]),
+                _frame(con, "line_items", LINE_ITEM_SCHEMA, [str(found)]),
             )
 
     def sql(self, query: str) -> pl.DataFrame:
@@ -288,7 +289,7 @@ def _frame(
         f"SELECT {columns} FROM {table}"  # noqa: S608 (fixed names, no user values)
         f" WHERE (? IS NULL OR list_contains(?, invoice_id)) ORDER BY {order}"
     )
-    return con.execute(query, [ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
+    return con.sql(query, params=[ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
 
 
 def _through_instant(through: str, timezone: str) -> datetime:

@@ -18,7 +18,9 @@ from meterbill.catalog.model import Catalog
 from meterbill.errors import CatalogError
 
 _MODELS = ("flat_fee", "per_unit", "package", "tiered")
-_PATH_PREFIX = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): (.*)$", re.S)
+_PATH_PREFIX = re.compile(
+    r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*): (.*)$", re.S
+)
 _MESSAGES = {
     "missing": "required",
     "extra_forbidden": "unknown key",

@@ -29,7 +29,7 @@ NUMERIC_AGGREGATIONS: frozenset[str] = frozenset(
 
 def _decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError('must be a decimal written as a string, like "15.00"')
     if isinstance(value, Decimal):
         return value
@@ -37,7 +37,9 @@ def _decimal_text(value: Any) -> Decimal:
         try:
             parsed = parse_decimal(value)
         except ValueError:
-            raise ValueError(f'must be a decimal written as a string, like "15.00", not {value!r}') from None
+            raise ValueError(
+                f'must be a decimal written as a string, like "15.00", not {value!r}'
+            ) from None
         if -parsed.as_tuple().exponent > QUANTITY_SCALE:  # type: ignore[operator]
             raise ValueError(f"has more than {QUANTITY_SCALE} decimal places")
         return parsed
@@ -71,7 +73,9 @@ class Meter(_Model):
 
     @field_validator("filters")
     @classmethod
-    def _filters_text(cls, value: dict[str, list[str | int | bool]]) -> dict[str, list[str | int | bool]]:
+    def _filters_text(
+        cls, value: dict[str, list[str | int | bool]]
+    ) -> dict[str, list[str | int | bool]]:
         for key, values in value.items():
             if not values:
                 raise ValueError(f"filter {key!r} must list at least one value")

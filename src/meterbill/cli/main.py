@@ -220,6 +220,7 @@ def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
             "billable_quantity",
             "unit_amount",
             "amount",
+            "currency",
         ),
         title=title,
     )

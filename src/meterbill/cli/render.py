@@ -8,6 +8,8 @@ from meterbill.export import text_rows
 
 #: Rows shown in a terminal table before it says "N of M rows".
 MAX_ROWS = 40
+#: Width of tables written to a pipe or file, where no terminal limits it.
+_PIPE_WIDTH = 400
 
 
 def print_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int = MAX_ROWS) -> None:
@@ -21,7 +23,10 @@ def print_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int 
         table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in text_rows(frame.head(max_rows)):
         table.add_row(*["" if v is None else v for v in row.values()])
-    Console(soft_wrap=False).print(table)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # piped or captured: never fold values to 80 columns
+        console = Console(soft_wrap=False, width=_PIPE_WIDTH)
+    console.print(table)
     if frame.height > max_rows:
         Console(stderr=True).print(f"{max_rows} of {frame.height} rows")
 

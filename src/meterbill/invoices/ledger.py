@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA
+from meterbill.state import scalar
 
 NUMBER_PREFIX = "INV-"
 
@@ -80,7 +81,7 @@ def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = Non
     ).fetchall()
     if not drafts:
         return 0
-    (done,) = con.execute("SELECT count(*) FROM invoices WHERE status = 'finalized'").fetchone()  # type: ignore[misc]
+    done = int(scalar(con, "SELECT count(*) FROM invoices WHERE status = 'finalized'"))  # type: ignore[arg-type]
     numbered = [
         (f"{NUMBER_PREFIX}{done + offset:06d}", row[0]) for offset, row in enumerate(drafts, 1)
     ]

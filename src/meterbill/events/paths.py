@@ -1,0 +1,87 @@
+"""Which files an ingest reads: expanding the command's files, folders and globs.
+
+The order of the list is the order "first copy wins" follows for duplicates within one
+ingest, so it is deterministic: the arguments in the order given, and inside a folder or
+a glob, the matches sorted by path. A file reached twice is read once.
+
+Choices the contract left open, made here:
+
+* a folder is searched recursively for the supported suffixes (case-insensitive), and
+  everything under the workspace's own ``lake/`` folder is skipped (ingesting the
+  workspace folder must not re-read the lake);
+* a glob may match folders (searched the same way) and files of other suffixes (left
+  out); a file named explicitly must have a supported suffix;
+* paths are made absolute (not resolved through symlinks) for the ingest log.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+from meterbill.errors import IngestError
+from meterbill.events.readers import SUFFIX_FORMATS, file_format
+
+_GLOB_CHARACTERS: Final = frozenset("*?[")
+_SUFFIXES_TEXT: Final = ", ".join(sorted(SUFFIX_FORMATS))
+
+
+def expand_paths(paths: Sequence[str], *, skip: Path | None = None) -> list[Path]:
+    """Return the absolute event files named by ``paths``, in ingest order.
+
+    Args:
+        paths: files, folders or globs (``**`` recurses).
+        skip: a folder whose contents are never ingested (the workspace's lake).
+
+    Raises:
+        IngestError: a path matches no event file, or names a file of another type.
+    """
+    skipped = _absolute(skip) if skip is not None else None
+    found: dict[Path, None] = {}
+    for given in paths:
+        matches = _expand_one(given, skipped)
+        if not matches:
+            hint = f" (no {_SUFFIXES_TEXT} files in it)" if Path(given).is_dir() else ""
+            raise IngestError(f"no such file: {given}{hint}")
+        found.update(dict.fromkeys(matches))
+    return list(found)
+
+
+def _expand_one(given: str, skip: Path | None) -> list[Path]:
+    path = Path(given).expanduser()
+    if path.is_file():
+        if file_format(path) is None:
+            raise IngestError(f"unsupported file type: {given} (expected one of {_SUFFIXES_TEXT})")
+        return [_absolute(path)]
+    if path.is_dir():
+        return _event_files(path.rglob("*"), skip)
+    if _GLOB_CHARACTERS.intersection(given):
+        matches: list[Path] = []
+        for match in sorted(glob.glob(os.path.expanduser(given), recursive=True)):
+            candidate = Path(match)
+            if candidate.is_dir():
+                matches.extend(_event_files(candidate.rglob("*"), skip))
+            else:
+                matches.extend(_event_files([candidate], skip))
+        return matches
+    return []
+
+
+def _event_files(candidates: Iterable[Path], skip: Path | None) -> list[Path]:
+    """The files among ``candidates`` with a supported suffix, outside ``skip``, sorted."""
+    files = []
+    for candidate in candidates:
+        if file_format(candidate) is None or not candidate.is_file():
+            continue
+        absolute = _absolute(candidate)
+        if skip is not None and absolute.is_relative_to(skip):
+            continue
+        files.append(absolute)
+    return sorted(files)
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))

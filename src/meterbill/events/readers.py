@@ -1,0 +1,568 @@
+"""Per-format record readers: JSON lines, CSV and Parquet, each yielding ``SourceRecord``.
+
+A reader owns a format and nothing else: it splits a file into records, numbers them
+(1-based line for JSON lines, data row for CSV, row for Parquet), keeps each record's
+raw text for the rejects and duplicates stores, and parses it into a mapping keyed by
+the native field names, or a ``Reject``. Field rules live in ``shapes``, so a new event
+shape needs no new reader, and a new format needs no new rules.
+
+JSON is parsed exactly: numbers become ``JsonNumber`` (the literal text, never a binary
+float), ``NaN``/``Infinity`` and duplicate keys are rejected, and a lone surrogate
+escape (``"\\ud800"``, which no UTF-8 file can hold) is ``bad_encoding``.
+
+Choices the contract left open, made here:
+
+* ``.json`` files are JSON lines like ``.jsonl`` (a single JSON array document is not
+  a supported shape; it is one ``not_an_object`` record);
+* a CSV record number counts data rows, not lines: the header and blank lines are not
+  data rows, and a quoted field may span lines;
+* CSV cells are strings; an empty cell is an absent value for ``event_id``, ``source``,
+  ``properties``, the ``properties.<key>`` columns, and for ``customer_id`` and
+  ``external_customer_id`` when the header has both; header names are trimmed;
+* a Parquet reject's raw text is the row's recognised columns as JSON (other columns
+  are never read); nanosecond times are truncated to microseconds;
+* an unreadable file (missing, not Parquet, a CSV header that does not parse) fails the
+  whole ingest with ``IngestError``: its records cannot even be counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO, Final, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from meterbill.errors import IngestError
+from meterbill.events.rejects import RecordRejected, Reject
+from meterbill.events.schema import (
+    CUSTOMER_ID,
+    CUSTOMER_ID_ALIAS,
+    EVENT_ID,
+    EVENT_NAME,
+    PROPERTIES,
+    SOURCE,
+    TIMESTAMP,
+    JsonNumber,
+    type_name,
+)
+
+Format = Literal["jsonl", "csv", "parquet"]
+
+#: File name suffixes read by ingest (compared lower-case), and their formats.
+SUFFIX_FORMATS: Final[dict[str, Format]] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+#: Parquet rows per batch: bounds the Python objects alive at once (~100k records).
+BATCH_SIZE: Final = 100_000
+#: Records between two progress reports inside one file.
+PROGRESS_EVERY: Final = 10_000
+
+_BOM: Final = b"\xef\xbb\xbf"
+_JSON_WHITESPACE: Final = " \t\r\n"
+_TOP_LEVEL_FIELDS: Final = frozenset(
+    {EVENT_ID, EVENT_NAME, CUSTOMER_ID, CUSTOMER_ID_ALIAS, TIMESTAMP, SOURCE, PROPERTIES}
+)
+_PROPERTY_COLUMN_PREFIX: Final = PROPERTIES + "."
+#: CSV fields can be long (a JSON ``properties`` cell); the stdlib default is 128 KiB.
+_CSV_FIELD_LIMIT: Final = 1 << 30
+
+Progress = Callable[[int], None]
+"""Called with the bytes of the current file consumed so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record of a source file.
+
+    Attributes:
+        record_number: 1-based line (JSON lines), data row (CSV) or row (Parquet).
+        raw: the record's text as read (a Parquet row: its columns as JSON).
+        value: the parsed record keyed by native field names, or why it is not one.
+    """
+
+    record_number: int
+    raw: str
+    value: Mapping[str, object] | Reject
+
+
+def file_format(path: Path) -> Format | None:
+    """Return the format of a file by its suffix, or None if ingest does not read it."""
+    return SUFFIX_FORMATS.get(path.suffix.lower())
+
+
+def read_records(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
+    """Yield every non-blank record of a file, in order, by its format.
+
+    Raises:
+        IngestError: the suffix is not a supported format, or the file cannot be read
+            as that format at all.
+        OSError: the file cannot be opened or read.
+    """
+    fmt = file_format(path)
+    if fmt == "jsonl":
+        return read_json_lines(path, progress=progress)
+    if fmt == "csv":
+        return read_csv(path, progress=progress)
+    if fmt == "parquet":
+        return read_parquet(path, progress=progress)
+    raise IngestError(f"unsupported file type: {path}")
+
+
+# -- JSON --------------------------------------------------------------------------------
+
+
+def parse_json(text: str) -> object:
+    """Parse JSON text exactly (numbers as ``JsonNumber``).
+
+    Raises:
+        RecordRejected: ``bad_json``, ``duplicate_key`` or ``bad_encoding``.
+    """
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise RecordRejected("bad_json", f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RecordRejected("bad_json", "invalid JSON: nested too deeply") from None
+    if "\\u" in text:  # only a \u escape can smuggle a lone surrogate into a str
+        _check_no_surrogates(value)
+    return value
+
+
+def parse_json_record(text: str) -> Mapping[str, object] | Reject:
+    """Parse one JSON record: an object, or the reason it is not one."""
+    try:
+        value = parse_json(text)
+    except RecordRejected as exc:
+        return exc.reject
+    if not isinstance(value, dict):
+        return Reject("not_an_object", f"a record must be a JSON object, got {type_name(value)}")
+    return value
+
+
+def _refuse_constant(name: str) -> object:
+    """``parse_constant`` hook: JSON has no NaN or Infinity."""
+    raise RecordRejected("bad_json", f"invalid JSON: {name} is not a JSON number")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``object_pairs_hook``: build the dict, refusing a key given twice."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RecordRejected("duplicate_key", f"key {key!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+#: One decoder for every record (``json.loads`` with hooks builds a new one per call).
+_DECODER: Final = json.JSONDecoder(
+    parse_float=JsonNumber,
+    parse_int=JsonNumber,
+    parse_constant=_refuse_constant,
+    object_pairs_hook=_object_without_duplicates,
+)
+
+
+def _check_no_surrogates(value: object) -> None:
+    """Refuse strings (keys included) holding a lone UTF-16 surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RecordRejected(
+                    "bad_encoding", "a \\u escape is a lone surrogate, not a character"
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _strip_newline(line: bytes) -> bytes:
+    """Drop one trailing LF or CRLF."""
+    if line.endswith(b"\n"):
+        line = line[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+    return line
+
+
+def _encoding_reject(exc: UnicodeDecodeError) -> Reject:
+    return Reject("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
+
+
+def read_json_lines(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
+    """Yield the records of a JSON lines file; blank lines are skipped, not numbered away."""
+    with path.open("rb") as handle:
+        consumed = 0
+        for number, line in enumerate(handle, start=1):
+            consumed += len(line)
+            body = _strip_newline(
+                line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line
+            )
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raw = body.decode("utf-8", "backslashreplace")
+                yield SourceRecord(number, raw, _encoding_reject(exc))
+                continue
+            if not text.strip(_JSON_WHITESPACE):
+                continue
+            yield SourceRecord(number, text, parse_json_record(text))
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress(consumed)
+
+
+# -- CSV ---------------------------------------------------------------------------------
+
+
+class _LineFeed:
+    """Feeds decoded lines to ``csv.reader`` and keeps the raw text of the current row.
+
+    ``csv.reader`` pulls exactly the lines one row needs, so the lines fed since the last
+    ``take`` are that row's raw text (several lines for a quoted multi-line field).
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._lines = iter(handle)
+        self._first = True
+        self._pieces: list[str] = []
+        self._bad: UnicodeDecodeError | None = None
+        self.consumed = 0
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.consumed += len(line)
+        if self._first:
+            self._first = False
+            if line.startswith(_BOM):
+                line = line[len(_BOM) :]
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self._bad = self._bad or exc
+            self._pieces.append(line.decode("utf-8", "backslashreplace"))
+            return line.decode("utf-8", "replace")
+        self._pieces.append(text)
+        return text
+
+    def take(self) -> tuple[str, UnicodeDecodeError | None]:
+        """Return (raw text, first decoding error) of the lines fed since the last take."""
+        raw = "".join(self._pieces)
+        if raw.endswith("\n"):
+            raw = raw[:-2] if raw.endswith("\r\n") else raw[:-1]
+        bad = self._bad
+        self._pieces = []
+        self._bad = None
+        return raw, bad
+
+
+@dataclass(frozen=True, slots=True)
+class _CsvLayout:
+    """Where each native field sits in a CSV header."""
+
+    width: int
+    fields: tuple[tuple[int, str], ...]
+    property_cells: tuple[tuple[int, str], ...]
+    empty_is_absent: frozenset[str]
+    problem: Reject | None
+
+    @classmethod
+    def from_header(cls, header: list[str]) -> _CsvLayout:
+        names = [name.strip() for name in header]
+        fields: list[tuple[int, str]] = []
+        property_cells: list[tuple[int, str]] = []
+        seen: set[str] = set()
+        problem: Reject | None = None
+        for index, name in enumerate(names):
+            if name in _TOP_LEVEL_FIELDS:
+                fields.append((index, name))
+            elif name.startswith(_PROPERTY_COLUMN_PREFIX):
+                property_cells.append((index, name[len(_PROPERTY_COLUMN_PREFIX) :]))
+            else:
+                continue  # unknown columns are ignored, like unknown JSON fields
+            if name in seen and problem is None:
+                problem = Reject("duplicate_key", f"column {name!r} appears twice in the header")
+            seen.add(name)
+        absent = {EVENT_ID, SOURCE, PROPERTIES}
+        if {CUSTOMER_ID, CUSTOMER_ID_ALIAS} <= seen:
+            absent |= {CUSTOMER_ID, CUSTOMER_ID_ALIAS}
+        return cls(len(names), tuple(fields), tuple(property_cells), frozenset(absent), problem)
+
+    def record(self, row: list[str]) -> Mapping[str, object] | Reject:
+        """The native-shape mapping of one data row."""
+        if self.problem is not None:
+            return self.problem
+        if len(row) != self.width:
+            return Reject("bad_csv", f"row has {len(row)} fields, the header has {self.width}")
+        record: dict[str, object] = {}
+        for index, name in self.fields:
+            cell = row[index]
+            if not cell and name in self.empty_is_absent:
+                continue
+            if name == PROPERTIES:
+                try:
+                    record[name] = parse_json(cell)
+                except RecordRejected as exc:
+                    return Reject(exc.reject.reason, f"properties column: {exc.reject.message}")
+            else:
+                record[name] = cell
+        if self.property_cells:
+            cells = {key: row[index] for index, key in self.property_cells if row[index]}
+            return _merge_properties(record, cells)
+        return record
+
+
+def _merge_properties(
+    record: dict[str, object], columns: Mapping[str, object]
+) -> Mapping[str, object] | Reject:
+    """Add ``properties.<key>`` column values to a record's (JSON) properties."""
+    if not columns:
+        return record
+    given = record.get(PROPERTIES)
+    if given is None:
+        record[PROPERTIES] = dict(columns)
+    elif isinstance(given, dict):
+        for key in columns:
+            if key in given:
+                return Reject(
+                    "duplicate_key", f"property {key!r} is both a column and in properties"
+                )
+        record[PROPERTIES] = {**given, **columns}
+    # else: properties is not an object; the shape rejects it as such
+    return record
+
+
+def read_csv(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
+    """Yield the records of a CSV file with a header row.
+
+    Raises:
+        IngestError: the header row cannot be read.
+    """
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    with path.open("rb") as handle:
+        feed = _LineFeed(handle)
+        rows = csv.reader(feed, strict=True)
+        try:
+            header = next(rows)
+        except StopIteration:
+            return  # an empty file has no records
+        except csv.Error as exc:
+            raise IngestError(f"cannot read the CSV header of {path}: {exc}") from None
+        if feed.take()[1] is not None:
+            raise IngestError(f"cannot read the CSV header of {path}: not UTF-8")
+        layout = _CsvLayout.from_header(header)
+        number = 0
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                number += 1
+                yield SourceRecord(
+                    number, feed.take()[0], Reject("bad_csv", f"malformed CSV: {exc}")
+                )
+                continue
+            raw, bad = feed.take()
+            if not raw.strip():
+                continue  # a blank line is not a data row
+            number += 1
+            value = _encoding_reject(bad) if bad is not None else layout.record(row)
+            yield SourceRecord(number, raw, value)
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress(feed.consumed)
+
+
+# -- Parquet -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ParquetLayout:
+    """Which Parquet columns are native fields, and how ``properties`` is typed."""
+
+    columns: list[str] | None  # None: read every column (no native field was found)
+    fields: tuple[str, ...]
+    property_columns: tuple[tuple[str, str], ...]
+    properties_is_map: bool
+    problem: Reject | None
+
+    @classmethod
+    def from_schema(cls, schema: pa.Schema) -> _ParquetLayout:
+        fields: list[str] = []
+        property_columns: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        problem: Reject | None = None
+        for name in schema.names:
+            if name in _TOP_LEVEL_FIELDS:
+                fields.append(name)
+            elif name.startswith(_PROPERTY_COLUMN_PREFIX):
+                property_columns.append((name, name[len(_PROPERTY_COLUMN_PREFIX) :]))
+            else:
+                continue
+            if name in seen and problem is None:
+                problem = Reject("duplicate_key", f"column {name!r} appears twice in the file")
+            seen.add(name)
+        is_map = PROPERTIES in fields and pa.types.is_map(schema.field(PROPERTIES).type)
+        columns = sorted(seen, key=schema.names.index) if seen and problem is None else None
+        return cls(columns, tuple(fields), tuple(property_columns), is_map, problem)
+
+    def record(self, row: Mapping[str, object]) -> Mapping[str, object] | Reject:
+        """The native-shape mapping of one row (as ``to_pylist`` gives it)."""
+        if self.problem is not None:
+            return self.problem
+        record: dict[str, object] = {}
+        for name in self.fields:
+            value = row[name]
+            if name == PROPERTIES and value is not None:
+                try:
+                    value = self._properties(value)
+                except RecordRejected as exc:
+                    return exc.reject
+            record[name] = value
+        if self.property_columns:
+            cells = {key: row[name] for name, key in self.property_columns if row[name] is not None}
+            return _merge_properties(record, cells)
+        return record
+
+    def _properties(self, value: object) -> object:
+        """A STRUCT is a dict already; a MAP is a list of pairs; text is JSON."""
+        if isinstance(value, str):
+            try:
+                return parse_json(value)
+            except RecordRejected as exc:
+                raise RecordRejected(
+                    exc.reject.reason, f"properties column: {exc.reject.message}"
+                ) from None
+        if self.properties_is_map and isinstance(value, list):
+            pairs: dict[object, object] = {}
+            for key, item in value:
+                if key in pairs:
+                    raise RecordRejected("duplicate_key", f"map key {key!r} appears twice")
+                pairs[key] = item
+            return pairs
+        return value
+
+
+def read_parquet(
+    path: Path, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE
+) -> Iterator[SourceRecord]:
+    """Yield the rows of a Parquet file, read in batches of ``batch_size`` rows.
+
+    Raises:
+        IngestError: the file is not Parquet or a part of it cannot be decoded.
+    """
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise IngestError(f"cannot read {path} as Parquet: {exc}") from None
+    with parquet:
+        layout = _ParquetLayout.from_schema(parquet.schema_arrow)
+        total_rows = max(parquet.metadata.num_rows, 1)
+        size = path.stat().st_size
+        number = 0
+        batches = parquet.iter_batches(batch_size=batch_size, columns=layout.columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as exc:
+                raise IngestError(f"cannot read {path} as Parquet: {exc}") from None
+            for row in _batch_rows(batch):
+                number += 1
+                if isinstance(row, Reject):
+                    yield SourceRecord(number, "", row)
+                else:
+                    yield SourceRecord(number, _row_json(row), layout.record(row))
+            if progress is not None:
+                progress(size * number // total_rows)
+
+
+def _batch_rows(batch: pa.RecordBatch) -> Sequence[Mapping[str, object] | Reject]:
+    """Convert a batch to Python rows; a row Python cannot hold becomes a Reject."""
+    batch = _microsecond_batch(batch)
+    try:
+        return batch.to_pylist()
+    except (pa.ArrowException, ValueError, OverflowError):  # includes UnicodeDecodeError
+        rows: list[Mapping[str, object] | Reject] = []
+        for index in range(batch.num_rows):
+            try:
+                rows.append(batch.slice(index, 1).to_pylist()[0])
+            except UnicodeDecodeError as exc:
+                rows.append(_encoding_reject(exc))
+            except (pa.ArrowException, ValueError, OverflowError) as exc:
+                rows.append(Reject("bad_type", f"cannot read the row: {exc}"))
+        return rows
+
+
+def _microsecond_type(dtype: pa.DataType) -> pa.DataType:
+    """The same type with nanosecond times made microseconds (Python's resolution)."""
+    if pa.types.is_timestamp(dtype) and dtype.unit == "ns":
+        return pa.timestamp("us", tz=dtype.tz)
+    if pa.types.is_time64(dtype) and dtype.unit == "ns":
+        return pa.time64("us")
+    if pa.types.is_duration(dtype) and dtype.unit == "ns":
+        return pa.duration("us")
+    if pa.types.is_struct(dtype):
+        return pa.struct(
+            [
+                dtype.field(i).with_type(_microsecond_type(dtype.field(i).type))
+                for i in range(dtype.num_fields)
+            ]
+        )
+    if pa.types.is_map(dtype):
+        return pa.map_(dtype.key_type, _microsecond_type(dtype.item_type))
+    return dtype
+
+
+def _microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Truncate nanosecond columns to microseconds (a failed cast is left as it was)."""
+    arrays = list(batch.columns)
+    changed = False
+    for index, array in enumerate(arrays):
+        target = _microsecond_type(array.type)
+        if target != array.type:
+            try:
+                arrays[index] = array.cast(target, safe=False)
+                changed = True
+            except pa.ArrowException:
+                continue
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names) if changed else batch
+
+
+def _row_json(row: Mapping[str, object]) -> str:
+    """A Parquet row as JSON text for the rejects and duplicates stores."""
+    return json.dumps(row, ensure_ascii=False, default=_jsonable)
+
+
+def _jsonable(value: object) -> object:
+    """``json.dumps`` fallback for the Python types Parquet values arrive as."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)

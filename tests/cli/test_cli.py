@@ -1,0 +1,351 @@
+"""Every command through the real CLI on real files: outputs, exit codes, stdout vs stderr."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner, Result
+
+from meterbill.cli.main import cli
+
+
+def run(*args: str | Path, ok: bool = True) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def test_demo_prints_the_seed_invoice(tmp_path: Path) -> None:
+    result = run("demo", tmp_path / "demo")
+    assert "Total: 202.50 USD" in result.stdout
+    for amount in ("75.00", "120.00", "7.50"):
+        assert amount in result.stdout
+    assert "5000000" in result.stdout and "2000000" in result.stdout and "1000000" in result.stdout
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, example_dir: Path) -> Path:
+    """A workspace set up step by step from the example's files."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    shutil.copy(example_dir / "catalog.toml", ws / "catalog.toml")
+    assert (
+        "customers: 1 inserted, 0 updated"
+        in run("customers", "import", example_dir / "customers.csv", "-w", ws).stdout
+    )
+    assert (
+        "subscriptions: 1 inserted"
+        in run("subscriptions", "import", example_dir / "subscriptions.csv", "-w", ws).stdout
+    )
+    return ws
+
+
+def _split_example(example_dir: Path, tmp_path: Path) -> list[Path]:
+    """The example's events as three files: JSON lines, CSV (properties.<key>) and Parquet."""
+    records = [json.loads(line) for line in (example_dir / "events.jsonl").read_text().splitlines()]
+    third = len(records) // 3
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records[:third]))
+    csv_path = tmp_path / "b.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "event_id",
+                "event_name",
+                "customer_id",
+                "timestamp",
+                "properties.model",
+                "properties.prompt_type",
+                "properties.tokens",
+            ]
+        )
+        for r in records[third : 2 * third]:
+            p = r["properties"]
+            writer.writerow(
+                [
+                    r["event_id"],
+                    r["event_name"],
+                    r["customer_id"],
+                    r["timestamp"],
+                    p["model"],
+                    p["prompt_type"],
+                    p["tokens"],
+                ]
+            )
+    parquet = tmp_path / "c.parquet"
+    rest = records[2 * third :]
+    pl.DataFrame(
+        {
+            "event_id": [r["event_id"] for r in rest],
+            "event_name": [r["event_name"] for r in rest],
+            "customer_id": [r["customer_id"] for r in rest],
+            "timestamp": [r["timestamp"] for r in rest],
+            "properties": [r["properties"] for r in rest],
+        }
+    ).write_parquet(parquet)
+    return [jsonl, csv_path, parquet]
+
+
+def test_step_by_step_flow(workspace: Path, example_dir: Path, tmp_path: Path) -> None:
+    files = _split_example(example_dir, tmp_path)
+    out = run("ingest", *files, "-w", workspace).stdout
+    assert "read 2550: accepted 2550, duplicates 0, rejected 0" in out
+    again = run("ingest", files[0], "-w", workspace).stdout
+    assert "accepted 0, duplicates 850, rejected 0" in again
+
+    result = run("invoice", "run", "--through", "2026-11-01", "-w", workspace)
+    assert "202.50" in result.stdout
+    invoices = run(
+        "sql", "SELECT invoice_id, total FROM invoices", "--format", "json", "-w", workspace
+    ).stdout
+    (row,) = [json.loads(line) for line in invoices.splitlines()]
+    assert Decimal(row["total"]) == Decimal("202.50")
+
+    shown = run("invoice", "show", row["invoice_id"], "-w", workspace).stdout
+    assert "Total: 202.50 USD" in shown
+
+    csv_out = tmp_path / "lines.csv"
+    run("export", "line-items", "--format", "csv", "--out", csv_out, "-w", workspace)
+    lines = list(csv.DictReader(csv_out.read_text(encoding="utf-8").splitlines()))
+    assert [line["amount"] for line in lines] == ["75.00", "120.00", "7.50"]
+    assert [Decimal(line["billable_quantity"]) for line in lines] == [5, 2, 1]
+    assert [Decimal(line["quantity"]) for line in lines] == [5_000_000, 2_000_000, 1_000_000]
+    assert (
+        lines[0]["period_start"] == "2026-10-01T00:00:00Z"
+        and lines[0]["period_end"] == "2026-11-01T00:00:00Z"
+    )
+    assert list(lines[0]) == [
+        "invoice_id",
+        "line_number",
+        "customer_id",
+        "subscription_id",
+        "plan",
+        "currency",
+        "period_start",
+        "period_end",
+        "line_type",
+        "meter",
+        "group",
+        "price_model",
+        "quantity",
+        "billable_quantity",
+        "unit_amount",
+        "amount",
+        "description",
+    ]
+
+    parquet_out = tmp_path / "invoices.parquet"
+    run("export", "invoices", "--format", "parquet", "--out", parquet_out, "-w", workspace)
+    frame = pl.read_parquet(parquet_out)
+    assert frame["total"].dtype == pl.Decimal(38, 4)
+    assert frame["total"].item() == Decimal("202.50")
+
+    json_out = tmp_path / "lines.jsonl"
+    run("export", "line-items", "--format", "json", "--out", json_out, "-w", workspace)
+    assert [json.loads(x)["amount"] for x in json_out.read_text().splitlines()] == [
+        "75.00",
+        "120.00",
+        "7.50",
+    ]
+
+    explain = run("explain", "--raw", "-w", workspace).stdout
+    assert "FROM lake_events" in explain and "'OpenAI O1'" in explain
+
+
+def test_runs_are_idempotent_and_finalized_invoices_frozen(
+    workspace: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    run("ingest", example_dir / "events.jsonl", "-w", workspace)
+    run("invoice", "run", "--through", "2026-11-01", "-w", workspace)
+    first = tmp_path / "first.csv"
+    run("export", "line-items", "--format", "csv", "--out", first, "-w", workspace)
+    run("invoice", "run", "--through", "2026-11-01", "-w", workspace)
+    second = tmp_path / "second.csv"
+    run("export", "line-items", "--format", "csv", "--out", second, "-w", workspace)
+    assert first.read_bytes() == second.read_bytes()
+
+    assert "finalized 1 invoices" in run("invoice", "finalize", "-w", workspace).stdout
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        json.dumps(
+            {
+                "event_id": "late-1",
+                "event_name": "llm.usage",
+                "customer_id": "cust_acme",
+                "timestamp": "2026-10-15T00:00:00Z",
+                "properties": {"model": "OpenAI O1", "prompt_type": "input", "tokens": 3000000},
+            }
+        )
+        + "\n"
+    )
+    run("ingest", late, "-w", workspace)
+    run("invoice", "run", "--through", "2026-11-01", "-w", workspace)
+    out = run(
+        "sql",
+        "SELECT invoice_number, status, total, currency FROM invoices",
+        "--format",
+        "csv",
+        "-w",
+        workspace,
+    ).stdout
+    assert out.splitlines() == [
+        "invoice_number,status,total,currency",
+        "INV-000001,finalized,202.50,USD",
+    ]
+
+
+# -- errors: one line on stderr, the documented exit code, nothing on stdout ---------------
+
+
+def assert_error(result: Result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("meterbill: error: "), result.stderr
+    assert fragment in lines[0]
+
+
+def test_not_a_workspace(tmp_path: Path) -> None:
+    assert_error(
+        run("catalog", "check", "-w", tmp_path, ok=False), 2, "is not a meterbill workspace"
+    )
+
+
+def test_bad_catalog_lists_every_problem(workspace: Path) -> None:
+    text = (workspace / "catalog.toml").read_text()
+    text = text.replace(
+        'package_size = 1000000\namount = "7.50"', 'package_size = 0\namount = "7.50"'
+    )
+    text = text.replace('meter = "o1_output_tokens"', 'meter = "o1_outptu_tokens"')
+    (workspace / "catalog.toml").write_text(text)
+    result = run("catalog", "check", "-w", workspace, ok=False)
+    assert_error(
+        result, 3, "2 problems: plans.openai_o1.prices[1].meter: unknown meter 'o1_outptu_tokens'"
+    )
+    assert "plans.openai_o1.prices[2].package_size: must be an integer >= 1" in result.stderr
+
+
+def test_catalog_check_lists_meters_and_prices(workspace: Path) -> None:
+    result = run("catalog", "check", "-w", workspace)
+    assert "o1_cached_input_tokens" in result.stdout and "7.50 per 1000000" in result.stdout
+    assert "catalog ok: 3 meters, 1 plans, 3 prices" in result.stderr
+
+
+def test_sql_is_read_only(workspace: Path) -> None:
+    assert_error(
+        run("sql", "DELETE FROM invoices", "-w", workspace, ok=False), 2, "only read-only queries"
+    )
+    assert_error(
+        run("sql", "SELECT 1; DROP TABLE invoices", "-w", workspace, ok=False),
+        2,
+        "exactly one query",
+    )
+    assert_error(
+        run("sql", "SELECT * FROM read_csv('/etc/passwd')", "-w", workspace, ok=False), 2, "sql:"
+    )
+    assert (
+        run("sql", "SELECT count(*) AS n FROM customers", "--format", "csv", "-w", workspace).stdout
+        == "n\n1\n"
+    )
+
+
+def test_unknown_plan_in_subscriptions_commits_nothing(workspace: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "subs.csv"
+    bad.write_text(
+        "subscription_id,customer_id,plan,start\ns2,c2,openai_o1,2026-10-01\ns3,c3,nope,2026-10-01\n"
+    )
+    assert_error(
+        run("subscriptions", "import", bad, "-w", workspace, ok=False),
+        5,
+        "row 2: plan: unknown plan 'nope'",
+    )
+    assert (
+        run(
+            "sql", "SELECT count(*) AS n FROM subscriptions", "--format", "csv", "-w", workspace
+        ).stdout
+        == "n\n1\n"
+    )
+
+
+def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> None:
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id,timezone\nc9,Mars/Olympus\n")
+    assert_error(
+        run("customers", "import", customers, "-w", workspace, ok=False),
+        5,
+        "unknown time zone 'Mars/Olympus'",
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end\ns9,c9,openai_o1,2026-10-01,2026-09-01\n"
+    )
+    assert_error(
+        run("subscriptions", "import", subs, "-w", workspace, ok=False),
+        5,
+        "end: must be after start",
+    )
+
+
+def test_strict_ingest_commits_nothing(workspace: Path, tmp_path: Path) -> None:
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "x1", "event_name": "llm.usage", "customer_id": "c", "timestamp": "2026-10-01T00:00:00Z"}\n'
+        "not json\n"
+    )
+    assert run("ingest", "--strict", events, "-w", workspace, ok=False).exit_code == 4
+    assert (
+        run("sql", "SELECT count(*) AS n FROM events", "--format", "csv", "-w", workspace).stdout
+        == "n\n0\n"
+    )
+    out = run("ingest", events, "-w", workspace).stdout
+    assert "read 2: accepted 1, duplicates 0, rejected 1" in out
+    rejects = run(
+        "sql", "SELECT record_number, raw FROM rejected_events", "--format", "csv", "-w", workspace
+    ).stdout
+    assert rejects.splitlines() == ["record_number,raw", "2,not json"]
+
+
+def test_invoice_show_unknown(workspace: Path) -> None:
+    assert_error(run("invoice", "show", "nope", "-w", workspace, ok=False), 2, "no invoice 'nope'")
+
+
+def test_through_must_be_a_date(workspace: Path) -> None:
+    assert_error(
+        run("invoice", "run", "--through", "soon", "-w", workspace, ok=False), 2, "--through"
+    )
+
+
+def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
+    assert_error(run("init", workspace, ok=False), 2, "already holds a workspace")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["demo"],
+        ["init"],
+        ["catalog", "check"],
+        ["customers", "import"],
+        ["subscriptions", "import"],
+        ["ingest"],
+        ["invoice", "run"],
+        ["invoice", "show"],
+        ["invoice", "finalize"],
+        ["sql"],
+        ["export"],
+        ["explain"],
+        ["bench"],
+    ],
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.stdout.startswith("Usage: ")

@@ -1,0 +1,142 @@
+"""The lake as later stages see it: listing files by event date, exact values end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Context, Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meterbill.events import lake_file_paths
+from meterbill.state import connect_state
+
+from .helpers import Workspace, native, write_jsonl
+
+
+@pytest.fixture
+def three_days(workspace: Workspace, tmp_path: Path) -> Workspace:
+    path = write_jsonl(
+        tmp_path / "in.jsonl",
+        [native(event_id=d, timestamp=f"2024-03-{d}T12:00:00Z") for d in ("01", "02", "03")],
+    )
+    workspace.ingest(path)
+    return workspace
+
+
+def _days(
+    workspace: Workspace, start: datetime | date | None, end: datetime | date | None
+) -> list[str]:
+    paths = lake_file_paths(workspace.con, workspace.root, start, end)
+    for path in paths:
+        assert Path(path).is_absolute()
+        assert Path(path).is_file()
+    return [Path(path).parent.name[len("date=2024-03-") :] for path in paths]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        (None, None, ["01", "02", "03"]),
+        (datetime(2024, 3, 2, tzinfo=UTC), None, ["02", "03"]),
+        (datetime(2024, 3, 2, 23, 59, tzinfo=UTC), None, ["02", "03"]),
+        (None, datetime(2024, 3, 2, tzinfo=UTC), ["01"]),
+        (None, datetime(2024, 3, 2, 0, 0, 1, tzinfo=UTC), ["01", "02"]),
+        (datetime(2024, 3, 2, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC), ["02"]),
+        (date(2024, 3, 2), date(2024, 3, 3), ["02"]),
+        (datetime(2024, 3, 2, 12), None, ["02", "03"]),  # naive: UTC
+        (
+            datetime(2024, 3, 2, 1, tzinfo=timezone(timedelta(hours=2))),  # 03-01 23:00 UTC
+            datetime(2024, 3, 3, 1, tzinfo=timezone(timedelta(hours=2))),  # 03-02 23:00 UTC
+            ["01", "02"],
+        ),
+        (datetime(2024, 4, 1, tzinfo=UTC), None, []),
+    ],
+)
+def test_lake_file_paths_by_event_date(
+    three_days: Workspace,
+    start: datetime | date | None,
+    end: datetime | date | None,
+    days: list[str],
+) -> None:
+    assert _days(three_days, start, end) == days
+
+
+def test_unlisted_files_are_not_part_of_the_lake(three_days: Workspace) -> None:
+    debris = three_days.root / "lake/events/date=2024-03-01/crashed-0.parquet"
+    debris.write_bytes(b"not even parquet")
+    assert all("crashed" not in p for p in lake_file_paths(three_days.con, three_days.root))
+    # and de-duplication never opens it either
+    path = three_days.root.parent / "again.jsonl"
+    write_jsonl(path, [native(event_id="01", timestamp="2024-03-01T12:00:00Z")])
+    assert three_days.ingest(path).duplicates == 1
+
+
+_ORACLE = Context(prec=200, Emax=10**9, Emin=-(10**9))
+_NUMERIC = re.compile(r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?")
+_numbers = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**28), max_value=10**28)
+_numeric_text = st.from_regex(
+    r"[+-]?([0-9]{1,30}[.]?[0-9]{0,20}|[.][0-9]{1,20})([eE][+-]?[0-9]{1,3})?", fullmatch=True
+)
+_values = st.one_of(_numbers, st.text(max_size=20), st.booleans(), _numeric_text)
+_keys = st.text(min_size=1, max_size=8).filter(lambda k: "\x00" not in k)
+
+
+def _expected_number(value: Decimal) -> Decimal | None:
+    try:
+        rounded = value.quantize(Decimal("1e-12"), ROUND_HALF_UP, _ORACLE)
+    except ArithmeticError:
+        return None
+    return rounded if abs(rounded) < Decimal(10) ** 26 else None
+
+
+def _json_line(event_id: str, properties: dict[str, object]) -> str:
+    """A JSON line whose Decimal values are written as JSON number literals."""
+    body = ", ".join(
+        f"{json.dumps(k)}: {v if isinstance(v, Decimal) else json.dumps(v, ensure_ascii=False)}"
+        for k, v in properties.items()
+    )
+    head = json.dumps(native(event_id=event_id))[:-1]
+    return f'{head}, "properties": {{{body}}}}}'
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.dictionaries(_keys, _values, max_size=4), min_size=1, max_size=8))
+def test_property_values_reach_the_lake_exactly(events: list[dict[str, object]]) -> None:
+    """Random keys and values through JSON lines: text verbatim, numbers rounded once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ws"
+        root.mkdir()
+        path = write_jsonl(
+            Path(tmp) / "in.jsonl", [_json_line(f"e{i:02}", p) for i, p in enumerate(events)]
+        )
+        con = connect_state(root)
+        try:
+            workspace = Workspace(root, con)
+            result = workspace.ingest(path)
+            assert result.accepted + result.rejected == len(events)
+            reasons = {reason for _, _, reason, _ in workspace.rejects()}
+            assert reasons <= {"property_key_conflict"}  # keys equal but for ASCII case
+            rows = {row["event_id"]: row for row in workspace.lake_rows()}
+            for index, properties in enumerate(events):
+                row = rows.get(f"e{index:02}")
+                if row is None:
+                    continue
+                for key, value in properties.items():
+                    stored = (row["p__" + key], row["n__" + key])
+                    if isinstance(value, bool):
+                        assert stored == (json.dumps(value), None)
+                    elif isinstance(value, Decimal):
+                        assert stored == (str(value), _expected_number(value))
+                    else:
+                        assert isinstance(value, str)
+                        numeric = _NUMERIC.fullmatch(value) is not None
+                        number = _expected_number(Decimal(value)) if numeric else None
+                        assert stored == (value, number)
+        finally:
+            con.close()
