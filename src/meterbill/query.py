@@ -2,10 +2,13 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``). Read-only in two layers: the statement must parse as a
-single query (SELECT/WITH/UNION ..., nothing that writes), and the connection has the
-state attached READ_ONLY, external access off except the lake folder, and its
-configuration locked, so even a query that slips past the first layer cannot write.
+``ingests``, ``invalid_usage``, and ``invalid_events``: the events each meter matched but
+could not aggregate, rendered from ``sql/views/``).
+
+Read-only in two layers: the statement must parse as a single query (SELECT/WITH/UNION
+..., nothing that writes), and the connection has the state attached READ_ONLY,
+external access off except the lake folder, and its configuration locked, so even a
+query that slips past the first layer cannot write.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from sqlglot import exp
 
 from meterbill import state
 from meterbill.catalog.model import Catalog
+from meterbill.compiler.views import compile_invalid_events
+from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import WorkspaceError
 from meterbill.invoices.assemble import describe_price
 
@@ -99,18 +104,17 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         for view in _STATE_VIEWS:
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
         files = [
-            str(root / row[0])
+            root / row[0]
             for row in con.execute("SELECT path FROM ws.main.lake_files ORDER BY path").fetchall()
         ]
-        if files:
-            con.read_parquet(files, union_by_name=True).create_view("events")
-        else:
-            con.execute(
-                "CREATE VIEW events AS SELECT NULL::VARCHAR AS event_id,"
-                " NULL::VARCHAR AS event_name,"
-                ' NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS "timestamp",'
-                " NULL::VARCHAR AS source, NULL::VARCHAR AS ingest_id WHERE false"
-            )
+        invalid_events = compile_invalid_events(catalog)
+        columns = dict(invalid_events.columns)
+        for name, sql_type in con.execute(
+            "SELECT name, type FROM ws.main.lake_columns ORDER BY name"
+        ).fetchall():
+            columns.setdefault(name, sql_type)
+        DuckDBEngine().bind_lake(con, files, columns, view="events")
+        con.execute(f"CREATE VIEW invalid_events AS {invalid_events.sql('duckdb')}")
         meters, prices = _catalog_frames(catalog)
         con.register("meters_frame", meters.to_arrow())
         con.register("prices_frame", prices.to_arrow())

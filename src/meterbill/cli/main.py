@@ -179,7 +179,8 @@ def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa:
         total = int(result.invalid_usage["events"].sum())
         click.echo(
             f"warning: {total} events matched a meter but had no numeric value and were not "
-            "billed; see the invalid_usage view (meterbill sql)",
+            "billed; see the invalid_usage (counts) and invalid_events (the events) views "
+            "with meterbill sql",
             err=True,
         )
 

@@ -37,9 +37,14 @@ class DuckDBEngine:
         return con
 
     def bind_lake(
-        self, con: duckdb.DuckDBPyConnection, lake_files: list[Path], columns: dict[str, str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lake_files: list[Path],
+        columns: dict[str, str],
+        *,
+        view: str = "lake_events",
     ) -> None:
-        """Create the ``lake_events`` view with every column in ``columns`` present."""
+        """Create a view of the lake (``lake_events``) with every column in ``columns``."""
         if lake_files:
             present = {
                 row[0]
@@ -59,7 +64,7 @@ class DuckDBEngine:
                 projections.append(column.sql("duckdb"))
             else:
                 projections.append(exp.alias_(exp.cast(exp.null(), sql_type), column).sql("duckdb"))
-        source.select(", ".join(projections)).create_view("lake_events")
+        source.select(", ".join(projections)).create_view(view)
 
     def run(
         self,
