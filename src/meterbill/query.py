@@ -2,9 +2,9 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``). Read-only in two layers: the statement must parse as a
-single query (SELECT/WITH/UNION ..., nothing that writes), and the connection has the
-state attached READ_ONLY, external access off except the lake folder, and its
+``ingests``, ``invalid_usage``, ``late_events``). Read-only in two layers: the statement
+must parse as a single query (SELECT/WITH/UNION ..., nothing that writes), and the connection has
+the state attached READ_ONLY, external access off except the lake folder, and its
 configuration locked, so even a query that slips past the first layer cannot write.
 """
 
@@ -20,11 +20,12 @@ from sqlglot import exp
 from meterbill import state
 from meterbill.catalog.model import Catalog
 from meterbill.errors import WorkspaceError
+from meterbill.invoices import watermark
 from meterbill.invoices.assemble import describe_price
 
 _STATE_VIEWS = (
     "customers", "subscriptions", "invoices", "line_items", "rejected_events",
-    "duplicate_events", "ingests", "invalid_usage",
+    "duplicate_events", "ingests", "invalid_usage", "ingest_sequence",
 )  # fmt: skip
 
 
@@ -84,6 +85,16 @@ def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
     return meters, prices
 
 
+def _late_events_view(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """``late_events``: events in finalized periods after the invoice's ingest watermark.
+
+    Reads only the lake files of ingests after the oldest finalized watermark.
+    """
+    files = watermark.late_files(con, schema="ws.main.")
+    watermark.bind_candidates(con, root, files)
+    con.execute("CREATE VIEW late_events AS " + watermark.LATE_EVENTS_SQL.format(schema="ws.main."))
+
+
 def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
     """Run one read-only query over the workspace views (caller holds the lock).
 
@@ -111,6 +122,7 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
                 ' NULL::VARCHAR AS customer_id, NULL::TIMESTAMPTZ AS "timestamp",'
                 " NULL::VARCHAR AS source, NULL::VARCHAR AS ingest_id WHERE false"
             )
+        _late_events_view(con, root)
         meters, prices = _catalog_frames(catalog)
         con.register("meters_frame", meters.to_arrow())
         con.register("prices_frame", prices.to_arrow())
