@@ -392,6 +392,15 @@ PERIOD_CASES = [
         ],
     ),
     (
+        "Santiago: midnight that does not exist (clocks jump 00:00 -> 01:00 on Sep 6 2026)",
+        local("2026-09-05T00:00", "America/Santiago"),
+        {"interval": "day", "cycle": "calendar", "timezone": "America/Santiago"},
+        [
+            ("2026-09-05T04:00", "2026-09-06T04:00", 1, 1),
+            ("2026-09-06T04:00", "2026-09-07T03:00", 1, 1),
+        ],
+    ),
+    (
         "Kolkata: midnight is 18:30 UTC the day before",
         local("2026-10-01T00:00", "Asia/Kolkata"),
         {"timezone": "Asia/Kolkata"},

@@ -11,8 +11,9 @@ the last run), came later.
 
 A **late event** is an event in the period of a finalized invoice (same customer,
 ``period_start <= timestamp < period_end``) whose ingest that invoice did not see. Finding
-them reads only the lake files of ingests after the oldest finalized watermark (the
-manifest knows each file's ingest), never the whole lake again.
+them reads only the lake files of ingests after the oldest finalized watermark whose
+time range (from the manifest) overlaps a finalized period, never the whole lake again:
+files of new ingests holding only current events are not opened at all.
 """
 
 from __future__ import annotations
@@ -62,16 +63,22 @@ def newest_ingest(con: duckdb.DuckDBPyConnection, watermark: int) -> str | None:
 def late_files(con: duckdb.DuckDBPyConnection, *, schema: str = "") -> list[str]:
     """Lake files (relative paths) that may hold late events, in path order.
 
-    Those of ingests after the oldest finalized watermark, or not numbered yet; none when
-    nothing is finalized. ``schema`` prefixes the state tables (``"ws.main."``).
+    Those of ingests after the oldest finalized watermark (or not numbered yet) whose
+    time range overlaps a finalized period that did not see them; none when nothing is
+    finalized. ``schema`` prefixes the state tables (``"ws.main."``).
     """
     rows = con.execute(
         "WITH oldest AS (SELECT min(coalesce(ingest_watermark, 0)) AS mark"  # noqa: S608 (our names)
-        f" FROM {schema}invoices WHERE status = 'finalized')"
-        f" SELECT f.path FROM {schema}lake_files AS f CROSS JOIN oldest"
-        f" LEFT JOIN {schema}ingest_sequence AS s USING (ingest_id)"
-        " WHERE oldest.mark IS NOT NULL AND (s.seq IS NULL OR s.seq > oldest.mark)"
-        " ORDER BY f.path"
+        f" FROM {schema}invoices WHERE status = 'finalized'),"
+        " candidates AS ("
+        f" SELECT f.path, f.min_timestamp, f.max_timestamp, s.seq FROM {schema}lake_files AS f"
+        f" CROSS JOIN oldest LEFT JOIN {schema}ingest_sequence AS s USING (ingest_id)"
+        " WHERE oldest.mark IS NOT NULL AND (s.seq IS NULL OR s.seq > oldest.mark))"
+        " SELECT c.path FROM candidates AS c WHERE EXISTS ("
+        f" SELECT 1 FROM {schema}invoices AS i WHERE i.status = 'finalized'"
+        " AND c.min_timestamp < i.period_end AND c.max_timestamp >= i.period_start"
+        " AND (c.seq IS NULL OR c.seq > coalesce(i.ingest_watermark, 0)))"
+        " ORDER BY c.path"
     ).fetchall()
     return [row[0] for row in rows]
 
