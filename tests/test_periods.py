@@ -1,6 +1,6 @@
 """Billing periods: anniversary clamping, calendar alignment, proration by days."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 
@@ -401,6 +401,12 @@ PERIOD_CASES = [
         ],
     ),
     (
+        "Santiago: a calendar month starting on a day without midnight counts it whole",
+        local_midnight(datetime(2026, 9, 6).date(), "America/Santiago"),
+        {"cycle": "calendar", "timezone": "America/Santiago", "end": utc(2026, 9, 20, 3)},
+        [("2026-09-06T04:00", "2026-09-20T03:00", 14, 30)],
+    ),
+    (
         "Kolkata: midnight is 18:30 UTC the day before",
         local("2026-10-01T00:00", "Asia/Kolkata"),
         {"timezone": "Asia/Kolkata"},
@@ -465,3 +471,68 @@ def test_periods_through_in_a_time_zone() -> None:
     # a UTC instant 29 minutes earlier is still inside October's Kolkata period
     early = utc(2026, 10, 31, 18, 1)
     assert periods_through(through=early, **kw) == []  # type: ignore[arg-type]
+
+
+# -- properties over random subscriptions --------------------------------------------------
+
+import itertools  # noqa: E402
+from datetime import date as _date  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Santiago"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    day=st.dates(min_value=_date(2024, 1, 1), max_value=_date(2030, 12, 31)),
+    interval=st.sampled_from(["day", "week", "month", "quarter", "year"]),
+    interval_count=st.integers(1, 3),
+    cycle=st.sampled_from(["anniversary", "calendar"]),
+    timezone=st.sampled_from(ZONES),
+    end_after=st.one_of(st.none(), st.integers(1, 800)),
+)
+def test_periods_tile_time_at_local_midnights(
+    day: _date,
+    interval: str,
+    interval_count: int,
+    cycle: str,
+    timezone: str,
+    end_after: int | None,
+) -> None:
+    """Periods are contiguous from start to end, start at local midnights, and a partial
+    period never has more days than the full one."""
+    start = local_midnight(day, timezone)
+    end = None if end_after is None else local_midnight(day + timedelta(days=end_after), timezone)
+    periods = []
+    for period in iter_periods(
+        start=start,
+        end=end,
+        interval=interval,  # type: ignore[arg-type]
+        interval_count=interval_count,
+        cycle=cycle,  # type: ignore[arg-type]
+        timezone=timezone,
+    ):
+        periods.append(period)
+        if len(periods) == 8:
+            break
+    zone = ZoneInfo(timezone)
+    assert periods[0].start == start
+    for previous, current in itertools.pairwise(periods):
+        assert previous.end == current.start
+    for period in periods:
+        assert period.start < period.end
+        assert 0 < period.days <= period.full_days
+        local_start = period.start.astimezone(zone)
+        # a local midnight, or the first instant of a day whose midnight does not exist
+        assert (
+            local_start.time() == time()
+            or local_midnight(local_start.date(), timezone) == period.start
+        )
+        if not (period is periods[0] or period is periods[-1]):
+            assert not period.is_partial
+    if end is not None and len(periods) < 8:
+        assert periods[-1].end == end
