@@ -110,6 +110,8 @@ CREATE TABLE IF NOT EXISTS invoices (
     ingest_watermark BIGINT,           -- the run saw exactly the ingests with seq <= this
     finalized_at TIMESTAMPTZ
 );
+-- Workspaces created before invoices had a watermark number.
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS ingest_watermark BIGINT;
 CREATE TABLE IF NOT EXISTS line_items (
     invoice_id VARCHAR NOT NULL,
     line_number INTEGER NOT NULL,
