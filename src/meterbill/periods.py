@@ -88,6 +88,17 @@ def _to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone).astimezone(UTC)
 
 
+def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The naive local wall-clock time of an instant, for counting days.
+
+    An instant that is its date's local midnight reads as 00:00 even when the clock
+    showed 01:00 (a DST jump at midnight), so that day still counts whole.
+    """
+    local = instant.astimezone(zone).replace(tzinfo=None)
+    midnight = datetime.combine(local.date(), time())
+    return midnight if _to_utc(midnight, zone) == instant else local
+
+
 def iter_periods(
     *,
     start: datetime,
@@ -108,20 +119,25 @@ def iter_periods(
         timezone: the customer's IANA time zone.
     """
     zone = ZoneInfo(timezone)
+    start, end = start.astimezone(UTC), None if end is None else end.astimezone(UTC)
     local_start = start.astimezone(zone).replace(tzinfo=None)
-    local_end = end.astimezone(zone).replace(tzinfo=None) if end is not None else None
     anchor = local_start if cycle == "anniversary" else _calendar_floor(local_start, interval)
     for index in range(_MAX_PERIODS):
         full_start = _step(anchor, interval, interval_count * index)
         full_end = _step(anchor, interval, interval_count * (index + 1))
-        period_start = max(full_start, local_start)
-        period_end = full_end if local_end is None else min(full_end, local_end)
-        if local_end is not None and period_start >= local_end:
+        # Bounds are compared as UTC instants: a local midnight that does not exist (a
+        # DST jump at 00:00) and the exact start/end instants stay exact.
+        period_start = max(_to_utc(full_start, zone), start)
+        period_end = _to_utc(full_end, zone) if end is None else min(_to_utc(full_end, zone), end)
+        if period_start >= period_end:
             return
         yield Period(
-            start=_to_utc(period_start, zone),
-            end=_to_utc(period_end, zone),
-            days=_whole_days(period_start, period_end),
+            start=period_start,
+            end=period_end,
+            days=_whole_days(
+                full_start if period_start > start else _wall_clock(period_start, zone),
+                full_end if end is None or period_end < end else _wall_clock(period_end, zone),
+            ),
             full_days=_whole_days(full_start, full_end),
         )
 

@@ -2,8 +2,8 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``, and ``invalid_events``: the events each meter matched but
-could not aggregate, rendered from ``sql/views/``).
+``ingests``, ``invalid_usage``, ``late_events``, and ``invalid_events``: the events
+each meter matched but could not aggregate, rendered from ``sql/views/``).
 
 Read-only in two layers: the statement must parse as a single query (SELECT/WITH/UNION
 ..., nothing that writes), and the connection has the state attached READ_ONLY,
@@ -25,11 +25,12 @@ from meterbill.catalog.model import Catalog
 from meterbill.compiler.views import compile_invalid_events
 from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import WorkspaceError
+from meterbill.invoices import watermark
 from meterbill.invoices.assemble import describe_price
 
 _STATE_VIEWS = (
     "customers", "subscriptions", "invoices", "line_items", "rejected_events",
-    "duplicate_events", "ingests", "invalid_usage",
+    "duplicate_events", "ingests", "invalid_usage", "ingest_sequence",
 )  # fmt: skip
 
 
@@ -89,6 +90,16 @@ def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
     return meters, prices
 
 
+def _late_events_view(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """``late_events``: events in finalized periods after the invoice's ingest watermark.
+
+    Reads only the lake files of ingests after the oldest finalized watermark.
+    """
+    files = watermark.late_files(con, schema="ws.main.")
+    watermark.bind_candidates(con, root, files)
+    con.execute("CREATE VIEW late_events AS " + watermark.LATE_EVENTS_SQL.format(schema="ws.main."))
+
+
 def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
     """Run one read-only query over the workspace views (caller holds the lock).
 
@@ -115,6 +126,7 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
             columns.setdefault(name, sql_type)
         DuckDBEngine().bind_lake(con, files, columns, view="events")
         con.execute(f"CREATE VIEW invalid_events AS {invalid_events.sql('duckdb')}")
+        _late_events_view(con, root)
         meters, prices = _catalog_frames(catalog)
         con.register("meters_frame", meters.to_arrow())
         con.register("prices_frame", prices.to_arrow())

@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS duplicate_events (
     record_number BIGINT NOT NULL,
     raw VARCHAR
 );
+-- The order invoice runs first saw each ingest (invoices/watermark.py): a run numbers the
+-- ingests committed since the last run, under the workspace lock, so "seq <= watermark"
+-- is exactly the set of ingests that were in the lake when an invoice was computed.
+CREATE TABLE IF NOT EXISTS ingest_sequence (
+    ingest_id VARCHAR PRIMARY KEY,
+    seq BIGINT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS invoice_runs (
     run_id VARCHAR PRIMARY KEY,
     started_at TIMESTAMPTZ NOT NULL,
@@ -99,9 +106,12 @@ CREATE TABLE IF NOT EXISTS invoices (
     total DECIMAL(38, 4) NOT NULL,
     line_count BIGINT NOT NULL,
     run_id VARCHAR NOT NULL,
-    last_ingest_id VARCHAR,            -- the newest ingest the run saw (its watermark)
+    last_ingest_id VARCHAR,            -- the newest ingest the run saw (by ingest_sequence)
+    ingest_watermark BIGINT,           -- the run saw exactly the ingests with seq <= this
     finalized_at TIMESTAMPTZ
 );
+-- Workspaces created before invoices had a watermark number.
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS ingest_watermark BIGINT;
 CREATE TABLE IF NOT EXISTS line_items (
     invoice_id VARCHAR NOT NULL,
     line_number INTEGER NOT NULL,

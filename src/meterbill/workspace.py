@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import duckdb
@@ -26,9 +27,9 @@ from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
 from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import MeterbillError, WorkspaceError
-from meterbill.invoices import ledger
+from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
-from meterbill.periods import local_midnight, periods_through
+from meterbill.periods import Period, local_midnight, period_at, periods_through
 
 CATALOG_FILE = "catalog.toml"
 EXAMPLES = ("openai-o1",)
@@ -59,6 +60,8 @@ class RunResult:
     invalid_usage: pl.DataFrame
     sql_path: Path
     finalized: int
+    #: Events in finalized periods that arrived after the invoice's ingest watermark.
+    late_events: pl.DataFrame
 
 
 class Workspace:
@@ -198,12 +201,14 @@ class Workspace:
                 .agg(pl.col("invalid_events").max().alias("events"))
                 .sort("invoice_id", "meter")
             )
+            mark = watermark.advance(con)
             ledger.save_drafts(
                 con,
                 lines=lines,
                 invoices=invoices,
                 run_id=run_id,
-                last_ingest_id=state.scalar(con, "SELECT max(ingest_id) FROM ingests"),  # type: ignore[arg-type]
+                ingest_watermark=mark,
+                last_ingest_id=watermark.newest_ingest(con, mark),
             )
             if invalid.height:
                 con.register("run_invalid", invalid.to_arrow())
@@ -226,12 +231,76 @@ class Workspace:
             finalized = ledger.finalize(con, invoices["invoice_id"].to_list()) if finalize else 0
             if finalized:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
-        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized)
+            late = watermark.late_events(con, self.root)
+        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized, late)
 
-    def finalize(self, *, invoice_ids: list[str] | None = None) -> int:
-        """Finalize drafts (all, or the listed ones); returns how many were numbered."""
+    def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
+        """Finalize drafts; returns how many were numbered.
+
+        All drafts, or the listed ones; with ``through``, only those whose period ends by
+        then (a date is each customer's local midnight, as for ``invoice_run``).
+        """
+        if through is not None:
+            _through_instant(through, "UTC")  # validates before any work
         with self._state() as con:
+            if through is not None:
+                invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
+
+    # -- preview and usage (read only) -------------------------------------------------
+
+    def preview(self, customer: str, *, at: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The proposed invoices (status ``preview``) for a customer's periods in progress.
+
+        One per subscription active at ``at`` (a timestamp with offset, or a date: the
+        customer's local midnight; default now), from the events before ``at``, priced by
+        the invoice run's own SQL. Returns (invoices, line items); writes nothing.
+
+        Raises:
+            WorkspaceError: an unknown customer, a bad ``at``, or no active subscription.
+        """
+        from meterbill.invoices.preview import preview_invoices
+
+        catalog = self.catalog()
+        with self._state() as con:
+            periods, instant = _periods_at(con, catalog, customer, at)
+            files = _lake_files(con, self.root, periods)
+        lines, invoices = preview_invoices(catalog, periods=periods, lake_files=files, at=instant)
+        return invoices, lines
+
+    def usage(
+        self,
+        *,
+        customer: str | None = None,
+        meters: list[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        window: str = "day",
+    ) -> pl.DataFrame:
+        """Usage per customer, meter, group and UTC window (hour, day or month).
+
+        ``start``/``end`` bound the events (``start <= timestamp < end``): a date is UTC
+        midnight, a timestamp needs an offset. Same meters and aggregations as invoices.
+
+        Raises:
+            WorkspaceError: a bad ``start``/``end``. CompileError: an unknown meter or window.
+        """
+        from meterbill.usage import lake_files_between, measure_usage
+
+        since = None if start is None else _through_instant(start, "UTC", "--from")
+        until = None if end is None else _through_instant(end, "UTC", "--to")
+        catalog = self.catalog()
+        with self._state() as con:
+            files = lake_files_between(con, self.root, since, until)
+        return measure_usage(
+            catalog,
+            lake_files=files,
+            customer=customer,
+            meters=meters,
+            start=since,
+            end=until,
+            window=window,  # type: ignore[arg-type]
+        )
 
     # -- reading ------------------------------------------------------------------------
 
@@ -292,37 +361,70 @@ def _frame(
     return con.sql(query, params=[ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
 
 
-def _through_instant(through: str, timezone: str) -> datetime:
-    """``--through``: a date is that day's local midnight; a timestamp needs an offset."""
+def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:
+    """``--through`` (or ``option``): a date is that day's local midnight in ``timezone``;
+    a timestamp needs an offset and means that instant."""
     try:
         if len(through) == 10:
             return local_midnight(date.fromisoformat(through), timezone)
         value = datetime.fromisoformat(through.replace("Z", "+00:00"))
     except ValueError:
         raise WorkspaceError(
-            f"--through: not a date (2026-11-01) or a timestamp with offset: {through!r}"
+            f"{option}: not a date (2026-11-01) or a timestamp with offset: {through!r}"
         ) from None
     if value.tzinfo is None:
-        raise WorkspaceError(f"--through: a timestamp needs an offset (like +00:00): {through!r}")
+        raise WorkspaceError(f"{option}: a timestamp needs an offset (like +00:00): {through!r}")
     return value.astimezone(UTC)
+
+
+def _subscriptions(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, customer: str | None = None
+) -> list[tuple[Any, ...]]:
+    """(subscription_id, customer_id, plan key, plan, start, end, cycle, time zone) rows.
+
+    Raises:
+        WorkspaceError: a subscription's plan is no longer in the catalog.
+    """
+    rows = con.execute(
+        "SELECT s.subscription_id, s.customer_id, s.plan, s.start_at, s.end_at, s.billing_cycle,"
+        " coalesce(c.timezone, 'UTC') FROM subscriptions s"
+        " LEFT JOIN customers c USING (customer_id)"
+        " WHERE ? IS NULL OR s.customer_id = ? ORDER BY s.subscription_id",
+        [customer, customer],
+    ).fetchall()
+    out = []
+    for sub_id, customer_id, plan_key, start, end, cycle, timezone in rows:
+        plan = catalog.plans.get(plan_key)
+        if plan is None:
+            raise WorkspaceError(
+                f"subscription {sub_id!r} is on plan {plan_key!r}, which catalog.toml no longer has"
+            )
+        out.append((sub_id, customer_id, plan_key, plan, start, end, cycle, timezone))
+    return out
+
+
+def _period_row(sub_id: str, customer_id: str, plan_key: str, period: Period) -> dict[str, Any]:
+    """One row of the billing_periods relation."""
+    return {
+        "invoice_id": ledger.invoice_id(sub_id, period.start),
+        "subscription_id": sub_id,
+        "customer_id": customer_id,
+        "plan": plan_key,
+        "period_start": period.start,
+        "period_end": period.end,
+        "days": period.days,
+        "full_days": period.full_days,
+    }
 
 
 def _billing_periods(
     con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str
 ) -> pl.DataFrame:
     """Every complete period of every subscription up to ``through``, one row each."""
-    subscriptions = con.execute(
-        "SELECT s.subscription_id, s.customer_id, s.plan, s.start_at, s.end_at, s.billing_cycle,"
-        " coalesce(c.timezone, 'UTC') FROM subscriptions s"
-        " LEFT JOIN customers c USING (customer_id) ORDER BY s.subscription_id"
-    ).fetchall()
     rows = []
-    for sub_id, customer_id, plan_key, start, end, cycle, timezone in subscriptions:
-        plan = catalog.plans.get(plan_key)
-        if plan is None:
-            raise WorkspaceError(
-                f"subscription {sub_id!r} is on plan {plan_key!r}, which catalog.toml no longer has"
-            )
+    for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in _subscriptions(
+        con, catalog
+    ):
         for period in periods_through(
             start=start,
             end=end,
@@ -332,19 +434,59 @@ def _billing_periods(
             timezone=timezone,
             through=_through_instant(through, timezone),
         ):
-            rows.append(
-                {
-                    "invoice_id": ledger.invoice_id(sub_id, period.start),
-                    "subscription_id": sub_id,
-                    "customer_id": customer_id,
-                    "plan": plan_key,
-                    "period_start": period.start,
-                    "period_end": period.end,
-                    "days": period.days,
-                    "full_days": period.full_days,
-                }
-            )
+            rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+
+
+def _periods_at(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, customer: str, at: str | None
+) -> tuple[pl.DataFrame, datetime]:
+    """The periods of a customer's subscriptions that contain ``at`` (default now).
+
+    Raises:
+        WorkspaceError: an unknown customer, a bad ``--at``, or no subscription active then.
+    """
+    timezone = state.scalar(con, "SELECT timezone FROM customers WHERE customer_id = ?", [customer])
+    if timezone is None:
+        raise WorkspaceError(f"no customer {customer!r}")
+    instant = datetime.now(UTC) if at is None else _through_instant(at, str(timezone), "--at")
+    rows = []
+    for sub_id, customer_id, plan_key, plan, start, end, cycle, zone in _subscriptions(
+        con, catalog, customer
+    ):
+        period = period_at(
+            start=start,
+            end=end,
+            interval=plan.interval,
+            interval_count=plan.interval_count,
+            cycle=cycle,
+            timezone=zone,
+            at=instant,
+        )
+        if period is not None:
+            rows.append(_period_row(sub_id, customer_id, plan_key, period))
+    if not rows:
+        raise WorkspaceError(
+            f"customer {customer!r} has no subscription active at {instant.isoformat()}"
+        )
+    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant
+
+
+def _drafts_through(
+    con: duckdb.DuckDBPyConnection, through: str, invoice_ids: list[str] | None
+) -> list[str]:
+    """Drafts (of ``invoice_ids`` if given) whose period ends by ``through``."""
+    rows = con.execute(
+        "SELECT i.invoice_id, i.period_end, coalesce(c.timezone, 'UTC') FROM invoices AS i"
+        " LEFT JOIN customers AS c USING (customer_id)"
+        " WHERE i.status = 'draft' AND (? IS NULL OR list_contains(?, i.invoice_id))",
+        [invoice_ids, invoice_ids],
+    ).fetchall()
+    return [
+        invoice_id
+        for invoice_id, period_end, timezone in rows
+        if period_end <= _through_instant(through, timezone)
+    ]
 
 
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:

@@ -339,6 +339,8 @@ def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
         ["ingest"],
         ["invoice", "run"],
         ["invoice", "show"],
+        ["invoice", "preview"],
+        ["usage"],
         ["invoice", "finalize"],
         ["sql"],
         ["export"],

@@ -175,6 +175,13 @@ def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa:
     )  # fmt: skip
     print_table(summary, title=f"invoice run {result.run_id}")
     click.echo(f"{result.invoices.height} invoices; SQL at {result.sql_path}", err=True)
+    if result.late_events.height:
+        click.echo(
+            f"warning: {result.late_events.height} late events fall in the periods of "
+            f"{result.late_events['invoice_id'].n_unique()} finalized invoices and are not "
+            "billed; see the late_events view (meterbill sql)",
+            err=True,
+        )
     if result.invalid_usage.height:
         total = int(result.invalid_usage["events"].sum())
         click.echo(
@@ -187,12 +194,38 @@ def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa:
 
 @invoice.command("finalize")
 @click.argument("invoice_ids", nargs=-1)
+@click.option(
+    "--through",
+    help="Only drafts whose period ends by this date (each customer's local midnight) or "
+    "timestamp with offset.",
+)
 @workspace_option
 @handle_errors
-def invoice_finalize(invoice_ids: tuple[str, ...], workspace: Path) -> None:
+def invoice_finalize(invoice_ids: tuple[str, ...], through: str | None, workspace: Path) -> None:
     """Finalize drafts (all, or the INVOICE_IDS given): number them and freeze them."""
-    count = open_workspace(workspace).finalize(invoice_ids=list(invoice_ids) or None)
+    count = open_workspace(workspace).finalize(
+        invoice_ids=list(invoice_ids) or None, through=through
+    )
     click.echo(f"finalized {count} invoices")
+
+
+@invoice.command("preview")
+@click.argument("customer")
+@click.option(
+    "--at",
+    help="Preview the period containing this timestamp with offset, or date (the "
+    "customer's local midnight), from the events before it. Default: now.",
+)
+@workspace_option
+@handle_errors
+def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
+    """The proposed invoice for CUSTOMER's period in progress, from usage so far.
+
+    Priced exactly as the invoice run will price it; nothing is written to the ledger.
+    """
+    invoices, lines = open_workspace(workspace).preview(customer, at=at)
+    for row in invoices.iter_rows(named=True):
+        _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]))
 
 
 @invoice.command("show")
@@ -206,7 +239,11 @@ def invoice_show(invoice_id: str, workspace: Path) -> None:
 
 def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
     head, lines = workspace.invoice(invoice_id)
-    row = head.row(0, named=True)
+    _print_lines(head.row(0, named=True), lines)
+
+
+def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
+    """An invoice's lines as a table titled with its number, status, customer and period."""
     title = (
         f"{row['invoice_number'] or row['invoice_id']} ({row['status']}) {row['customer_id']} "
         f"{row['plan']} {row['period_start']:%Y-%m-%d} to {row['period_end']:%Y-%m-%d}"
@@ -226,6 +263,35 @@ def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
         title=title,
     )
     click.echo(f"Total: {format_amount(row['total'], row['currency'])} {row['currency']}")
+
+
+# -- usage ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--customer", help="Only this customer.")
+@click.option("--meter", "meters", multiple=True, help="Only this meter (repeatable).")
+@click.option("--from", "start", help="Events at or after this date (UTC) or timestamp.")
+@click.option("--to", "end", help="Events before this date (UTC) or timestamp.")
+@click.option(
+    "--window",
+    type=click.Choice(["hour", "day", "month"]),
+    default="day",
+    show_default=True,
+    help="UTC window to aggregate over.",
+)
+@output_options
+@workspace_option
+@handle_errors
+def usage(
+    customer: str | None, meters: tuple[str, ...], start: str | None, end: str | None,
+    window: str, fmt: str, out: Path | None, workspace: Path,
+) -> None:  # fmt: skip
+    """Usage over time per customer and meter, aggregated as invoices aggregate it."""
+    frame = open_workspace(workspace).usage(
+        customer=customer, meters=list(meters) or None, start=start, end=end, window=window
+    )
+    _emit(frame, fmt=fmt, out=out)
 
 
 # -- SQL, export, explain ----------------------------------------------------------

@@ -112,7 +112,7 @@ def describe_price(catalog: Catalog, plan_key: str, index: int) -> str:
     return f"{label}: {price.mode} tiers"
 
 
-def _group_text(catalog: Catalog, meters: list[str | None], values: list[Any]) -> list[str | None]:
+def group_text(catalog: Catalog, meters: list[str | None], values: list[Any]) -> list[str | None]:
     """JSON text of each row's group_by values (``{"region": "eu"}``), None without groups."""
     out: list[str | None] = []
     for meter, group_values in zip(meters, values, strict=True):
@@ -130,7 +130,7 @@ def usage_lines(catalog: Catalog, periods: pl.DataFrame, priced: pl.DataFrame) -
     rows = priced.join(periods.select(_PERIOD_COLUMNS), on="invoice_id", how="inner").join(
         prices, on=["plan", "price_index"], how="left"
     )
-    group = _group_text(catalog, rows["meter"].to_list(), rows["group_values"].to_list())
+    group = group_text(catalog, rows["meter"].to_list(), rows["group_values"].to_list())
     return rows.with_columns(
         pl.Series("group", group, dtype=pl.String),
         pl.lit("usage").alias("line_type"),

@@ -39,9 +39,14 @@ def save_drafts(
     lines: pl.DataFrame,
     invoices: pl.DataFrame,
     run_id: str,
+    ingest_watermark: int,
     last_ingest_id: str | None,
 ) -> None:
-    """Replace the drafts with these invoices and lines (inside the caller's transaction)."""
+    """Replace the drafts with these invoices and lines (inside the caller's transaction).
+
+    ``ingest_watermark`` and ``last_ingest_id`` record which ingests the run saw
+    (``invoices/watermark.py``).
+    """
     con.register("new_invoices", invoices.to_arrow())
     con.register("new_lines", lines.to_arrow())
     try:
@@ -55,9 +60,9 @@ def save_drafts(
         )
         invoice_columns = ", ".join(f'"{c}"' for c in INVOICE_SCHEMA)
         con.execute(
-            f"INSERT INTO invoices ({invoice_columns}, run_id, last_ingest_id) "  # noqa: S608 (our names)
-            f"SELECT {invoice_columns}, ?, ? FROM new_invoices",
-            [run_id, last_ingest_id],
+            f"INSERT INTO invoices ({invoice_columns}, run_id, ingest_watermark, last_ingest_id) "  # noqa: S608 (our names)
+            f"SELECT {invoice_columns}, ?, ?, ? FROM new_invoices",
+            [run_id, ingest_watermark, last_ingest_id],
         )
         line_columns = ", ".join(f'"{c}"' for c in LINE_ITEM_SCHEMA)
         con.execute(

@@ -1,0 +1,66 @@
+"""Compile ``meterbill usage``'s query (sql/usage.sql) from the same meter definitions.
+
+The meters go through the same context (``_meter_context``) and the same aggregation and
+filter macros as the invoice run, so usage and invoices can never disagree on what a
+meter counts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import polars as pl
+import sqlglot
+
+from meterbill.catalog.model import Catalog
+from meterbill.compiler.compile import BASE_COLUMNS, CompiledRun, _meter_context
+from meterbill.compiler.environment import render
+from meterbill.errors import CompileError
+
+Window = Literal["hour", "day", "month"]
+WINDOWS: tuple[str, ...] = get_args(Window)
+
+#: The columns the usage query returns, one row per (customer, meter, group, window).
+USAGE_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.String(),
+    "meter": pl.String(),
+    "group_values": pl.List(pl.String()),
+    "window_start": pl.Datetime("us", "UTC"),
+    "window_end": pl.Datetime("us", "UTC"),
+    "quantity": pl.Decimal(38, 12),
+    "events": pl.Int64(),
+    "invalid_events": pl.Int64(),
+}
+
+
+def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window) -> CompiledRun:
+    """The usage query for some meters (default: every meter) in UTC windows.
+
+    Raises:
+        CompileError: an unknown meter or window, or a render/parse failure.
+    """
+    if window not in WINDOWS:
+        raise CompileError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
+    keys = list(catalog.meters) if meters is None else meters
+    for key in keys:
+        if key not in catalog.meters:
+            known = ", ".join(sorted(catalog.meters)) or "none"
+            raise CompileError(f"unknown meter {key!r}; known meters are {known}")
+    if not keys:
+        return CompiledRun(tree=None)
+    contexts = [_meter_context(catalog.meters[key], index) for index, key in enumerate(keys)]
+    columns = dict(BASE_COLUMNS)
+    for meter in contexts:
+        columns.update(meter["columns"])
+    text = render(
+        "usage.sql",
+        window=window,
+        columns=[c for c in columns if c not in BASE_COLUMNS],
+        event_names=sorted({m["event_name"] for m in contexts}),
+        meters=contexts,
+    )
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise CompileError(f"sql/usage.sql rendered SQL that does not parse: {exc}") from exc
+    return CompiledRun(tree=tree, columns=columns)

@@ -1,0 +1,119 @@
+"""Preview, usage, finalize --through and late events through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from meterbill.cli.main import cli
+
+
+def run(*args: str | Path, ok: bool = True) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    if ok:
+        assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def example(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    run("init", ws, "--example", "openai-o1")
+    return ws
+
+
+def test_preview_then_run_gives_the_same_invoice(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    preview = run("invoice", "preview", "cust_acme", "--at", "2026-10-31T23:59:59Z", "-w", ws)
+    assert "(preview) cust_acme openai_o1 2026-10-01 to 2026-11-01" in preview.stdout
+    assert "Total: 202.50 USD" in preview.stdout
+    assert run("sql", "SELECT count(*) AS n FROM invoices", "--format", "csv", "-w", ws).stdout == (
+        "n\n0\n"
+    )
+    run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+    shown = run("invoice", "show", "in_7bae9be5834266d59a2fae7a", "-w", ws).stdout
+    assert "Total: 202.50 USD" in shown
+    partial = run("invoice", "preview", "cust_acme", "--at", "2026-10-20", "-w", ws).stdout
+    assert "Total: 187.50 USD" in partial
+
+
+def test_preview_errors(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    result = run("invoice", "preview", "nobody", "-w", ws, ok=False)
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.strip() == "meterbill: error: no customer 'nobody'"
+    result = run("invoice", "preview", "cust_acme", "--at", "2026-09-01", "-w", ws, ok=False)
+    assert "no subscription active at 2026-09-01T00:00:00+00:00" in result.stderr
+
+
+def test_usage_csv_and_json(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    out = run(
+        "usage", "--customer", "cust_acme", "--meter", "o1_input_tokens",
+        "--from", "2026-10-01", "--to", "2026-11-01", "--window", "month", "--format", "csv",
+        "-w", ws,
+    ).stdout  # fmt: skip
+    assert out.splitlines() == [
+        "customer_id,meter,group,window_start,window_end,quantity,events,invalid_events",
+        "cust_acme,o1_input_tokens,,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,5000000,1200,0",
+    ]
+    rows = [
+        json.loads(line)
+        for line in run(
+            "usage", "--window", "day", "--format", "json", "-w", ws
+        ).stdout.splitlines()
+    ]
+    assert {r["meter"] for r in rows} == {
+        "o1_input_tokens", "o1_output_tokens", "o1_cached_input_tokens",
+    }  # fmt: skip
+    october = [r for r in rows if r["meter"] == "o1_output_tokens"]
+    assert sum(int(r["quantity"]) for r in october) == 2000000
+    table = run("usage", "--window", "month", "-w", ws).stdout
+    assert "o1_cached_input_tokens" in table and "1000000" in table
+    bad = run("usage", "--meter", "nope", "-w", ws, ok=False)
+    assert bad.exit_code != 0 and "unknown meter 'nope'" in bad.stderr
+
+
+def test_finalize_through_and_late_events(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+    assert run("invoice", "finalize", "--through", "2026-10-31", "-w", ws).stdout == (
+        "finalized 0 invoices\n"
+    )
+    assert run("invoice", "finalize", "--through", "2026-11-01", "-w", ws).stdout == (
+        "finalized 1 invoices\n"
+    )
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        json.dumps(
+            {"event_id": "late-1", "event_name": "llm.usage", "customer_id": "cust_acme",
+             "timestamp": "2026-10-15T00:00:00Z",
+             "properties": {"model": "OpenAI O1", "prompt_type": "input", "tokens": 3000000}}
+        )
+        + "\n"
+    )  # fmt: skip
+    run("ingest", late, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+    assert "warning: 1 late events fall in the periods of 1 finalized invoices" in result.stderr
+    view = run(
+        "sql", "SELECT invoice_number, event_id FROM late_events", "--format", "csv", "-w", ws
+    ).stdout
+    assert view.splitlines() == ["invoice_number,event_id", "INV-000001,late-1"]
+    total = run("sql", "SELECT total, currency FROM invoices", "--format", "csv", "-w", ws).stdout
+    assert total.splitlines() == ["total,currency", "202.50,USD"]
+
+
+def test_reruns_export_identical_bytes(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    outputs = []
+    for attempt in range(2):
+        run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+        files = {}
+        for what in ("invoices", "line-items"):
+            for fmt in ("csv", "json", "parquet"):
+                path = tmp_path / f"{attempt}-{what}.{fmt}"
+                run("export", what, "--format", fmt, "--out", path, "-w", ws)
+                files[path.name[2:]] = path.read_bytes()
+        outputs.append(files)
+    assert outputs[0] == outputs[1]
