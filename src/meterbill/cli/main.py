@@ -173,7 +173,8 @@ def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa:
         "invoice_id", "invoice_number", "status", "customer_id", "plan",
         "period_start", "period_end", "currency", "total", "line_count",
     )  # fmt: skip
-    print_table(summary, title=f"invoice run {result.run_id}")
+    if summary.height:
+        print_table(summary, title=f"invoice run {result.run_id}")
     click.echo(f"{result.invoices.height} invoices; SQL at {result.sql_path}", err=True)
     if result.late_events.height:
         click.echo(
