@@ -131,11 +131,38 @@ def subscriptions_import(file: Path, workspace: Path) -> None:
 @click.option(
     "--strict", is_flag=True, help="Fail the whole ingest, committing nothing, on any reject."
 )
+@click.option(
+    "--shape",
+    type=click.Choice(["auto", "native", "cloudevents", "flexprice", "lago"]),
+    default="auto",
+    show_default=True,
+    help="The records' shape; auto detects it per record.",
+)
 @workspace_option
 @handle_errors
-def ingest(paths: tuple[str, ...], strict: bool, workspace: Path) -> None:  # noqa: FBT001
-    """Ingest event files, folders or globs (JSON lines, CSV, Parquet) into the lake."""
-    result: Any = open_workspace(workspace).ingest(list(paths), strict=strict)
+def ingest(paths: tuple[str, ...], strict: bool, shape: str, workspace: Path) -> None:  # noqa: FBT001
+    """Ingest event files, folders or globs (JSON lines, CSV, Parquet, .gz) into the lake."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[dim]ingest[/dim]",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("ingest", total=None)
+
+    def on_progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    opened = open_workspace(workspace)
+    with bar:
+        result: Any = opened.ingest(
+            list(paths), strict=strict, shape=shape, on_progress=on_progress
+        )
     click.echo(
         f"read {result.records_read}: accepted {result.accepted}, "
         f"duplicates {result.duplicates}, rejected {result.rejected}"

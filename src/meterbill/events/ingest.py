@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +53,7 @@ from meterbill.events.paths import expand_paths
 from meterbill.events.readers import read_records
 from meterbill.events.rejects import RecordRejected, Reject
 from meterbill.events.schema import EVENT_ID, constant_text
-from meterbill.events.shapes import native_event
+from meterbill.events.shapes import Shape, Subscriptions, shape_event
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
@@ -102,15 +103,17 @@ def ingest_paths(
     paths: Sequence[str],
     *,
     strict: bool = False,
+    shape: Shape = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> IngestResult:
-    """Ingest event files (native shape) into the workspace's lake, atomically.
+    """Ingest event files into the workspace's lake, atomically.
 
     Args:
         root: the workspace folder.
         con: an open state connection; the caller holds ``workspace_lock``.
         paths: files, folders (searched recursively) or globs.
         strict: refuse the whole ingest, committing nothing, if any record is rejected.
+        shape: the records' shape (``shapes.SHAPES``); ``auto`` detects it per record.
         on_progress: called with (bytes done, bytes total) per file and per batch.
 
     Returns:
@@ -123,7 +126,9 @@ def ingest_paths(
     files = expand_paths(paths, skip=root / _LAKE_FOLDER)
     sources = tuple(str(path) for path in files)
     ingest_id = new_ingest_id()
-    reading = _Reading(known_columns=lake_column_names(con))
+    reading = _Reading(
+        known_columns=lake_column_names(con), shape=shape, subscriptions=_subscriptions(con)
+    )
     reading.read(files, on_progress=on_progress)
     if strict and len(reading.rejects):
         raise IngestError(_strict_message(reading.rejects, sources))
@@ -167,8 +172,12 @@ def ingest_paths(
 class _Reading:
     """Step 1: every record of every file, sorted into candidates and rejects."""
 
-    def __init__(self, *, known_columns: Sequence[str]) -> None:
+    def __init__(
+        self, *, known_columns: Sequence[str], shape: Shape, subscriptions: Subscriptions
+    ) -> None:
         self.events = EventBatches(known_columns=known_columns)
+        self.shape = shape
+        self.subscriptions = subscriptions
         self.rejects = RejectBatches()
         self.records_read = 0
 
@@ -186,6 +195,8 @@ class _Reading:
                 self._read_file(index, path, file_progress)
             except OSError as exc:
                 raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
+            except (EOFError, zlib.error) as exc:  # a truncated or corrupt gzip stream
+                raise IngestError(f"cannot read {path}: {exc}") from None
             done += sizes[index]
             if on_progress is not None:
                 on_progress(done, total)
@@ -199,7 +210,7 @@ class _Reading:
                 self._reject(index, record.record_number, value, record.raw)
                 continue
             try:
-                event = native_event(value)
+                event = shape_event(value, self.shape, self.subscriptions)
                 event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
                 self.events.append(
                     seq=self.records_read,
@@ -214,6 +225,12 @@ class _Reading:
 
     def _reject(self, index: int, record_number: int, reject: Reject, raw: str) -> None:
         self.rejects.append(file_index=index, record_number=record_number, reject=reject, raw=raw)
+
+
+def _subscriptions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """subscription_id -> customer_id, for Lago's ``external_subscription_id``."""
+    rows = con.execute("SELECT subscription_id, customer_id FROM subscriptions").fetchall()
+    return dict(rows)
 
 
 def _offset_progress(on_progress: ProgressCallback, done: int, total: int) -> Callable[[int], None]:
