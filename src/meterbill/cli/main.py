@@ -361,11 +361,41 @@ def explain(plans: tuple[str, ...], raw: bool, workspace: Path) -> None:  # noqa
 @click.option(
     "--repeat", default=3, show_default=True, help="Timed runs of each side; the best counts."
 )
+@click.option(
+    "--ingest",
+    "ingest_bench",
+    is_flag=True,
+    help="Time ingest of a JSON lines file (--events, default 2M) against DuckDB's COPY of "
+    "it, de-duplicating against a 20M-event lake; reuse --dir to keep the generated data.",
+)
+@click.pass_context
 @handle_errors
-def bench(events: int, customer_count: int, directory: Path | None, repeat: int) -> None:
+def bench(
+    ctx: click.Context,
+    events: int,
+    customer_count: int,
+    directory: Path | None,
+    repeat: int,
+    ingest_bench: bool,  # noqa: FBT001
+) -> None:
     """Time the invoice run against a bare DuckDB GROUP BY over the same lake."""
     import shutil
 
+    if ingest_bench:
+        from meterbill import ingest_bench as ingest_benchmark
+
+        if ctx.get_parameter_source("events") is click.core.ParameterSource.DEFAULT:
+            events = 2_000_000
+        folder = directory or Path(tempfile.mkdtemp(prefix="meterbill-ingest-bench-"))
+        try:
+            result = ingest_benchmark.run_ingest_bench(
+                folder, events=events, repeat=repeat, on_progress=stderr_status
+            )
+            click.echo(ingest_benchmark.format_ingest_bench(result))
+        finally:
+            if directory is None:
+                shutil.rmtree(folder, ignore_errors=True)
+        return
     from meterbill import bench as benchmark
 
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-bench-"))
