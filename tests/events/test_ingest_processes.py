@@ -135,6 +135,7 @@ def test_kill_9_leaves_the_workspace_as_before(tmp_path: Path, kill_at: str) -> 
         ]
         result = workspace.ingest(*paths)
         assert (result.records_read, result.accepted, result.duplicates, result.rejected) == CLEAN
+        assert list((root / "lake" / ".staging").iterdir()) == []  # debris removed
         rows = workspace.lake_rows()
         assert len(rows) == 3000
         assert len({row["event_id"] for row in rows}) == 3000
