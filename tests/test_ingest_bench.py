@@ -29,6 +29,7 @@ def test_run_ingest_bench_restores_the_base(tmp_path: Path) -> None:
     )
     # bench-0, bench-100, bench-200 are already in the lake
     assert result.counts == (300, 297, 3, 0)
+    assert result.lake_events == 1000
     assert result.ingest_seconds > 0
     assert result.duckdb_seconds > 0
     text = format_ingest_bench(result)
@@ -37,3 +38,19 @@ def test_run_ingest_bench_restores_the_base(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "base" / "state.duckdb"), read_only=True) as con:
         assert con.execute("SELECT sum(row_count) FROM lake_files").fetchall() == [(1000,)]
     assert len(list((tmp_path / "base" / "lake").rglob("*.parquet"))) == 31
+
+
+def test_bench_ingest_command_reuses_a_prepared_folder(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from meterbill.bench import generate_workspace
+    from meterbill.cli.main import cli
+
+    generate_workspace(tmp_path / "base", events=500)
+    result = CliRunner().invoke(
+        cli, ["bench", "--ingest", "--events", "200", "--repeat", "1", "--dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ingest: 200 events" in result.output
+    assert "into a lake of 500 events" in result.output
+    assert "duplicates 2," in result.output  # bench-0 and bench-100

@@ -117,6 +117,7 @@ def run_ingest_bench(
     base, events_file = prepare(
         directory, events=events, lake_events=lake_events, on_progress=on_progress
     )
+    lake_events = _lake_events(base)  # a reused base may hold another size
     env = _child_environment()
     ingest = [sys.executable, "-m", "meterbill", "ingest", str(events_file), "-w", str(base)]
     target = directory / "duckdb-copy.parquet"
@@ -196,6 +197,13 @@ def _restore(base: Path) -> None:
     for path in (base / "lake").rglob("*.parquet"):
         if path.relative_to(base).as_posix() not in listed:
             path.unlink()
+
+
+def _lake_events(base: Path) -> int:
+    """The number of events in the base workspace's lake."""
+    with duckdb.connect(str(base / STATE_FILE), read_only=True) as con:
+        row = con.execute("SELECT coalesce(sum(row_count), 0) FROM lake_files").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _last_counts(base: Path) -> tuple[int, int, int, int]:
