@@ -9,19 +9,22 @@ give exactly the result of one clean run.
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from meterbill.events import ingest_paths
 from meterbill.state import connect_state
+from meterbill.workspace import Workspace as Workspace_
+from meterbill.workspace import example_dir
 
 from .helpers import Workspace, native, write_jsonl
 
@@ -110,6 +113,7 @@ def _events(tmp_path: Path) -> list[Path]:
 
 
 CLEAN = (3502, 3000, 500, 2)
+EXAMPLE = example_dir("openai-o1")
 
 
 @pytest.mark.parametrize("kill_at", ["reading", "files_written", "before_commit"])
@@ -143,19 +147,64 @@ def test_kill_9_leaves_the_workspace_as_before(tmp_path: Path, kill_at: str) -> 
         con.close()
 
 
+def _total(root: Path) -> Decimal:
+    """The invoice total of the example workspace's one customer through November."""
+    invoices = Workspace_(root).invoice_run(through="2026-11-01").invoices
+    [total] = invoices.get_column("total").to_list()
+    return Decimal(total)
+
+
+def test_after_a_kill_the_next_run_and_ingest_count_each_event_once(tmp_path: Path) -> None:
+    """The example workspace bills $202.50; a killed ingest of more usage changes nothing,
+    and ingesting that file afterwards bills exactly what one clean ingest bills."""
+    more = tmp_path / "more.jsonl"
+    lines = (EXAMPLE / "events.jsonl").read_text().splitlines()
+    more.write_text("\n".join(line.replace('"evt_', '"more_') for line in lines) + "\n")
+    clean = Workspace_.init(tmp_path / "clean", example="openai-o1")
+    clean.ingest([str(more)])
+    expected = _total(clean.root)
+    assert expected > Decimal("202.50")
+
+    root = tmp_path / "ws"
+    Workspace_.init(root, example="openai-o1")
+    process = _child(root, tmp_path / "marker", [more], "before_commit")
+    _wait_for(tmp_path / "marker", process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert _total(root) == Decimal("202.50")  # the next run: nothing of the killed ingest
+    Workspace_(root).ingest([str(more)])
+    assert _total(root) == expected
+    Workspace_(root).ingest([str(more)])  # all duplicates now
+    assert _total(root) == expected
+
+
+def _cli_ingest(root: Path, path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "meterbill", "ingest", str(path), "-w", str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_two_ingests_at_once_both_commit_without_loss_or_double_counting(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "ws"
-    root.mkdir()
-    connect_state(root).close()
+    Workspace_.init(root)
     first, second = _events(tmp_path)
-    processes = [_child(root, tmp_path / "m1", [first]), _child(root, tmp_path / "m2", [second])]
+    processes = [_cli_ingest(root, first), _cli_ingest(root, second)]  # the real command
     outputs = []
     for process in processes:
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
-        outputs.append(json.loads(out))
+        numbers = re.fullmatch(
+            r"read (\d+): accepted (\d+), duplicates (\d+), rejected (\d+)\n", out
+        )
+        assert numbers is not None, out
+        outputs.append([int(n) for n in numbers.groups()])
     # Whichever committed first accepted its 2000 or 1500; the other saw the 500 overlap.
     assert sorted(outputs) == sorted([[2001, 2000, 0, 1], [1501, 1000, 500, 1]]) or sorted(
         outputs
