@@ -145,24 +145,26 @@ def ingest(paths: tuple[str, ...], strict: bool, shape: str, workspace: Path) ->
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    bar = Progress(
-        "[dim]ingest[/dim]",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("ingest", total=None)
-
-    def on_progress(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
     opened = open_workspace(workspace)
-    with bar:
-        result: Any = opened.ingest(
-            list(paths), strict=strict, shape=shape, on_progress=on_progress
+    console = Console(stderr=True)
+    if not console.is_terminal:  # piped or captured: no bar, so stderr stays clean
+        result: Any = opened.ingest(list(paths), strict=strict, shape=shape)
+    else:
+        bar = Progress(
+            "[dim]ingest[/dim]",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
+        task = bar.add_task("ingest", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with bar:
+            result = opened.ingest(list(paths), strict=strict, shape=shape, on_progress=on_progress)
     click.echo(
         f"read {result.records_read}: accepted {result.accepted}, "
         f"duplicates {result.duplicates}, rejected {result.rejected}"
