@@ -475,3 +475,20 @@ def test_unicode_keys_and_huge_numbers_are_kept(workspace: Workspace, tmp_path: 
     assert (row["p__tiny"], row["n__tiny"]) == ("1e-400", Decimal(0))
     assert row["p__long"] == "0.1234567890123456789"  # the text keeps every digit
     assert row["n__long"] == Decimal("0.123456789012")  # the number: 12 places, half up
+
+
+def test_the_staging_folder_is_removed_after_success_and_failure(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    staging = workspace.root / "lake" / ".staging"
+    debris = staging / "20240101T000000000000-deadbeef"  # left by a killed ingest
+    debris.mkdir(parents=True)
+    (debris / "events-000000.parquet").write_bytes(b"partial")
+    good = write_jsonl(tmp_path / "good.jsonl", [native(event_id="a")])
+    workspace.ingest(good)
+    assert list(staging.iterdir()) == []
+    bad = write_jsonl(tmp_path / "bad.jsonl", [native(event_id="b"), "oops"])
+    with pytest.raises(IngestError, match="--strict"):
+        ingest_paths(workspace.root, workspace.con, [str(bad)], strict=True)
+    assert list(staging.iterdir()) == []
+    assert [row["event_id"] for row in workspace.lake_rows()] == ["a"]
