@@ -18,16 +18,20 @@ best of N after one warm-up each: the bar is process against process, as a user 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import duckdb
 
-from meterbill.bench import _child_environment, _sql_string, _timed, generate_workspace
+from meterbill.bench import generate_workspace
+from meterbill.compiler.sqlvalues import lit
 from meterbill.errors import MeterbillError
 from meterbill.state import STATE_FILE
 
@@ -80,7 +84,7 @@ def generate_events(path: Path, *, events: int) -> None:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(
-            f"COPY ({_EVENTS_SQL}) TO {_sql_string(str(partial))} (FORMAT json)",
+            f"COPY ({_EVENTS_SQL}) TO {lit(str(partial))} (FORMAT json)",
             {"events": events, "every": DUPLICATE_EVERY},
         )
     partial.replace(path)  # a complete file or none: a killed run regenerates it
@@ -197,6 +201,29 @@ def _restore(base: Path) -> None:
     for path in (base / "lake").rglob("*.parquet"):
         if path.relative_to(base).as_posix() not in listed:
             path.unlink()
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with the folder this meterbill came from first on PYTHONPATH."""
+    env = dict(os.environ)
+    source = str(Path(__file__).resolve().parent.parent)
+    paths = [source, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
+
+
+def _timed(command: Sequence[str], *, env: dict[str, str], what: str) -> float:
+    """Run ``command`` to completion; return its wall-clock seconds."""
+    started = time.perf_counter()
+    completed = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+        list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        lines = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        last = lines[-1] if lines else "no message"
+        raise MeterbillError(f"bench --ingest: the {what} process failed: {last}")
+    return elapsed
 
 
 def _lake_events(base: Path) -> int:
