@@ -125,14 +125,11 @@ def run_ingest_bench(
     env = _child_environment()
     ingest = [sys.executable, "-m", "meterbill", "ingest", str(events_file), "-w", str(base)]
     target = directory / "duckdb-copy.parquet"
-    copy = [
-        sys.executable,
-        "-c",
-        'import duckdb, sys; duckdb.sql("COPY (SELECT * FROM read_json(\'" + sys.argv[1] + '
-        '"\')) TO \'" + sys.argv[2] + "\' (FORMAT parquet)")',
-        str(events_file),
-        str(target),
-    ]
+    copy_sql = (
+        f"COPY (SELECT * FROM read_json({lit(str(events_file))})) "  # noqa: S608 (paths via lit)
+        f"TO {lit(str(target))} (FORMAT parquet)"
+    )
+    copy = [sys.executable, "-c", "import duckdb, sys; duckdb.sql(sys.argv[1])", copy_sql]
     ingest_times: list[float] = []
     copy_times: list[float] = []
     counts = (0, 0, 0, 0)
