@@ -147,6 +147,7 @@ class Workspace:
         paths: list[str],
         *,
         strict: bool = False,
+        shape: str = "auto",
         on_progress: Callable[[int, int], None] | None = None,
     ) -> object:
         """Ingest event files into the lake; returns the ``IngestResult`` counts."""
@@ -155,7 +156,14 @@ class Workspace:
         with state.workspace_lock(self.root):
             con = state.connect_state(self.root)
             try:
-                return ingest_paths(self.root, con, paths, strict=strict, on_progress=on_progress)
+                return ingest_paths(
+                    self.root,
+                    con,
+                    paths,
+                    strict=strict,
+                    shape=shape,  # type: ignore[arg-type]  # a SHAPES choice (the CLI's)
+                    on_progress=on_progress,
+                )
             finally:
                 con.close()
 

@@ -446,3 +446,49 @@ def test_parquet_duplicates_keep_the_row_as_json(workspace: Workspace, tmp_path:
         "timestamp": "2024-01-01T00:00:00+00:00",
         "properties.x": "2.50",
     }
+
+
+def test_a_truncated_last_line_is_rejected_with_its_line_number(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / "cut.jsonl"
+    whole = json.dumps(native(event_id="a"))
+    path.write_bytes(f"{whole}\n\n{whole[:-9]}".encode())  # no final newline, cut short
+    result = workspace.ingest(path)
+    assert (result.records_read, result.accepted, result.rejected) == (2, 1, 1)
+    assert workspace.rejects() == [(str(path), 3, "bad_json", whole[:-9])]
+
+
+def test_unicode_keys_and_huge_numbers_are_kept(workspace: Workspace, tmp_path: Path) -> None:
+    line = (
+        '{"event_name": "n", "customer_id": "c", "timestamp": 1709294400, "properties": '
+        '{"ключ": 1, "数量": "2.5", "huge": 1e400, "wide": 123456789012345678901234567.5, '
+        '"tiny": 1e-400, "long": 0.1234567890123456789}}'
+    )
+    path = write_jsonl(tmp_path / "in.jsonl", [line])
+    assert workspace.ingest(path).accepted == 1
+    [row] = workspace.lake_rows()
+    assert (row["p__ключ"], row["n__ключ"]) == ("1", Decimal(1))
+    assert (row["p__数量"], row["n__数量"]) == ("2.5", Decimal("2.5"))
+    assert (row["p__huge"], row["n__huge"]) == ("1e400", None)  # beyond DECIMAL(38,12)
+    assert (row["p__wide"], row["n__wide"]) == ("123456789012345678901234567.5", None)
+    assert (row["p__tiny"], row["n__tiny"]) == ("1e-400", Decimal(0))
+    assert row["p__long"] == "0.1234567890123456789"  # the text keeps every digit
+    assert row["n__long"] == Decimal("0.123456789012")  # the number: 12 places, half up
+
+
+def test_the_staging_folder_is_removed_after_success_and_failure(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    staging = workspace.root / "lake" / ".staging"
+    debris = staging / "20240101T000000000000-deadbeef"  # left by a killed ingest
+    debris.mkdir(parents=True)
+    (debris / "events-000000.parquet").write_bytes(b"partial")
+    good = write_jsonl(tmp_path / "good.jsonl", [native(event_id="a")])
+    workspace.ingest(good)
+    assert list(staging.iterdir()) == []
+    bad = write_jsonl(tmp_path / "bad.jsonl", [native(event_id="b"), "oops"])
+    with pytest.raises(IngestError, match="--strict"):
+        ingest_paths(workspace.root, workspace.con, [str(bad)], strict=True)
+    assert list(staging.iterdir()) == []
+    assert [row["event_id"] for row in workspace.lake_rows()] == ["a"]

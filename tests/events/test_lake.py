@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from meterbill.events import lake_file_paths
+from meterbill.events import ingest_paths, lake_file_paths
 from meterbill.state import connect_state
 
 from .helpers import Workspace, native, write_jsonl
@@ -140,3 +140,39 @@ def test_property_values_reach_the_lake_exactly(events: list[dict[str, object]])
                         assert stored == (value, number)
         finally:
             con.close()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(
+        st.decimals(
+            min_value=Decimal("-1e25"), max_value=Decimal("1e25"), places=12, allow_nan=False
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_exact_decimals_round_trip_through_ingest(values: list[Decimal]) -> None:
+    """JSON number literals and numeric strings reach the lake as the exact decimal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ws"
+        root.mkdir()
+        lines = []
+        for index, value in enumerate(values):
+            literal = format(value, "f")
+            lines.append(
+                f'{{"event_id": "e{index:03}", "event_name": "n", "customer_id": "c", '
+                f'"timestamp": 1709294400, "properties": {{"v": {literal}, "s": "{literal}"}}}}'
+            )
+        path = Path(tmp) / "in.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        con = connect_state(root)
+        try:
+            ingest_paths(root, con, [str(path)])
+            rows = Workspace(root, con).lake_rows()
+        finally:
+            con.close()
+    for value, row in zip(values, rows, strict=True):
+        assert row["n__v"] == value
+        assert row["n__s"] == value
+        assert row["p__v"] == format(value, "f")

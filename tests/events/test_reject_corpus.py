@@ -73,6 +73,64 @@ JSONL_CASES: list[tuple[str, str | bytes, str]] = [
     ("lone surrogate", "{" + GOOD + ', "source": "\\ud800"}', "bad_encoding"),
     ("latin-1 bytes", b'{"event_name": "caf\xe9", ' + GOOD[18:].encode() + b"}", "bad_encoding"),
     ("case clash", _line(properties={"Tokens": 1}), "property_key_conflict"),
+    ("BOM mid-file", b"\xef\xbb\xbf{" + GOOD.encode() + b"}", "bad_json"),
+    ("single quotes", "{'event_name': 'n'}", "bad_json"),
+    ("trailing comma", "{" + GOOD + ",}", "bad_json"),
+    ("comment", "{" + GOOD + "} // note", "bad_json"),
+    ("unterminated string", '{"event_name": "n', "bad_json"),
+    ("raw control character", '{"event_name": "a\u0001b", ' + GOOD[18:] + "}", "bad_json"),
+    ("NaN timestamp", '{"event_name": "n", "customer_id": "c", "timestamp": NaN}', "bad_json"),
+    ("null record", "null", "not_an_object"),
+    ("empty object", "{}", "missing_field"),
+    (
+        "duplicate key via escape",
+        '{"event_name": "a", "event\\u005fname": "b", "customer_id": "c", "timestamp": 1}',
+        "duplicate_key",
+    ),
+    ("boolean customer", _line(customer_id=True), "bad_type"),
+    ("array event_name", _line(event_name=["a"]), "bad_type"),
+    ("year 10000", _line(timestamp="10000-01-01T00:00:00Z"), "bad_timestamp"),
+    ("epoch ms after 9999", _line(timestamp=253402300800000), "bad_timestamp"),
+    ("epoch before year 1", _line(timestamp=-62135596801), "bad_timestamp"),
+    ("offset of 25 hours", _line(timestamp="2024-01-01T00:00:00+25:00"), "bad_timestamp"),
+    ("NaN string timestamp", _line(timestamp="NaN"), "bad_timestamp"),
+    (
+        "huge exponent epoch",
+        '{"event_name": "n", "customer_id": "c", "timestamp": 1e999}',
+        "bad_timestamp",
+    ),
+    (
+        "cloudevent without id",
+        '{"specversion": "1.0", "type": "t", "subject": "c", "time": "2024-01-01T00:00:00Z"}',
+        "missing_field",
+    ),
+    (
+        "cloudevent data array",
+        '{"id": "e", "type": "t", "subject": "c", "time": "2024-01-01T00:00:00Z", "data": [1]}',
+        "properties_not_object",
+    ),
+    (
+        "cloudevent nested data",
+        '{"id": "e", "type": "t", "subject": "c", "time": "2024-01-01T00:00:00Z", '
+        '"data": {"a": {"b": 1}}}',
+        "nested_property",
+    ),
+    (
+        "lago unknown subscription",
+        '{"transaction_id": "t", "code": "c", "external_subscription_id": "nope", '
+        '"timestamp": 1709294400}',
+        "unknown_subscription",
+    ),
+    (
+        "lago without transaction_id",
+        '{"code": "c", "external_customer_id": "x", "timestamp": 1709294400}',
+        "missing_field",
+    ),
+    (
+        "lago without customer",
+        '{"transaction_id": "t", "code": "c", "timestamp": 1709294400}',
+        "missing_field",
+    ),
 ]
 
 
@@ -93,8 +151,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(root, con)
 
 
-def test_the_corpus_covers_twenty_reasons_at_least() -> None:
-    assert len(JSONL_CASES) >= 20
+def test_the_corpus_covers_thirty_kinds_and_every_reason() -> None:
+    assert len(JSONL_CASES) >= 30
     used = {reason for _, _, reason in JSONL_CASES}
     assert used <= set(REJECT_CODES)
     assert set(REJECT_CODES) - used == {"bad_csv", "bad_number"}  # covered below

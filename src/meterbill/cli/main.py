@@ -131,11 +131,40 @@ def subscriptions_import(file: Path, workspace: Path) -> None:
 @click.option(
     "--strict", is_flag=True, help="Fail the whole ingest, committing nothing, on any reject."
 )
+@click.option(
+    "--shape",
+    type=click.Choice(["auto", "native", "cloudevents", "flexprice", "lago"]),
+    default="auto",
+    show_default=True,
+    help="The records' shape; auto detects it per record.",
+)
 @workspace_option
 @handle_errors
-def ingest(paths: tuple[str, ...], strict: bool, workspace: Path) -> None:  # noqa: FBT001
-    """Ingest event files, folders or globs (JSON lines, CSV, Parquet) into the lake."""
-    result: Any = open_workspace(workspace).ingest(list(paths), strict=strict)
+def ingest(paths: tuple[str, ...], strict: bool, shape: str, workspace: Path) -> None:  # noqa: FBT001
+    """Ingest event files, folders or globs (JSON lines, CSV, Parquet, .gz) into the lake."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    opened = open_workspace(workspace)
+    console = Console(stderr=True)
+    if not console.is_terminal:  # piped or captured: no bar, so stderr stays clean
+        result: Any = opened.ingest(list(paths), strict=strict, shape=shape)
+    else:
+        bar = Progress(
+            "[dim]ingest[/dim]",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        task = bar.add_task("ingest", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        with bar:
+            result = opened.ingest(list(paths), strict=strict, shape=shape, on_progress=on_progress)
     click.echo(
         f"read {result.records_read}: accepted {result.accepted}, "
         f"duplicates {result.duplicates}, rejected {result.rejected}"
@@ -402,11 +431,41 @@ def explain(plans: tuple[str, ...], raw: bool, workspace: Path) -> None:  # noqa
 @click.option(
     "--repeat", default=3, show_default=True, help="Timed runs of each side; the best counts."
 )
+@click.option(
+    "--ingest",
+    "ingest_bench",
+    is_flag=True,
+    help="Time ingest of a JSON lines file (--events, default 2M) against DuckDB's COPY of "
+    "it, de-duplicating against a 20M-event lake; reuse --dir to keep the generated data.",
+)
+@click.pass_context
 @handle_errors
-def bench(events: int, customer_count: int, directory: Path | None, repeat: int) -> None:
+def bench(
+    ctx: click.Context,
+    events: int,
+    customer_count: int,
+    directory: Path | None,
+    repeat: int,
+    ingest_bench: bool,  # noqa: FBT001
+) -> None:
     """Time the invoice run against a bare DuckDB GROUP BY over the same lake."""
     import shutil
 
+    if ingest_bench:
+        from meterbill import ingest_bench as ingest_benchmark
+
+        if ctx.get_parameter_source("events") is click.core.ParameterSource.DEFAULT:
+            events = 2_000_000
+        folder = directory or Path(tempfile.mkdtemp(prefix="meterbill-ingest-bench-"))
+        try:
+            result = ingest_benchmark.run_ingest_bench(
+                folder, events=events, repeat=repeat, on_progress=stderr_status
+            )
+            click.echo(ingest_benchmark.format_ingest_bench(result))
+        finally:
+            if directory is None:
+                shutil.rmtree(folder, ignore_errors=True)
+        return
     from meterbill import bench as benchmark
 
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-bench-"))

@@ -1,10 +1,11 @@
-"""The accepted and rejected records of one ingest, held as typed Arrow columns.
+"""The accepted and rejected records of one ingest, staged as Parquet files on disk.
 
 Readers hand over one record at a time, and a Python object per value costs ~50-100
-bytes, so records are buffered in per-column lists for at most ``BATCH_SIZE`` rows and
-then turned into one Arrow table. An ingest's memory is therefore the compact Arrow form
-of its own rows plus one batch of Python objects; spilling those Arrow batches to disk
-later (bounded streaming) changes this module only.
+bytes, so records are buffered in per-column lists for at most ``BATCH_SIZE`` rows,
+then turned into one Arrow table and written to the ingest's staging folder. An
+ingest's memory is therefore one batch, whatever the size of its input (a 5 GB file
+streams through); de-duplication and writing then run in DuckDB over the staged files
+(``lake``).
 
 Candidate tables carry bookkeeping columns beside the event columns: ``_seq`` (global
 read order: files in ingest order, then records), ``_file`` (index into the ingest's
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from meterbill.events.readers import BATCH_SIZE
 from meterbill.events.rejects import RecordRejected, Reject
@@ -76,10 +79,13 @@ REJECT_SCHEMA: Final = pa.schema(
 class EventBatches:
     """The accepted candidates of one ingest (before de-duplication), columnar."""
 
-    def __init__(self, *, known_columns: Iterable[str] = (), batch_size: int = BATCH_SIZE) -> None:
-        """Start empty; ``known_columns`` are the lake's column names (for key clashes)."""
+    def __init__(
+        self, folder: Path, *, known_columns: Iterable[str] = (), batch_size: int = BATCH_SIZE
+    ) -> None:
+        """Start empty; staged files go to ``folder``; ``known_columns`` are the lake's."""
+        self._folder = folder
         self._batch_size = batch_size
-        self._tables: list[pa.Table] = []
+        self._files: list[Path] = []
         self._count = 0
         self._keys: set[str] = set()
         self._folded: dict[str, str] = {
@@ -189,24 +195,24 @@ class EventBatches:
             else:
                 columns[text_name] = pa.array(texts, TEXT_ARROW)
                 columns[number_name] = pa.array(numbers, NUMBER_ARROW)
-        self._tables.append(pa.table(columns))
+        self._files.append(_stage(pa.table(columns), self._folder, "events", len(self._files)))
         self._reset()
 
-    def table(self) -> pa.Table:
-        """All rows so far as one table; property columns missing in a batch are null."""
+    def files(self) -> list[Path]:
+        """The staged Parquet files of all rows so far (columns as ``CANDIDATE_SCHEMA``,
+        then ``p__K``/``n__K`` for the keys of each batch)."""
         self._flush()
-        if not self._tables:
-            return CANDIDATE_SCHEMA.empty_table()
-        return pa.concat_tables(self._tables, promote_options="default")
+        return list(self._files)
 
 
 class RejectBatches:
     """The rejected records of one ingest, columnar (see ``REJECT_SCHEMA``)."""
 
-    def __init__(self, *, batch_size: int = BATCH_SIZE) -> None:
-        """Start empty."""
+    def __init__(self, folder: Path, *, batch_size: int = BATCH_SIZE) -> None:
+        """Start empty; staged files go to ``folder``."""
+        self._folder = folder
         self._batch_size = batch_size
-        self._tables: list[pa.Table] = []
+        self._files: list[Path] = []
         self._rows: list[tuple[int, int, str, str, str]] = []
         self._count = 0
         self.first: tuple[int, int, Reject] | None = None
@@ -232,12 +238,18 @@ class RejectBatches:
                 pa.array(column, field.type)
                 for column, field in zip(columns, REJECT_SCHEMA, strict=True)
             ]
-            self._tables.append(pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA))
+            table = pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)
+            self._files.append(_stage(table, self._folder, "rejects", len(self._files)))
             self._rows = []
 
-    def table(self) -> pa.Table:
-        """All rejects so far as one table."""
+    def files(self) -> list[Path]:
+        """The staged Parquet files of all rejects so far (``REJECT_SCHEMA``)."""
         self._flush()
-        if not self._tables:
-            return REJECT_SCHEMA.empty_table()
-        return pa.concat_tables(self._tables)
+        return list(self._files)
+
+
+def _stage(table: pa.Table, folder: Path, kind: str, number: int) -> Path:
+    """Write one batch to the staging folder (lz4: fast, and raw text compresses well)."""
+    path = folder / f"{kind}-{number:06}.parquet"
+    pq.write_table(table, path, compression="lz4")
+    return path

@@ -1,17 +1,19 @@
 """The ingest stage: read event files, validate, de-duplicate, and commit atomically.
 
-One ingest runs in four steps, and only the last one touches the workspace:
+One ingest runs in four steps, and only the last one touches the workspace's state:
 
-1. read: every record of every file (``readers``) is validated (``shapes``) into the
-   ingest's candidate columns or its rejects (``batches``); ``--strict`` stops here if
-   anything was rejected, having written nothing;
-2. de-duplicate: an anti-join in DuckDB against the lake's ``event_id`` column
-   (``lake.accepted_sequence_numbers``); the rest are the ingest's duplicates;
+1. read: every record of every file (``readers``, streamed) is validated (``shapes``)
+   into candidate or reject batches that are staged as Parquet files in
+   ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
+   input's size; ``--strict`` stops here if anything was rejected, having written nothing;
+2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
+   candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);
 4. commit: one state transaction lists the files, their columns, the rejects, the
    duplicates and the ingest row. On any failure it rolls back and the files of step 3
    are deleted, so the workspace is as it was (a kill between 3 and 4 leaves unlisted
-   files, which nothing reads).
+   files, which nothing reads). The staging folder is removed at the end, and the next
+   ingest removes any a killed ingest left.
 
 Every record read is exactly one of accepted, duplicate or rejected, so
 ``accepted + duplicates + rejected == records_read`` holds by construction.
@@ -26,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,25 +38,23 @@ from typing import Final
 from uuid import uuid4
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from meterbill.errors import IngestError
-from meterbill.events.batches import FILE, RAW, RECORD, SEQ, EventBatches, RejectBatches
+from meterbill.events.batches import EventBatches, RejectBatches
 from meterbill.events.lake import (
     LakeFile,
-    accepted_sequence_numbers,
     lake_column_names,
     lake_file_paths,
-    lake_table,
+    open_work_database,
     remove_lake_files,
+    stage_accepted,
+    stage_duplicates,
     write_lake_files,
 )
 from meterbill.events.paths import expand_paths
 from meterbill.events.readers import read_records
 from meterbill.events.rejects import RecordRejected, Reject
-from meterbill.events.schema import EVENT_ID, constant_text
-from meterbill.events.shapes import native_event
+from meterbill.events.shapes import Shape, Subscriptions, shape_event
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
@@ -60,8 +62,8 @@ ProgressCallback = Callable[[int, int], None]
 #: The prefix of derived event ids, so they are recognisable in the lake.
 DERIVED_PREFIX: Final = "derived:"
 _LAKE_FOLDER: Final = "lake"
-_REJECTS_VIEW: Final = "_meterbill_ingest_rejects"
-_DUPLICATES_VIEW: Final = "_meterbill_ingest_duplicates"
+#: Where an ingest stages its candidates and rejects (under the lake: never ingested).
+_STAGING_FOLDER: Final = "lake/.staging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +104,17 @@ def ingest_paths(
     paths: Sequence[str],
     *,
     strict: bool = False,
+    shape: Shape = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> IngestResult:
-    """Ingest event files (native shape) into the workspace's lake, atomically.
+    """Ingest event files into the workspace's lake, atomically.
 
     Args:
         root: the workspace folder.
         con: an open state connection; the caller holds ``workspace_lock``.
         paths: files, folders (searched recursively) or globs.
         strict: refuse the whole ingest, committing nothing, if any record is rejected.
+        shape: the records' shape (``shapes.SHAPES``); ``auto`` detects it per record.
         on_progress: called with (bytes done, bytes total) per file and per batch.
 
     Returns:
@@ -123,53 +127,85 @@ def ingest_paths(
     files = expand_paths(paths, skip=root / _LAKE_FOLDER)
     sources = tuple(str(path) for path in files)
     ingest_id = new_ingest_id()
-    reading = _Reading(known_columns=lake_column_names(con))
-    reading.read(files, on_progress=on_progress)
-    if strict and len(reading.rejects):
-        raise IngestError(_strict_message(reading.rejects, sources))
-
-    candidates = reading.events.table()
-    accepted_seq = accepted_sequence_numbers(candidates, lake_file_paths(con, root))
-    if len(accepted_seq) == candidates.num_rows:  # no duplicates: the common case
-        accepted, duplicates = candidates, candidates.slice(0, 0)
-    else:
-        is_accepted = pc.is_in(candidates.column(SEQ), value_set=accepted_seq)
-        accepted = candidates.filter(is_accepted)
-        duplicates = candidates.filter(pc.invert(is_accepted))
-    del candidates
-
+    staging = _staging_folder(root, ingest_id)
     try:
-        written = write_lake_files(root, ingest_id, lake_table(accepted, ingest_id))
-    except OSError as exc:  # disk full, permissions: the files written so far are gone
-        raise IngestError(f"cannot write the lake: {exc}") from exc
-    result = IngestResult(
-        ingest_id=ingest_id,
-        sources=sources,
-        records_read=reading.records_read,
-        accepted=accepted.num_rows,
-        duplicates=duplicates.num_rows,
-        rejected=len(reading.rejects),
-    )
-    try:
-        _commit(
-            con,
-            result,
-            written,
-            rejects=_reject_rows(reading.rejects.table(), ingest_id, sources),
-            duplicates=_duplicate_rows(duplicates, ingest_id, sources),
+        reading = _Reading(
+            staging,
+            known_columns=lake_column_names(con),
+            shape=shape,
+            subscriptions=_subscriptions(con),
         )
-    except BaseException:
-        remove_lake_files(root, written)
-        raise
+        reading.read(files, on_progress=on_progress)
+        if strict and len(reading.rejects):
+            raise IngestError(_strict_message(reading.rejects, sources))
+        candidates = reading.events.files()
+        duplicates_file = staging / "duplicates.parquet"
+        accepted = duplicates = 0
+        written: list[LakeFile] = []
+        if candidates:
+            with open_work_database(staging) as work:
+                accepted = stage_accepted(work, candidates, lake_file_paths(con, root))
+                duplicates = stage_duplicates(
+                    work, candidates, duplicates_file, ingest_id=ingest_id, sources=sources
+                )
+                try:
+                    written = write_lake_files(root, ingest_id, work)
+                except (OSError, duckdb.IOException) as exc:  # disk full, permissions
+                    raise IngestError(f"cannot write the lake: {exc}") from exc
+        result = IngestResult(
+            ingest_id=ingest_id,
+            sources=sources,
+            records_read=reading.records_read,
+            accepted=accepted,
+            duplicates=duplicates,
+            rejected=len(reading.rejects),
+        )
+        try:
+            _commit(
+                con,
+                result,
+                written,
+                rejects=reading.rejects.files(),
+                duplicates=duplicates_file if duplicates else None,
+            )
+        except BaseException:
+            remove_lake_files(root, written)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _staging_folder(root: Path, ingest_id: str) -> Path:
+    """A new staging folder for this ingest, after removing earlier ones.
+
+    The caller holds the workspace lock, so any other staging folder is debris of an
+    ingest that was killed. Staging lives under ``lake/``, which ingest never reads.
+    """
+    parent = root / _STAGING_FOLDER
+    if parent.exists():
+        for debris in parent.iterdir():
+            shutil.rmtree(debris, ignore_errors=True)
+    folder = parent / ingest_id
+    folder.mkdir(parents=True)
+    return folder
 
 
 class _Reading:
     """Step 1: every record of every file, sorted into candidates and rejects."""
 
-    def __init__(self, *, known_columns: Sequence[str]) -> None:
-        self.events = EventBatches(known_columns=known_columns)
-        self.rejects = RejectBatches()
+    def __init__(
+        self,
+        staging: Path,
+        *,
+        known_columns: Sequence[str],
+        shape: Shape,
+        subscriptions: Subscriptions,
+    ) -> None:
+        self.events = EventBatches(staging, known_columns=known_columns)
+        self.shape = shape
+        self.subscriptions = subscriptions
+        self.rejects = RejectBatches(staging)
         self.records_read = 0
 
     def read(self, files: Sequence[Path], *, on_progress: ProgressCallback | None) -> None:
@@ -186,6 +222,8 @@ class _Reading:
                 self._read_file(index, path, file_progress)
             except OSError as exc:
                 raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
+            except (EOFError, zlib.error) as exc:  # a truncated or corrupt gzip stream
+                raise IngestError(f"cannot read {path}: {exc}") from None
             done += sizes[index]
             if on_progress is not None:
                 on_progress(done, total)
@@ -199,7 +237,7 @@ class _Reading:
                 self._reject(index, record.record_number, value, record.raw)
                 continue
             try:
-                event = native_event(value)
+                event = shape_event(value, self.shape, self.subscriptions)
                 event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
                 self.events.append(
                     seq=self.records_read,
@@ -214,6 +252,12 @@ class _Reading:
 
     def _reject(self, index: int, record_number: int, reject: Reject, raw: str) -> None:
         self.rejects.append(file_index=index, record_number=record_number, reject=reject, raw=raw)
+
+
+def _subscriptions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """subscription_id -> customer_id, for Lago's ``external_subscription_id``."""
+    rows = con.execute("SELECT subscription_id, customer_id FROM subscriptions").fetchall()
+    return dict(rows)
 
 
 def _offset_progress(on_progress: ProgressCallback, done: int, total: int) -> Callable[[int], None]:
@@ -248,46 +292,13 @@ def _strict_message(rejects: RejectBatches, sources: Sequence[str]) -> str:
     return message
 
 
-def _source_files(indexes: pa.ChunkedArray | pa.Array, sources: Sequence[str]) -> pa.Array:
-    """Map a column of source indexes to the source paths."""
-    return pa.array(sources, pa.string()).take(indexes)
-
-
-def _reject_rows(rejects: pa.Table, ingest_id: str, sources: Sequence[str]) -> pa.Table:
-    """Rows for ``rejected_events``."""
-    return pa.table(
-        {
-            "ingest_id": constant_text(ingest_id, rejects.num_rows),
-            "source_file": _source_files(rejects.column(FILE), sources),
-            "record_number": rejects.column("record_number"),
-            "reason": rejects.column("reason"),
-            "message": rejects.column("message"),
-            "raw": rejects.column("raw"),
-        }
-    )
-
-
-def _duplicate_rows(duplicates: pa.Table, ingest_id: str, sources: Sequence[str]) -> pa.Table:
-    """Rows for ``duplicate_events``, in read order."""
-    duplicates = duplicates.sort_by(SEQ)
-    return pa.table(
-        {
-            "ingest_id": constant_text(ingest_id, duplicates.num_rows),
-            "event_id": duplicates.column(EVENT_ID),
-            "source_file": _source_files(duplicates.column(FILE), sources),
-            "record_number": duplicates.column(RECORD),
-            "raw": duplicates.column(RAW),
-        }
-    )
-
-
 def _commit(
     con: duckdb.DuckDBPyConnection,
     result: IngestResult,
     written: Sequence[LakeFile],
     *,
-    rejects: pa.Table,
-    duplicates: pa.Table,
+    rejects: Sequence[Path],
+    duplicates: Path | None,
 ) -> None:
     """Step 4: record the whole ingest in one state transaction (or nothing)."""
     columns = {name: sql_type for file in written for name, sql_type in file.columns}
@@ -313,26 +324,24 @@ def _commit(
                 "INSERT INTO lake_columns (name, type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 [[name, sql_type] for name, sql_type in columns.items()],
             )
-        if rejects.num_rows:
-            con.register(_REJECTS_VIEW, rejects)
-            try:
-                con.execute(
-                    "INSERT INTO rejected_events (ingest_id, source_file, record_number, reason, "
-                    "message, raw) SELECT ingest_id, source_file, record_number, reason, message, "
-                    "raw FROM _meterbill_ingest_rejects"
-                )
-            finally:
-                con.unregister(_REJECTS_VIEW)
-        if duplicates.num_rows:
-            con.register(_DUPLICATES_VIEW, duplicates)
-            try:
-                con.execute(
-                    "INSERT INTO duplicate_events (ingest_id, event_id, source_file, "
-                    "record_number, raw) SELECT ingest_id, event_id, source_file, record_number, "
-                    "raw FROM _meterbill_ingest_duplicates"
-                )
-            finally:
-                con.unregister(_DUPLICATES_VIEW)
+        if rejects:
+            con.execute(
+                "INSERT INTO rejected_events (ingest_id, source_file, record_number, reason, "
+                "message, raw) SELECT $ingest_id, $sources[_file + 1], record_number, reason, "
+                "message, raw FROM read_parquet($files) ORDER BY _file, record_number",
+                {
+                    "ingest_id": result.ingest_id,
+                    "sources": list(result.sources),
+                    "files": [str(path) for path in rejects],
+                },
+            )
+        if duplicates is not None:
+            con.execute(
+                "INSERT INTO duplicate_events (ingest_id, event_id, source_file, "
+                "record_number, raw) SELECT ingest_id, event_id, source_file, record_number, "
+                "raw FROM read_parquet($file)",
+                {"file": str(duplicates)},
+            )
         con.execute(
             "INSERT INTO ingests (ingest_id, committed_at, sources, records_read, accepted, "
             "duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?)",

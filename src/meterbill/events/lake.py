@@ -9,9 +9,12 @@ Each file has the core columns, then ``p__K``/``n__K`` for each property key pre
 that file (sorted by key), rows sorted by (timestamp, event_id). Files are fsynced before
 the transaction commits: the manifest must never name a file the disk has not got.
 
-De-duplication is an anti-join in DuckDB, never a Python set of the lake: the first
-copy of each event_id within the ingest (by read order) is kept unless the ``event_id``
-column of the existing lake files already has it. Only that one column is read.
+De-duplication and writing run in DuckDB over the ingest's staged candidate files
+(``batches``), never over a Python set: the first copy of each event_id within the
+ingest (by read order) is kept unless the ``event_id`` column of the existing lake files
+already has it (only that one column is read). The work database is on disk in the
+ingest's staging folder with a memory limit, so an ingest larger than memory spills
+rather than fails.
 """
 
 from __future__ import annotations
@@ -24,25 +27,17 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from meterbill.compiler.sqlvalues import ident, lit
 from meterbill.errors import IngestError
-from meterbill.events.batches import SEQ
+from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.schema import (
-    CORE_ARROW_SCHEMA,
     CORE_COLUMNS,
     EVENT_ID,
     INGEST_ID,
-    NUMBER_ARROW,
-    NUMBER_PREFIX,
     NUMBER_TYPE,
-    TEXT_ARROW,
-    TEXT_PREFIX,
     TEXT_TYPE,
     TIMESTAMP,
-    constant_text,
     property_columns,
     property_key,
 )
@@ -51,28 +46,26 @@ from meterbill.events.schema import (
 EVENTS_DIR: Final = "lake/events"
 #: Parquet compression: zstd is ~30% smaller than snappy here and read by DuckDB and Spark.
 _COMPRESSION: Final = "zstd"
-
-#: The anti-join: first copy per event_id in read order, minus ids the lake has.
-_ACCEPTED_SQL: Final = """
-WITH firsts AS (
-    SELECT _seq, event_id FROM candidates
-    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _seq) = 1
-), lake_hits AS (
-    SELECT DISTINCT lake.event_id
-    FROM read_parquet($files) AS lake
-    JOIN firsts USING (event_id)
+#: DuckDB's memory for an ingest's dedup and writes; beyond it, DuckDB spills to disk.
+_WORK_MEMORY_LIMIT: Final = "1GB"
+#: The first copy of each event_id in read order (a hash aggregate: it spills).
+_FIRSTS_SQL: Final = """
+CREATE TABLE firsts AS
+SELECT min(_seq) AS _seq, event_id
+FROM read_parquet($files, union_by_name = true)
+GROUP BY event_id
+"""
+#: Drop the firsts whose id the lake already has (only its event_id column is read).
+_LAKE_HITS_SQL: Final = """
+DELETE FROM firsts WHERE event_id IN (
+    SELECT lake.event_id FROM read_parquet($lake) AS lake SEMI JOIN firsts USING (event_id)
 )
-SELECT _seq FROM firsts ANTI JOIN lake_hits USING (event_id)
 """
 _LAKE_FILES_SQL: Final = """
 SELECT path FROM lake_files
 WHERE ($first_day IS NULL OR event_date >= $first_day)
   AND ($end_day IS NULL OR event_date < $end_day)
 ORDER BY event_date, path
-"""
-_FIRSTS_SQL: Final = """
-SELECT _seq FROM candidates
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _seq) = 1
 """
 
 
@@ -126,81 +119,120 @@ def lake_column_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in con.execute("SELECT name FROM lake_columns").fetchall()]
 
 
-def accepted_sequence_numbers(candidates: pa.Table, lake_paths: Sequence[str]) -> pa.Array:
-    """Return the ``_seq`` of the candidates to accept: the anti-join against the lake.
+def open_work_database(staging: Path) -> duckdb.DuckDBPyConnection:
+    """A private DuckDB database in the ingest's staging folder, for dedup and writing.
 
-    Runs in a private in-memory DuckDB, so nothing touches the state connection.
+    On disk (not in memory) and with a memory limit, so that an ingest larger than memory
+    spills to the staging folder instead of failing: that is what bounds ingest's memory.
+    """
+    work = duckdb.connect(str(staging / "work.duckdb"))
+    work.execute("SET TimeZone = 'UTC'")
+    work.execute(f"SET memory_limit = {lit(_WORK_MEMORY_LIMIT)}")
+    work.execute(f"SET temp_directory = {lit(str(staging / 'spill'))}")
+    return work
+
+
+def stage_accepted(
+    work: duckdb.DuckDBPyConnection, candidate_files: Sequence[Path], lake_paths: Sequence[str]
+) -> int:
+    """De-duplicate the candidates into the work table ``accepted``; return its row count.
+
+    ``accepted`` holds the candidate rows (all columns but the raw text) to add to the
+    lake: the first copy of each event_id in read order, minus the ids the lake has.
 
     Raises:
         IngestError: a lake file listed in the state cannot be read.
     """
-    with duckdb.connect() as work:
-        work.register("candidates", candidates.select([SEQ, EVENT_ID]))
-        try:
-            if lake_paths:
-                result = work.sql(_ACCEPTED_SQL, params={"files": list(lake_paths)})
-            else:
-                result = work.sql(_FIRSTS_SQL)
-            accepted = result.to_arrow_table()
-        except duckdb.IOException as exc:
-            raise IngestError(f"cannot read the lake's event ids: {exc}") from None
-    return accepted.column(SEQ).combine_chunks().cast(pa.int64())
+    files = [str(path) for path in candidate_files]
+    try:
+        work.execute(_FIRSTS_SQL, {"files": files})
+        if lake_paths:
+            work.execute(_LAKE_HITS_SQL, {"lake": list(lake_paths)})
+    except duckdb.IOException as exc:
+        raise IngestError(f"cannot read the lake's event ids: {exc}") from None
+    work.execute(
+        f"CREATE TABLE accepted AS SELECT * EXCLUDE ({RAW}, {FILE}, {RECORD}) "  # noqa: S608 (names via ident, values via lit)
+        "FROM read_parquet($files, union_by_name = true) "
+        f"SEMI JOIN firsts USING ({SEQ})",
+        {"files": files},
+    )
+    return int(work.execute("SELECT count(*) FROM accepted").fetchall()[0][0])
 
 
-def lake_table(events: pa.Table, ingest_id: str) -> pa.Table:
-    """Select the lake columns of accepted candidates, rows sorted by (timestamp, event_id).
+def stage_duplicates(
+    work: duckdb.DuckDBPyConnection,
+    candidate_files: Sequence[Path],
+    target: Path,
+    *,
+    ingest_id: str,
+    sources: Sequence[str],
+) -> int:
+    """Write the candidates not accepted, in read order, as ``duplicate_events`` rows."""
+    work.execute(
+        f"COPY (SELECT $ingest_id::VARCHAR AS ingest_id, {EVENT_ID}, "  # noqa: S608 (names via ident, values via lit)
+        f"$sources[{FILE} + 1] AS source_file, {RECORD} AS record_number, {RAW} AS raw "
+        "FROM read_parquet($files, union_by_name = true) "
+        f"ANTI JOIN accepted USING ({SEQ}) ORDER BY {SEQ}) TO {lit(str(target))} "
+        "(FORMAT parquet)",
+        {
+            "ingest_id": ingest_id,
+            "sources": list(sources),
+            "files": [str(path) for path in candidate_files],
+        },
+    )
+    count = work.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchall()
+    return int(count[0][0])
 
-    Core columns first, then ``p__K``, ``n__K`` per property key, sorted by key.
+
+def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection) -> list[LakeFile]:
+    """Write the work table ``accepted`` as one Parquet file per UTC event date.
+
+    Each file has the core columns, then ``p__K``, ``n__K`` for the keys (sorted) that
+    some row of that date has; rows sorted by (timestamp, event_id). On any failure, the
+    files written so far are deleted before the error propagates.
     """
-    keys = sorted(key for key in map(property_key, events.column_names) if key is not None)
-    arrays: list[pa.Array | pa.ChunkedArray] = []
-    fields: list[pa.Field] = []
-    for field in CORE_ARROW_SCHEMA:
-        if field.name == INGEST_ID:
-            arrays.append(constant_text(ingest_id, events.num_rows))
-        else:
-            arrays.append(events.column(field.name).cast(field.type))
-        fields.append(field)
-    for key in keys:
-        for name, dtype in zip(property_columns(key), (TEXT_ARROW, NUMBER_ARROW), strict=True):
-            arrays.append(events.column(name))
-            fields.append(pa.field(name, dtype))
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    return table.sort_by([(TIMESTAMP, "ascending"), (EVENT_ID, "ascending")])
-
-
-def write_lake_files(root: Path, ingest_id: str, table: pa.Table) -> list[LakeFile]:
-    """Write a ``lake_table`` as one Parquet file per UTC event date.
-
-    On any failure, the files written so far are deleted before the error propagates.
-    """
-    if table.num_rows == 0:
-        return []
-    days = pc.cast(pc.cast(table.column(TIMESTAMP), pa.timestamp("us")), pa.date32())
-    runs = pc.value_counts(days)  # the table is sorted, so runs come in date order
+    names = [row[0] for row in work.execute("DESCRIBE accepted").fetchall()]
+    keys = sorted(key for key in map(property_key, names) if key is not None)
+    day = f"CAST({ident(TIMESTAMP)} AS DATE)"
+    counts = "".join(f", count({ident(property_columns(key)[0])})" for key in keys)
+    stats = work.execute(
+        f"SELECT {day} AS day, count(*), min({ident(TIMESTAMP)}), max({ident(TIMESTAMP)})"  # noqa: S608 (names via ident, values via lit)
+        f"{counts} FROM accepted GROUP BY day ORDER BY day"
+    ).fetchall()
     written: list[LakeFile] = []
     attempted: list[Path] = []
-    offset = 0
     try:
-        for index, run in enumerate(runs.to_pylist()):
-            day, count = run["values"], run["counts"]
-            part = _without_absent_properties(table.slice(offset, count))
-            offset += count
-            relative = f"{EVENTS_DIR}/date={day.isoformat()}/{ingest_id}-{index}.parquet"
+        for index, (event_date, row_count, first, last, *present) in enumerate(stats):
+            day_keys = [key for key, count in zip(keys, present, strict=True) if count]
+            file_columns = list(CORE_COLUMNS)
+            for key in day_keys:
+                text, number = property_columns(key)
+                file_columns += [(text, TEXT_TYPE), (number, NUMBER_TYPE)]
+            selected = [
+                f"{lit(ingest_id)}::VARCHAR AS {ident(INGEST_ID)}"
+                if name == INGEST_ID
+                else ident(name)
+                for name, _ in file_columns
+            ]
+            relative = f"{EVENTS_DIR}/date={event_date.isoformat()}/{ingest_id}-{index}.parquet"
             path = root.joinpath(*relative.split("/"))
             path.parent.mkdir(parents=True, exist_ok=True)
             attempted.append(path)
-            pq.write_table(part, path, compression=_COMPRESSION)
+            work.execute(
+                f"COPY (SELECT {', '.join(selected)} FROM accepted WHERE {day} = $day "  # noqa: S608 (names via ident, values via lit)
+                f"ORDER BY {ident(TIMESTAMP)}, {ident(EVENT_ID)}) TO {lit(str(path))} "
+                f"(FORMAT parquet, COMPRESSION {_COMPRESSION})",
+                {"day": event_date},
+            )
             _fsync(path)
-            timestamps = part.column(TIMESTAMP)
             written.append(
                 LakeFile(
                     path=relative,
-                    event_date=day,
-                    row_count=part.num_rows,
-                    min_timestamp=timestamps[0].as_py(),
-                    max_timestamp=timestamps[-1].as_py(),
-                    columns=column_types(part.schema),
+                    event_date=event_date,
+                    row_count=int(row_count),
+                    min_timestamp=first,
+                    max_timestamp=last,
+                    columns=tuple(file_columns),
                 )
             )
         for folder in {path.parent for path in attempted}:
@@ -209,34 +241,6 @@ def write_lake_files(root: Path, ingest_id: str, table: pa.Table) -> list[LakeFi
         _remove(attempted)
         raise
     return written
-
-
-def _without_absent_properties(part: pa.Table) -> pa.Table:
-    """Drop the ``p__K``/``n__K`` pairs of keys no row of this file has."""
-    absent = [
-        name
-        for column in part.column_names
-        if (key := property_key(column)) is not None
-        and part.column(column).null_count == part.num_rows
-        for name in property_columns(key)
-    ]
-    return part.drop_columns(absent) if absent else part
-
-
-def column_types(schema: pa.Schema) -> tuple[tuple[str, str], ...]:
-    """The (name, SQL type) of each column of a lake file's schema."""
-    core = dict(CORE_COLUMNS)
-    types = []
-    for name in schema.names:
-        if name in core:
-            types.append((name, core[name]))
-        elif name.startswith(TEXT_PREFIX):
-            types.append((name, TEXT_TYPE))
-        elif name.startswith(NUMBER_PREFIX):
-            types.append((name, NUMBER_TYPE))
-        else:  # pragma: no cover - lake_table builds only the columns above
-            raise AssertionError(f"not a lake column: {name!r}")
-    return tuple(types)
 
 
 def remove_lake_files(root: Path, files: Sequence[LakeFile]) -> None:

@@ -26,7 +26,7 @@ from meterbill.errors import IngestError
 from meterbill.events.readers import SUFFIX_FORMATS, file_format
 
 _GLOB_CHARACTERS: Final = frozenset("*?[")
-_SUFFIXES_TEXT: Final = ", ".join(sorted(SUFFIX_FORMATS))
+_SUFFIXES_TEXT: Final = ", ".join(sorted(SUFFIX_FORMATS)) + " (JSON lines and CSV also .gz)"
 
 
 def expand_paths(paths: Sequence[str], *, skip: Path | None = None) -> list[Path]:

@@ -14,6 +14,11 @@ Choices the contract left open, made here:
 
 * ``.json`` files are JSON lines like ``.jsonl`` (a single JSON array document is not
   a supported shape; it is one ``not_an_object`` record);
+* ``.gz`` after a JSON lines or CSV suffix (``events.jsonl.gz``) is read through gzip;
+  a corrupt or truncated gzip stream fails the whole ingest (``IngestError``);
+* CSV and Parquet keep the columns of every shape (``shapes.SHAPE_FIELDS``), so a CSV
+  of CloudEvents or Lago events works; ``properties.<key>`` columns go to
+  ``properties``, and ``properties``/``data`` text cells are JSON;
 * a CSV record number counts data rows, not lines: the header and blank lines are not
   data rows, and a quoted field may span lines;
 * CSV cells are strings; an empty cell is an absent value for ``event_id``, ``source``,
@@ -28,30 +33,22 @@ Choices the contract left open, made here:
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, Final, Literal
+from typing import IO, BinaryIO, Final, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from meterbill.errors import IngestError
 from meterbill.events.rejects import RecordRejected, Reject
-from meterbill.events.schema import (
-    CUSTOMER_ID,
-    CUSTOMER_ID_ALIAS,
-    EVENT_ID,
-    EVENT_NAME,
-    PROPERTIES,
-    SOURCE,
-    TIMESTAMP,
-    JsonNumber,
-    type_name,
-)
+from meterbill.events.schema import PROPERTIES, JsonNumber, type_name
+from meterbill.events.shapes import CUSTOMER_FIELDS, OBJECT_FIELDS, OPTIONAL_FIELDS, SHAPE_FIELDS
 
 Format = Literal["jsonl", "csv", "parquet"]
 
@@ -63,6 +60,8 @@ SUFFIX_FORMATS: Final[dict[str, Format]] = {
     ".csv": "csv",
     ".parquet": "parquet",
 }
+#: A compressed file: ``events.jsonl.gz`` (JSON lines and CSV only).
+GZIP_SUFFIX: Final = ".gz"
 #: Parquet rows per batch: bounds the Python objects alive at once (~100k records).
 BATCH_SIZE: Final = 100_000
 #: Records between two progress reports inside one file.
@@ -70,9 +69,7 @@ PROGRESS_EVERY: Final = 10_000
 
 _BOM: Final = b"\xef\xbb\xbf"
 _JSON_WHITESPACE: Final = " \t\r\n"
-_TOP_LEVEL_FIELDS: Final = frozenset(
-    {EVENT_ID, EVENT_NAME, CUSTOMER_ID, CUSTOMER_ID_ALIAS, TIMESTAMP, SOURCE, PROPERTIES}
-)
+_TOP_LEVEL_FIELDS: Final = SHAPE_FIELDS
 _PROPERTY_COLUMN_PREFIX: Final = PROPERTIES + "."
 #: CSV fields can be long (a JSON ``properties`` cell); the stdlib default is 128 KiB.
 _CSV_FIELD_LIMIT: Final = 1 << 30
@@ -98,7 +95,38 @@ class SourceRecord:
 
 def file_format(path: Path) -> Format | None:
     """Return the format of a file by its suffix, or None if ingest does not read it."""
-    return SUFFIX_FORMATS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    if suffix == GZIP_SUFFIX:
+        inner = SUFFIX_FORMATS.get(Path(path.stem).suffix.lower())
+        return inner if inner in ("jsonl", "csv") else None
+    return SUFFIX_FORMATS.get(suffix)
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether a file is read through gzip (by its suffix)."""
+    return path.suffix.lower() == GZIP_SUFFIX
+
+
+class _Source:
+    """A JSON lines or CSV file opened for reading bytes, gzip'd or not.
+
+    ``position()`` is the bytes of the file on disk consumed so far (compressed bytes for
+    gzip), so progress compares with the file's size.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self.handle: IO[bytes] = gzip.GzipFile(fileobj=self._file) if is_gzip(path) else self._file
+
+    def position(self) -> int:
+        return self._file.tell()
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+        self._file.close()
 
 
 def read_records(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
@@ -210,10 +238,8 @@ def _encoding_reject(exc: UnicodeDecodeError) -> Reject:
 
 def read_json_lines(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
     """Yield the records of a JSON lines file; blank lines are skipped, not numbered away."""
-    with path.open("rb") as handle:
-        consumed = 0
-        for number, line in enumerate(handle, start=1):
-            consumed += len(line)
+    with _Source(path) as source:
+        for number, line in enumerate(source.handle, start=1):
             body = _strip_newline(
                 line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line
             )
@@ -227,7 +253,7 @@ def read_json_lines(path: Path, *, progress: Progress | None = None) -> Iterator
                 continue
             yield SourceRecord(number, text, parse_json_record(text))
             if progress is not None and number % PROGRESS_EVERY == 0:
-                progress(consumed)
+                progress(source.position())
 
 
 # -- CSV ---------------------------------------------------------------------------------
@@ -240,19 +266,17 @@ class _LineFeed:
     ``take`` are that row's raw text (several lines for a quoted multi-line field).
     """
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO | IO[bytes]) -> None:
         self._lines = iter(handle)
         self._first = True
         self._pieces: list[str] = []
         self._bad: UnicodeDecodeError | None = None
-        self.consumed = 0
 
     def __iter__(self) -> _LineFeed:
         return self
 
     def __next__(self) -> str:
         line = next(self._lines)
-        self.consumed += len(line)
         if self._first:
             self._first = False
             if line.startswith(_BOM):
@@ -304,9 +328,9 @@ class _CsvLayout:
             if name in seen and problem is None:
                 problem = Reject("duplicate_key", f"column {name!r} appears twice in the header")
             seen.add(name)
-        absent = {EVENT_ID, SOURCE, PROPERTIES}
-        if {CUSTOMER_ID, CUSTOMER_ID_ALIAS} <= seen:
-            absent |= {CUSTOMER_ID, CUSTOMER_ID_ALIAS}
+        absent = set(OPTIONAL_FIELDS)
+        if len(CUSTOMER_FIELDS & seen) >= 2:
+            absent |= CUSTOMER_FIELDS
         return cls(len(names), tuple(fields), tuple(property_cells), frozenset(absent), problem)
 
     def record(self, row: list[str]) -> Mapping[str, object] | Reject:
@@ -320,11 +344,11 @@ class _CsvLayout:
             cell = row[index]
             if not cell and name in self.empty_is_absent:
                 continue
-            if name == PROPERTIES:
+            if name in OBJECT_FIELDS:
                 try:
                     record[name] = parse_json(cell)
                 except RecordRejected as exc:
-                    return Reject(exc.reject.reason, f"properties column: {exc.reject.message}")
+                    return Reject(exc.reject.reason, f"{name} column: {exc.reject.message}")
             else:
                 record[name] = cell
         if self.property_cells:
@@ -361,8 +385,8 @@ def read_csv(path: Path, *, progress: Progress | None = None) -> Iterator[Source
     """
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
-    with path.open("rb") as handle:
-        feed = _LineFeed(handle)
+    with _Source(path) as source:
+        feed = _LineFeed(source.handle)
         rows = csv.reader(feed, strict=True)
         try:
             header = next(rows)
@@ -392,7 +416,7 @@ def read_csv(path: Path, *, progress: Progress | None = None) -> Iterator[Source
             value = _encoding_reject(bad) if bad is not None else layout.record(row)
             yield SourceRecord(number, raw, value)
             if progress is not None and number % PROGRESS_EVERY == 0:
-                progress(feed.consumed)
+                progress(source.position())
 
 
 # -- Parquet -----------------------------------------------------------------------------
@@ -405,7 +429,7 @@ class _ParquetLayout:
     columns: list[str] | None  # None: read every column (no native field was found)
     fields: tuple[str, ...]
     property_columns: tuple[tuple[str, str], ...]
-    properties_is_map: bool
+    map_fields: frozenset[str]
     problem: Reject | None
 
     @classmethod
@@ -424,9 +448,11 @@ class _ParquetLayout:
             if name in seen and problem is None:
                 problem = Reject("duplicate_key", f"column {name!r} appears twice in the file")
             seen.add(name)
-        is_map = PROPERTIES in fields and pa.types.is_map(schema.field(PROPERTIES).type)
+        maps = frozenset(
+            name for name in OBJECT_FIELDS & set(fields) if pa.types.is_map(schema.field(name).type)
+        )
         columns = sorted(seen, key=schema.names.index) if seen and problem is None else None
-        return cls(columns, tuple(fields), tuple(property_columns), is_map, problem)
+        return cls(columns, tuple(fields), tuple(property_columns), maps, problem)
 
     def record(self, row: Mapping[str, object]) -> Mapping[str, object] | Reject:
         """The native-shape mapping of one row (as ``to_pylist`` gives it)."""
@@ -435,9 +461,9 @@ class _ParquetLayout:
         record: dict[str, object] = {}
         for name in self.fields:
             value = row[name]
-            if name == PROPERTIES and value is not None:
+            if name in OBJECT_FIELDS and value is not None:
                 try:
-                    value = self._properties(value)
+                    value = self._properties(name, value)
                 except RecordRejected as exc:
                     return exc.reject
             record[name] = value
@@ -446,16 +472,16 @@ class _ParquetLayout:
             return _merge_properties(record, cells)
         return record
 
-    def _properties(self, value: object) -> object:
+    def _properties(self, name: str, value: object) -> object:
         """A STRUCT is a dict already; a MAP is a list of pairs; text is JSON."""
         if isinstance(value, str):
             try:
                 return parse_json(value)
             except RecordRejected as exc:
                 raise RecordRejected(
-                    exc.reject.reason, f"properties column: {exc.reject.message}"
+                    exc.reject.reason, f"{name} column: {exc.reject.message}"
                 ) from None
-        if self.properties_is_map and isinstance(value, list):
+        if name in self.map_fields and isinstance(value, list):
             pairs: dict[object, object] = {}
             for key, item in value:
                 if key in pairs:

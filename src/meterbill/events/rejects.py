@@ -32,6 +32,7 @@ RejectCode = Literal[
     "bad_property_key",  # a property key is empty or contains NUL
     "property_key_conflict",  # a key differs only in ASCII case from a known key
     "bad_number",  # a property value is a non-finite float (NaN, Infinity)
+    "unknown_subscription",  # a Lago external_subscription_id no subscription has
 ]
 
 #: Every reason code, in the order above (docs and tests iterate it).

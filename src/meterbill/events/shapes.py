@@ -1,26 +1,45 @@
 """Event shapes: turning one parsed record (a mapping) into a validated ``Event``.
 
-Only the native shape lives here for now (PRODUCT.md, "Events"); CloudEvents, Flexprice
-and Lago become sibling functions with the same signature, so readers stay shape-blind.
+Four shapes (PRODUCT.md, "Events"), each a function from a record to an ``Event``:
+
+* ``native``: ``event_id``, ``event_name``, ``customer_id`` (or ``external_customer_id``),
+  ``timestamp``, ``properties``, ``source``;
+* ``cloudevents`` (as OpenMeter takes them): ``id`` -> event_id, ``type`` -> event_name,
+  ``subject`` -> customer_id, ``time`` -> timestamp, ``data`` -> properties, ``source``;
+* ``flexprice``: ``event_id``, ``event_name``, ``external_customer_id``, ``timestamp``,
+  ``properties``, ``source`` (Flexprice's own ``customer_id`` is its internal id: ignored);
+* ``lago``: ``transaction_id`` -> event_id, ``code`` -> event_name,
+  ``external_subscription_id`` (resolved to that subscription's customer) or
+  ``external_customer_id``, ``timestamp`` (epoch seconds, a fraction allowed),
+  ``properties``.
+
+``--shape auto`` (the default) detects the shape per record with ``detect_shape``.
+Readers stay shape-blind: they hand over every field any shape knows (``SHAPE_FIELDS``).
 
 Choices the contract left open, made here:
 
 * unknown top-level fields are ignored (Flexprice and others send extras such as
   ``timestamp_ms`` or ``environment_id``; rejecting them would reject whole feeds);
 * ``customer_id`` and its alias ``external_customer_id`` may both be given only if they
-  are equal, else ``conflicting_fields``;
+  are equal, else ``conflicting_fields`` (the same for a Lago subscription's customer
+  and a given ``external_customer_id``);
 * required strings that are only whitespace are ``empty_field``; values are never
   trimmed (meters match ``event_name`` exactly);
 * a given ``event_id`` must be a non-blank string (``""`` is ``empty_field``, not "derive
   one": a producer that sends ``""`` meant an id and would lose its idempotency);
+  CloudEvents ``id`` and Lago ``transaction_id`` are required, as those APIs require them;
+* a timestamp is required in every shape (Lago and OpenMeter default it to the time of
+  receipt, which would make a re-ingest bill differently);
 * an empty ``source`` is stored as NULL;
 * property keys must be non-empty and free of NUL (``bad_property_key``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final, Literal, get_args
 
 from meterbill.events.rejects import RecordRejected
 from meterbill.events.schema import (
@@ -28,14 +47,59 @@ from meterbill.events.schema import (
     CUSTOMER_ID_ALIAS,
     EVENT_ID,
     EVENT_NAME,
+    NUMBER_PATTERN,
     PROPERTIES,
     SOURCE,
     TIMESTAMP,
     PropertyValue,
+    epoch_micros,
     parse_timestamp,
     property_value,
     type_name,
 )
+
+Shape = Literal["auto", "native", "cloudevents", "flexprice", "lago"]
+#: Every ``--shape`` choice, ``auto`` first.
+SHAPES: Final[tuple[Shape, ...]] = get_args(Shape)
+
+# CloudEvents (OpenMeter) and Lago field names.
+CE_ID: Final = "id"
+CE_TYPE: Final = "type"
+CE_SUBJECT: Final = "subject"
+CE_TIME: Final = "time"
+CE_DATA: Final = "data"
+CE_SPECVERSION: Final = "specversion"
+LAGO_TRANSACTION_ID: Final = "transaction_id"
+LAGO_CODE: Final = "code"
+LAGO_SUBSCRIPTION: Final = "external_subscription_id"
+
+#: Every top-level field some shape reads: CSV and Parquet readers keep these columns.
+SHAPE_FIELDS: Final = frozenset(
+    {
+        EVENT_ID,
+        EVENT_NAME,
+        CUSTOMER_ID,
+        CUSTOMER_ID_ALIAS,
+        TIMESTAMP,
+        SOURCE,
+        PROPERTIES,
+        CE_ID,
+        CE_TYPE,
+        CE_SUBJECT,
+        CE_TIME,
+        CE_DATA,
+        CE_SPECVERSION,
+        LAGO_TRANSACTION_ID,
+        LAGO_CODE,
+        LAGO_SUBSCRIPTION,
+    }
+)
+#: Fields holding an object of properties (a CSV cell or Parquet text is JSON).
+OBJECT_FIELDS: Final = frozenset({PROPERTIES, CE_DATA})
+#: Optional fields for which an empty CSV cell means "absent".
+OPTIONAL_FIELDS: Final = frozenset({EVENT_ID, SOURCE, PROPERTIES, CE_DATA, CE_SPECVERSION})
+#: Customer fields: when a CSV header has two of them, an empty cell means "absent".
+CUSTOMER_FIELDS: Final = frozenset({CUSTOMER_ID, CUSTOMER_ID_ALIAS, LAGO_SUBSCRIPTION})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +123,39 @@ class Event:
     properties: dict[str, PropertyValue]
 
 
+Subscriptions = Mapping[str, str]
+"""subscription_id -> customer_id, for Lago's ``external_subscription_id``."""
+
+
+def detect_shape(record: Mapping[str, object]) -> Shape:
+    """The shape of one record: CloudEvents, Lago, else native (Flexprice is native too).
+
+    A record with ``event_name`` is native whatever else it has. Otherwise
+    ``specversion``, or ``type`` with ``subject``, mark a CloudEvent; ``code``,
+    ``transaction_id`` or ``external_subscription_id`` mark a Lago event.
+    """
+    if EVENT_NAME in record:
+        return "native"
+    if CE_SPECVERSION in record or (CE_TYPE in record and CE_SUBJECT in record):
+        return "cloudevents"
+    if LAGO_CODE in record or LAGO_TRANSACTION_ID in record or LAGO_SUBSCRIPTION in record:
+        return "lago"
+    return "native"
+
+
+def shape_event(record: Mapping[str, object], shape: Shape, subscriptions: Subscriptions) -> Event:
+    """Validate a record as ``shape`` (``auto``: detected per record).
+
+    Raises:
+        RecordRejected: the first rule the record breaks.
+    """
+    if shape == "auto":
+        shape = detect_shape(record)
+    if shape == "lago":
+        return lago_event(record, subscriptions)
+    return _SHAPES[shape](record)
+
+
 def native_event(record: Mapping[str, object]) -> Event:
     """Validate a record of the native shape.
 
@@ -66,17 +163,61 @@ def native_event(record: Mapping[str, object]) -> Event:
         RecordRejected: the first rule the record breaks (fields checked in the order
             event_id, event_name, customer_id, timestamp, source, properties).
     """
-    event_id = record.get(EVENT_ID)
-    if event_id is not None:
-        event_id = _string(EVENT_ID, event_id)
     return Event(
-        event_id=event_id,
+        event_id=_optional_id(record, EVENT_ID),
         event_name=_required_string(record, EVENT_NAME),
         customer_id=_customer_id(record),
-        timestamp_us=_timestamp(record),
-        source=_source(record.get(SOURCE)),
-        properties=_properties(record.get(PROPERTIES)),
+        timestamp_us=_timestamp(record, TIMESTAMP),
+        source=_source(record, SOURCE),
+        properties=_properties(record, PROPERTIES),
     )
+
+
+def flexprice_event(record: Mapping[str, object]) -> Event:
+    """Validate a Flexprice event: the customer is ``external_customer_id``."""
+    return Event(
+        event_id=_optional_id(record, EVENT_ID),
+        event_name=_required_string(record, EVENT_NAME),
+        customer_id=_required_string(record, CUSTOMER_ID_ALIAS),
+        timestamp_us=_timestamp(record, TIMESTAMP),
+        source=_source(record, SOURCE),
+        properties=_properties(record, PROPERTIES),
+    )
+
+
+def cloudevents_event(record: Mapping[str, object]) -> Event:
+    """Validate a CloudEvent as OpenMeter takes it (``id`` is required)."""
+    return Event(
+        event_id=_required_string(record, CE_ID),
+        event_name=_required_string(record, CE_TYPE),
+        customer_id=_required_string(record, CE_SUBJECT),
+        timestamp_us=_timestamp(record, CE_TIME),
+        source=_source(record, SOURCE),
+        properties=_properties(record, CE_DATA),
+    )
+
+
+def lago_event(record: Mapping[str, object], subscriptions: Subscriptions) -> Event:
+    """Validate a Lago event; ``external_subscription_id`` names a known subscription.
+
+    Raises:
+        RecordRejected: as the other shapes, plus ``unknown_subscription``.
+    """
+    return Event(
+        event_id=_required_string(record, LAGO_TRANSACTION_ID),
+        event_name=_required_string(record, LAGO_CODE),
+        customer_id=_lago_customer(record, subscriptions),
+        timestamp_us=_lago_timestamp(record),
+        source=None,
+        properties=_properties(record, PROPERTIES),
+    )
+
+
+_SHAPES: Final[dict[str, Callable[[Mapping[str, object]], Event]]] = {
+    "native": native_event,
+    "cloudevents": cloudevents_event,
+    "flexprice": flexprice_event,
+}
 
 
 def _string(field: str, value: object) -> str:
@@ -86,6 +227,12 @@ def _string(field: str, value: object) -> str:
     if not value.strip():
         raise RecordRejected("empty_field", f"{field} is empty")
     return value
+
+
+def _optional_id(record: Mapping[str, object], field: str) -> str | None:
+    """An optional id: absent or null means "derive one"; given, a non-blank string."""
+    value = record.get(field)
+    return None if value is None else _string(field, value)
 
 
 def _required_string(record: Mapping[str, object], field: str) -> str:
@@ -113,30 +260,67 @@ def _customer_id(record: Mapping[str, object]) -> str:
     return customer_id
 
 
-def _timestamp(record: Mapping[str, object]) -> int:
+def _lago_customer(record: Mapping[str, object], subscriptions: Subscriptions) -> str:
+    """The customer of ``external_subscription_id``, or ``external_customer_id``."""
+    subscription = record.get(LAGO_SUBSCRIPTION)
+    alias = record.get(CUSTOMER_ID_ALIAS)
+    if subscription is None:
+        if alias is None:
+            raise RecordRejected(
+                "missing_field", f"{LAGO_SUBSCRIPTION} (or {CUSTOMER_ID_ALIAS}) is required"
+            )
+        return _string(CUSTOMER_ID_ALIAS, alias)
+    subscription_id = _string(LAGO_SUBSCRIPTION, subscription)
+    customer_id = subscriptions.get(subscription_id)
+    if customer_id is None:
+        raise RecordRejected(
+            "unknown_subscription",
+            f"{LAGO_SUBSCRIPTION} {subscription_id!r} is not a known subscription "
+            "(import subscriptions first)",
+        )
+    if alias is not None and _string(CUSTOMER_ID_ALIAS, alias) != customer_id:
+        raise RecordRejected(
+            "conflicting_fields",
+            f"subscription {subscription_id!r} belongs to {customer_id!r}, "
+            f"not {CUSTOMER_ID_ALIAS} {alias!r}",
+        )
+    return customer_id
+
+
+def _timestamp(record: Mapping[str, object], field: str) -> int:
     """The required timestamp as epoch microseconds (UTC)."""
-    value = record.get(TIMESTAMP)
+    value = record.get(field)
     if value is None:
-        raise RecordRejected("missing_field", f"{TIMESTAMP} is required")
+        raise RecordRejected("missing_field", f"{field} is required")
     return parse_timestamp(value)
 
 
-def _source(value: object) -> str | None:
+def _lago_timestamp(record: Mapping[str, object]) -> int:
+    """Lago's timestamp: epoch seconds, also as a string with a fraction (``"1.5"``)."""
+    value = record.get(TIMESTAMP)
+    if isinstance(value, str) and NUMBER_PATTERN.fullmatch(value) and "e" not in value.lower():
+        return epoch_micros(Decimal(value))
+    return _timestamp(record, TIMESTAMP)
+
+
+def _source(record: Mapping[str, object], field: str) -> str | None:
     """The optional source; empty is the same as absent."""
+    value = record.get(field)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise RecordRejected("bad_type", f"{SOURCE} must be a string, got {type_name(value)}")
+        raise RecordRejected("bad_type", f"{field} must be a string, got {type_name(value)}")
     return value or None
 
 
-def _properties(value: object) -> dict[str, PropertyValue]:
+def _properties(record: Mapping[str, object], field: str) -> dict[str, PropertyValue]:
     """Convert the properties object; null values are absent."""
+    value = record.get(field)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise RecordRejected(
-            "properties_not_object", f"{PROPERTIES} must be an object, got {type_name(value)}"
+            "properties_not_object", f"{field} must be an object, got {type_name(value)}"
         )
     properties: dict[str, PropertyValue] = {}
     for key, item in value.items():

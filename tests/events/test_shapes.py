@@ -1,0 +1,215 @@
+"""Event shapes: native, CloudEvents, Flexprice and Lago, detected or chosen; gzip input."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meterbill.events import ingest_paths
+from meterbill.events.rejects import RecordRejected
+from meterbill.events.shapes import detect_shape, shape_event
+
+from .helpers import Workspace, native, write_csv, write_jsonl
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+T0_US = int(T0.timestamp()) * 1_000_000
+
+CLOUDEVENT = {
+    "specversion": "1.0",
+    "id": "ce-1",
+    "type": "llm.usage",
+    "subject": "cust-1",
+    "time": "2024-03-01T12:00:00Z",
+    "source": "gateway",
+    "data": {"tokens": 0.1},
+}
+FLEXPRICE = {
+    "event_id": "fp-1",
+    "event_name": "llm.usage",
+    "external_customer_id": "cust-1",
+    "customer_id": "flexprice-internal-7",
+    "timestamp": "2024-03-01T12:00:00Z",
+    "properties": {"tokens": "0.1"},
+}
+LAGO = {
+    "transaction_id": "lago-1",
+    "code": "llm.usage",
+    "external_subscription_id": "sub-1",
+    "timestamp": 1709294400,
+    "properties": {"tokens": 0.1},
+}
+
+
+@pytest.mark.parametrize(
+    ("record", "shape"),
+    [
+        (native(), "native"),
+        (CLOUDEVENT, "cloudevents"),
+        ({k: v for k, v in CLOUDEVENT.items() if k != "specversion"}, "cloudevents"),
+        ({k: v for k, v in FLEXPRICE.items() if k != "customer_id"}, "native"),
+        (LAGO, "lago"),
+        ({"code": "x"}, "lago"),
+        ({"transaction_id": "x"}, "lago"),
+        ({}, "native"),
+        ({**native(), "type": "t", "subject": "s"}, "native"),  # event_name wins
+    ],
+)
+def test_detect_shape(record: dict[str, Any], shape: str) -> None:
+    assert detect_shape(record) == shape
+
+
+@pytest.mark.parametrize(
+    ("record", "shape", "expected"),
+    [
+        (CLOUDEVENT, "auto", ("ce-1", "llm.usage", "cust-1", T0_US, "gateway")),
+        (CLOUDEVENT, "cloudevents", ("ce-1", "llm.usage", "cust-1", T0_US, "gateway")),
+        (FLEXPRICE, "flexprice", ("fp-1", "llm.usage", "cust-1", T0_US, None)),
+        (LAGO, "auto", ("lago-1", "llm.usage", "cust-9", T0_US, None)),
+        (
+            {**LAGO, "timestamp": "1709294400.25"},
+            "lago",
+            ("lago-1", "llm.usage", "cust-9", T0_US + 250_000, None),
+        ),
+        (
+            {**LAGO, "external_subscription_id": None, "external_customer_id": "c2"},
+            "lago",
+            ("lago-1", "llm.usage", "c2", T0_US, None),
+        ),
+        (
+            {**LAGO, "external_customer_id": "cust-9"},
+            "lago",
+            ("lago-1", "llm.usage", "cust-9", T0_US, None),
+        ),
+    ],
+)
+def test_shape_fields_map_to_the_event(
+    record: dict[str, Any], shape: Any, expected: tuple[Any, ...]
+) -> None:
+    event = shape_event(record, shape, {"sub-1": "cust-9"})
+    assert (
+        event.event_id,
+        event.event_name,
+        event.customer_id,
+        event.timestamp_us,
+        event.source,
+    ) == expected
+    assert event.properties["tokens"] == (
+        record.get("data", record.get("properties"))["tokens"].__str__(),
+        Decimal("0.1"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "shape", "reason"),
+    [
+        (CLOUDEVENT, "native", "missing_field"),  # no event_name as native
+        (LAGO, "cloudevents", "missing_field"),
+        ({**FLEXPRICE, "external_customer_id": None}, "flexprice", "missing_field"),
+        ({**LAGO, "external_subscription_id": "sub-2"}, "lago", "unknown_subscription"),
+        ({**LAGO, "external_customer_id": "other"}, "lago", "conflicting_fields"),
+        ({**LAGO, "timestamp": "2024-03-01T12:00:00"}, "lago", "timestamp_without_offset"),
+        ({**LAGO, "code": ""}, "lago", "empty_field"),
+        ({**CLOUDEVENT, "subject": 5}, "cloudevents", "bad_type"),
+        ({**CLOUDEVENT, "time": None}, "cloudevents", "missing_field"),
+        ({**CLOUDEVENT, "data": "x"}, "cloudevents", "properties_not_object"),
+    ],
+)
+def test_shape_rejects(record: dict[str, Any], shape: Any, reason: str) -> None:
+    with pytest.raises(RecordRejected) as caught:
+        shape_event(record, shape, {"sub-1": "cust-9"})
+    assert caught.value.reject.reason == reason
+
+
+def _add_subscription(workspace: Workspace, subscription_id: str, customer_id: str) -> None:
+    workspace.con.execute(
+        "INSERT INTO subscriptions VALUES (?, ?, 'basic', TIMESTAMPTZ '2024-01-01 00:00:00+00', "
+        "NULL, 'anniversary')",
+        [subscription_id, customer_id],
+    )
+
+
+def test_mixed_shapes_in_one_file_are_detected_per_record(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    _add_subscription(workspace, "sub-1", "cust-9")
+    path = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [native(event_id="n-1"), CLOUDEVENT, {**FLEXPRICE, "customer_id": None}, LAGO],
+    )
+    result = workspace.ingest(path)
+    assert (result.accepted, result.rejected) == (4, 0)
+    rows = {row["event_id"]: row for row in workspace.lake_rows()}
+    assert {k: rows[k]["customer_id"] for k in rows} == {
+        "n-1": "cust-1",
+        "ce-1": "cust-1",
+        "fp-1": "cust-1",
+        "lago-1": "cust-9",
+    }
+    assert rows["ce-1"]["source"] == "gateway"
+    assert rows["ce-1"]["n__tokens"] == Decimal("0.1")
+    assert rows["lago-1"]["timestamp"] == T0
+
+
+def test_forced_shape_rejects_other_records(workspace: Workspace, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "e.jsonl", [native(event_id="n-1"), CLOUDEVENT])
+    result = ingest_paths(workspace.root, workspace.con, [str(path)], shape="cloudevents")
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert workspace.rejects()[0][1:3] == (1, "missing_field")
+
+
+def test_cloudevents_csv_with_a_json_data_column(workspace: Workspace, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "ce.csv",
+        ["specversion", "id", "type", "subject", "time", "source", "data"],
+        [
+            ["1.0", "ce-1", "api", "c1", "2024-03-01T12:00:00Z", "", '{"n": 2}'],
+            ["1.0", "ce-2", "api", "c1", "2024-03-01T12:00:00Z", "s", ""],
+        ],
+    )
+    result = workspace.ingest(path)
+    assert (result.accepted, result.rejected) == (2, 0)
+    rows = workspace.lake_rows()
+    assert [(r["event_id"], r["source"], r["n__n"]) for r in rows] == [
+        ("ce-1", None, Decimal(2)),
+        ("ce-2", "s", None),
+    ]
+
+
+def test_gzip_jsonl_and_csv(workspace: Workspace, tmp_path: Path) -> None:
+    plain = write_jsonl(tmp_path / "a.jsonl", [native(event_id="g-1"), "not json"])
+    gz_jsonl = tmp_path / "in" / "a.jsonl.gz"
+    gz_jsonl.parent.mkdir()
+    gz_jsonl.write_bytes(gzip.compress(plain.read_bytes()))
+    csv_text = "event_id,event_name,customer_id,timestamp\ng-2,n,c,2024-03-01T12:00:00Z\n"
+    (tmp_path / "in" / "b.CSV.GZ").write_bytes(gzip.compress(csv_text.encode()))
+    (tmp_path / "in" / "c.parquet.gz").write_bytes(b"ignored: not a readable suffix")
+    result = workspace.ingest(tmp_path / "in")
+    assert (result.records_read, result.accepted, result.rejected) == (3, 2, 1)
+    assert [r["event_id"] for r in workspace.lake_rows()] == ["g-1", "g-2"]
+    assert workspace.rejects()[0][1:] == (2, "bad_json", "not json")
+
+
+def test_a_truncated_gzip_fails_the_ingest(workspace: Workspace, tmp_path: Path) -> None:
+    from meterbill.errors import IngestError
+
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:40])
+    with pytest.raises(IngestError, match=r"cut\.jsonl\.gz"):
+        ingest_paths(workspace.root, workspace.con, [str(path)])
+    assert workspace.count("ingests") == 0
+
+
+def test_flexprice_internal_customer_id_needs_the_flexprice_shape(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "fp.jsonl", [FLEXPRICE])
+    auto = workspace.ingest(path)
+    assert (auto.accepted, workspace.rejects()[0][2]) == (0, "conflicting_fields")
+    forced = ingest_paths(workspace.root, workspace.con, [str(path)], shape="flexprice")
+    assert forced.accepted == 1
+    assert workspace.lake_rows()[0]["customer_id"] == "cust-1"
