@@ -120,7 +120,9 @@ def iter_periods(
     """
     zone = ZoneInfo(timezone)
     start, end = start.astimezone(UTC), None if end is None else end.astimezone(UTC)
-    local_start = start.astimezone(zone).replace(tzinfo=None)
+    # A start at its day's local midnight anchors at 00:00, even on a day whose midnight
+    # the clock skipped (America/Santiago): later periods then start at midnight too.
+    local_start = _wall_clock(start, zone)
     anchor = local_start if cycle == "anniversary" else _calendar_floor(local_start, interval)
     for index in range(_MAX_PERIODS):
         full_start = _step(anchor, interval, interval_count * index)
