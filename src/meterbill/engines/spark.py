@@ -16,6 +16,7 @@ session or a workspace's ``conf`` table cannot change results.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -50,6 +51,7 @@ _LOCAL_DEFAULTS: dict[str, str] = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.sql.shuffle.partitions": "2",
+    "spark.driver.memory": "2g",
 }
 _INSTALL_HINT = "pip install 'meterbill[spark]'"
 _GLOB_CHARS = "\\{}[]*?"
@@ -169,6 +171,9 @@ def start_session(settings: SparkSettings) -> SparkSession:
         )
     from pyspark.sql import SparkSession
 
+    # pyspark logs every failed query's context (JSON, many lines) to stderr; the
+    # EngineError carries the first line, and stderr stays one line per error.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     builder: Any = SparkSession.builder.appName(settings.app_name)
     conf = dict(settings.conf)
     if settings.remote is not None:
@@ -186,7 +191,7 @@ def start_session(settings: SparkSettings) -> SparkSession:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise EngineError(f"spark: could not start a session: {first}") from exc
     if settings.remote is None:
-        session.sparkContext.setLogLevel("ERROR")
+        session.sparkContext.setLogLevel("FATAL")  # errors reach the user as EngineError
     return session
 
 
