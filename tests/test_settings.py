@@ -48,6 +48,6 @@ def test_spark_connect(tmp_path: Path) -> None:
 )
 def test_errors(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "meterbill.toml").write_text(text)
-    with pytest.raises(WorkspaceError, match="meterbill.toml") as err:
+    with pytest.raises(WorkspaceError, match=r"meterbill\.toml") as err:
         load_spark_settings(tmp_path)
     assert message in str(err.value)
