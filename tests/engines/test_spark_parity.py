@@ -442,3 +442,28 @@ def test_lake_without_a_property_column_reads_nulls(spark: SparkEngine, tmp_path
     ]
     assert_frame_equal(got[0], got[1])
     assert got[1].select("quantity", "invalid_events").row(0) == (Decimal(5), 1)
+
+
+def test_spark_types_match_duckdb_and_nothing_is_double(spark: SparkEngine, tmp_path: Path) -> None:
+    """Every aggregation and price model: Spark's result types are DuckDB's, and no
+    expression anywhere in Spark's analyzed plan is DOUBLE or FLOAT."""
+    wanted = {"weighted_sum", "group_by", "volume_unit_amount"}
+    cases = [c for c in _aggregation_cases() if c.id.startswith("test_aggregation[")]
+    cases += [c for c in _aggregation_cases() + _tier_cases() if c.id in wanted]
+    cases += [c for c in _tier_cases() if c.id == "test_tiers[4]"]  # graduated 2.5 -> 45
+    catalog, events, periods = _merge(cases)
+    compiled = compile_run(catalog)
+    session = spark.session()
+    files = [write_lake_file(tmp_path / "part.parquet", events)]
+    spark.bind_lake(session, files, compiled.columns).createOrReplaceTempView("lake_events")
+    frame = periods_frame(periods)
+    session.createDataFrame(frame.to_arrow()).createOrReplaceTempView("billing_periods")
+    result = session.sql(compiled.sql("spark"))
+    types = {f.name: f.dataType.simpleString() for f in result.schema.fields}
+    assert types["quantity"] == types["billable_quantity"] == "decimal(38,12)"
+    assert types["unit_amount"] == "decimal(38,12)"
+    assert types["amount"] == "decimal(38,24)"
+    assert types["invalid_events"] == "bigint"
+    plan = result._jdf.queryExecution().analyzed().treeString().lower()
+    assert "decimal(38,24)" in plan  # the plan prints its types
+    assert "double" not in plan and "float" not in plan
