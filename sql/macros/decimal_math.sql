@@ -24,15 +24,17 @@ CASE WHEN {{ q }} > {{ free }} THEN {{ q }} - {{ free }} ELSE CAST(0 AS DECIMAL(
 {%- endmacro %}
 
 {#- x / n for a DECIMAL(38, 12) x and a positive integer n, rounded half away from zero
-    to 12 places, exactly. x is scaled to a HUGEINT count of 10^-12 units (integer part and
-    fraction part separately, so nothing overflows), divided with integer //, and the
-    remainder decides the rounding. NULL when n is 0 (no events). -#}
+    to 12 places, exactly, with integer arithmetic only (no `/`, which DuckDB computes in
+    DOUBLE). On |x|: the whole quotient w = floor(|x|) // n; the rest r = |x| - w * n is
+    below n, so r * 10^12 is an integer below n * 10^12 whose quotient f (by n) is the 12
+    decimal places and whose remainder decides the rounding. Every quotient is smaller
+    than 10^27, which keeps it exact on Spark too (engines/spark.py). NULL when n is 0. -#}
 {% macro div_round(x, n) -%}
-{%- set scaled -%}
-(CAST(TRUNC(ABS({{ x }})) AS HUGEINT) * 1000000000000 + CAST((ABS({{ x }}) - TRUNC(ABS({{ x }}))) * 1000000000000 AS HUGEINT))
-{%- endset -%}
-{%- set rounded -%}
-({{ scaled }} // CAST({{ n }} AS HUGEINT) + CASE WHEN 2 * ({{ scaled }} % CAST({{ n }} AS HUGEINT)) >= CAST({{ n }} AS HUGEINT) THEN 1 ELSE 0 END)
-{%- endset -%}
-CASE WHEN {{ n }} = 0 THEN NULL ELSE CAST(SIGN({{ x }}) * (CAST({{ rounded }} // 1000000000000 AS DECIMAL(38, 12)) + CAST({{ rounded }} % 1000000000000 AS DECIMAL(38, 12)) * CAST(0.000000000001 AS DECIMAL(38, 12))) AS DECIMAL(38, 12)) END
+{%- set a = 'ABS(' ~ x ~ ')' -%}
+{%- set d = 'CAST(' ~ n ~ ' AS BIGINT)' -%}
+{%- set whole = '(CAST(FLOOR(' ~ a ~ ') AS HUGEINT) // ' ~ d ~ ')' -%}
+{%- set rest = '(CAST((' ~ a ~ ' - CAST(' ~ whole ~ ' * ' ~ d ~ ' AS DECIMAL(38, 12))) * 1000000000000 AS HUGEINT))' -%}
+{%- set places = '(' ~ rest ~ ' // ' ~ d ~ ' + CASE WHEN 2 * (' ~ rest ~ ' % ' ~ d ~ ') >= ' ~ d ~ ' THEN 1 ELSE 0 END)' -%}
+{%- set value = '(CAST(' ~ whole ~ ' AS DECIMAL(38, 12)) + CAST(CAST(' ~ places ~ ' AS DECIMAL(38, 12)) * CAST(0.000000000001 AS DECIMAL(38, 12)) AS DECIMAL(38, 12)))' -%}
+CASE WHEN {{ n }} = 0 THEN NULL ELSE CAST({{ value }} * CASE WHEN {{ x }} < 0 THEN -1 ELSE 1 END AS DECIMAL(38, 12)) END
 {%- endmacro %}

@@ -25,7 +25,7 @@ import polars as pl
 from meterbill import accounts, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
-from meterbill.engines.duckdb import DuckDBEngine
+from meterbill.engines import EngineName, create_engine
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
@@ -178,13 +178,17 @@ class Workspace:
         *,
         through: str,
         finalize: bool = False,
+        engine: EngineName = "duckdb",
         on_progress: Progress = _noop,
     ) -> RunResult:
         """Bill every complete period up to ``through`` that has no finalized invoice.
 
         ``through`` is a date (each customer's local midnight) or a timestamp with offset.
+        ``engine`` runs the priced query: ``duckdb`` in-process, or ``spark`` as
+        ``meterbill.toml`` says (the rest of the run is the same code for both).
         """
         through_utc = _through_instant(through, "UTC")  # validates before any work
+        runner = create_engine(engine, workspace_root=self.root)
         catalog = self.catalog()
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid4().hex[:6]}"
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
@@ -195,12 +199,12 @@ class Workspace:
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             compiled = compile_run(catalog, plans=sorted(set(periods["plan"])))
             sql_path.parent.mkdir(parents=True, exist_ok=True)
-            sql_path.write_text(compiled.sql("duckdb"), encoding="utf-8")
+            sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
             files = _lake_files(con, self.root, periods) if periods.height else []
-            on_progress(f"pricing {periods.height} periods over {len(files)} lake files")
-            priced = DuckDBEngine().run(
-                compiled, lake_files=files, periods=periods, sql_path=sql_path
+            on_progress(
+                f"pricing {periods.height} periods over {len(files)} lake files on {runner.name}"
             )
+            priced = runner.run(compiled, lake_files=files, periods=periods, sql_path=sql_path)
             on_progress("assembling invoices")
             lines, invoices = assemble(catalog, periods, priced)
             invalid = (
@@ -227,10 +231,11 @@ class Workspace:
                 )
                 con.unregister("run_invalid")
             con.execute(
-                "INSERT INTO invoice_runs VALUES (?, now(), ?, 'duckdb', ?, ?, ?)",
+                "INSERT INTO invoice_runs VALUES (?, now(), ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     through_utc,
+                    runner.name,
                     str(sql_path),
                     invoices.height,
                     int(invalid["events"].sum()) if invalid.height else 0,

@@ -20,7 +20,7 @@ UPDATE = os.environ.get("METERBILL_UPDATE_GOLDEN") == "1"
 HOSTILE = ["it's", "'; DROP TABLE invoices; --", 'say "hi"', "ключ ✓ 🚀", "a\\b", "x;y"]
 
 
-@pytest.mark.parametrize("dialect", ["duckdb"])
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
 def test_golden_sql_of_the_seed(example_dir: Path, dialect: str) -> None:
     """Regenerate with METERBILL_UPDATE_GOLDEN=1 and review the diff."""
     sql = compile_run(load_catalog(example_dir / "catalog.toml")).sql(dialect)

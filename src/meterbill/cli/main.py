@@ -12,7 +12,7 @@ import polars as pl
 
 from meterbill import __version__
 from meterbill.cli.diagnostics import fail, handle_errors
-from meterbill.cli.options import open_workspace, output_options, workspace_option
+from meterbill.cli.options import engine_option, open_workspace, output_options, workspace_option
 from meterbill.cli.render import print_table, stderr_status
 from meterbill.export import write_frame
 from meterbill.money import format_amount
@@ -191,12 +191,16 @@ def invoice() -> None:
 @click.option(
     "--finalize", is_flag=True, help="Finalize (number and freeze) the invoices of this run."
 )
+@engine_option
 @workspace_option
 @handle_errors
-def invoice_run(through: str, finalize: bool, workspace: Path) -> None:  # noqa: FBT001
+def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> None:  # noqa: FBT001
     """Bill every complete period through a date; print a summary."""
     result = open_workspace(workspace).invoice_run(
-        through=through, finalize=finalize, on_progress=stderr_status
+        through=through,
+        finalize=finalize,
+        engine=engine,  # type: ignore[arg-type]
+        on_progress=stderr_status,
     )
     summary = result.invoices.select(
         "invoice_id", "invoice_number", "status", "customer_id", "plan",
@@ -398,11 +402,12 @@ def _instant(text: str) -> Any:
 @cli.command()
 @click.option("--plan", "plans", multiple=True, help="Only this plan (repeatable).")
 @click.option("--raw", is_flag=True, help="Print the SQL without syntax highlighting.")
+@engine_option
 @workspace_option
 @handle_errors
-def explain(plans: tuple[str, ...], raw: bool, workspace: Path) -> None:  # noqa: FBT001
-    """Print the compiled SQL of an invoice run."""
-    text = open_workspace(workspace).compile(plans=list(plans) or None).sql("duckdb")
+def explain(plans: tuple[str, ...], raw: bool, engine: str, workspace: Path) -> None:  # noqa: FBT001
+    """Print the compiled SQL of an invoice run, in the engine's dialect."""
+    text = open_workspace(workspace).compile(plans=list(plans) or None).sql(engine)  # type: ignore[arg-type]
     if raw or not sys.stdout.isatty():
         click.echo(text, nl=False)
         return

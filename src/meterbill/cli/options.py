@@ -40,6 +40,19 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def engine_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--engine duckdb|spark``: which engine runs (or, for explain, which SQL dialect)."""
+    from meterbill.engines import ENGINES
+
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="duckdb",
+        show_default=True,
+        help="The engine: DuckDB in-process, or Spark as meterbill.toml's [engine.spark] says.",
+    )(func)
+
+
 def open_workspace(path: Path) -> Workspace:
     """The workspace at ``path`` (a clear error if it is not one)."""
     return Workspace(path)

@@ -9,16 +9,19 @@ the artifact that engines run (``CompiledRun.sql(dialect)``) and ``explain`` pri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 import sqlglot
 from sqlglot import exp
 
 from meterbill.catalog.model import Catalog, Meter
+from meterbill.compiler.dialect import to_spark
 from meterbill.compiler.environment import render
+from meterbill.compiler.portable import check_portable
 from meterbill.errors import CompileError
 
+Dialect = Literal["duckdb", "spark"]
 #: Columns of every lake file, with their types (properties come on top).
 BASE_COLUMNS: dict[str, str] = {
     "event_id": "VARCHAR",
@@ -69,10 +72,14 @@ class CompiledRun:
     columns: dict[str, str] = field(default_factory=dict)
     plans: tuple[str, ...] = ()
 
-    def sql(self, dialect: str = "duckdb", *, pretty: bool = True) -> str:
-        """The query as text in an engine's dialect."""
+    def sql(self, dialect: Dialect = "duckdb", *, pretty: bool = True) -> str:
+        """The query as text in an engine's dialect (``spark``: through ``dialect.to_spark``)."""
         if self.tree is None:
             return "-- no usage prices in the selected plans: nothing to query\n"
+        if dialect == "spark":
+            return to_spark(self.tree).sql(dialect="spark", pretty=pretty) + "\n"
+        if dialect != "duckdb":
+            raise CompileError(f"unknown SQL dialect {dialect!r}; known are duckdb, spark")
         return self.tree.sql(dialect=dialect, pretty=pretty) + "\n"
 
 
@@ -118,6 +125,7 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/invoice_run.sql rendered SQL that does not parse: {exc}") from exc
+    check_portable(tree)
     return CompiledRun(tree=tree, columns=columns, plans=tuple(selected))
 
 

@@ -1,1 +1,39 @@
-"""Engines run a compiled invoice run's SQL over the lake and return priced rows."""
+"""Engines run a compiled invoice run's SQL over the lake and return priced rows.
+
+``create_engine`` is the one place that maps an engine's name to its class; the Spark
+engine's module is imported only when asked for, so pyspark stays optional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, get_args
+
+from meterbill.engines.base import Engine
+
+EngineName = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = get_args(EngineName)
+
+
+def create_engine(name: str, *, workspace_root: Path) -> Engine:
+    """The engine called ``name``, configured from the workspace (``meterbill.toml``).
+
+    Raises:
+        WorkspaceError: an unknown engine name or invalid settings.
+    """
+    from meterbill.errors import WorkspaceError
+
+    if name == "duckdb":
+        from meterbill.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from meterbill.engines.spark import SparkEngine
+        from meterbill.settings import load_spark_settings
+
+        settings = load_spark_settings(workspace_root)
+        return SparkEngine(settings, lake_root=workspace_root / "lake")
+    raise WorkspaceError(f"unknown engine {name!r}; known engines are {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "Engine", "EngineName", "create_engine"]
