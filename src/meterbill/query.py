@@ -2,10 +2,11 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``). Read-only in two layers: the statement must parse as a
-single query (SELECT/WITH/UNION ..., nothing that writes), and the connection has the
-state attached READ_ONLY, external access off except the lake folder, and its
-configuration locked, so even a query that slips past the first layer cannot write.
+``ingests``, ``invalid_usage``, ``unbilled_events``). Read-only in two layers: the
+statement must parse as a single query (SELECT/WITH/UNION ..., nothing that writes),
+and the connection has the state attached READ_ONLY, external access off except the lake
+folder, and its configuration locked, so even a query that slips past the first layer
+cannot write.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meterbill.invoices.assemble import describe_price
 
 _STATE_VIEWS = (
     "customers", "subscriptions", "invoices", "line_items", "rejected_events",
-    "duplicate_events", "ingests", "invalid_usage",
+    "duplicate_events", "ingests", "invalid_usage", "unbilled_events",
 )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.invoices import ledger
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
+from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import local_midnight, periods_through
 
 CATALOG_FILE = "catalog.toml"
@@ -59,6 +60,8 @@ class RunResult:
     invalid_usage: pl.DataFrame
     sql_path: Path
     finalized: int
+    #: Per customer, events of the run's window that no subscription period contains.
+    unbilled: pl.DataFrame
 
 
 class Workspace:
@@ -187,9 +190,14 @@ class Workspace:
             sql_path.write_text(compiled.sql("duckdb"), encoding="utf-8")
             files = _lake_files(con, self.root, periods) if periods.height else []
             on_progress(f"pricing {periods.height} periods over {len(files)} lake files")
-            priced = DuckDBEngine().run(
-                compiled, lake_files=files, periods=periods, sql_path=sql_path
+            result = DuckDBEngine().run(
+                compiled,
+                lake_files=files,
+                periods=periods,
+                sql_path=sql_path,
+                covered=covered_spans(con, periods),
             )
+            priced, unbilled = result.priced, result.unbilled
             on_progress("assembling invoices")
             lines, invoices = assemble(catalog, periods, priced)
             invalid = (
@@ -213,6 +221,14 @@ class Workspace:
                     [run_id],
                 )
                 con.unregister("run_invalid")
+            if unbilled.height:
+                con.register("run_unbilled", unbilled.to_arrow())
+                con.execute(
+                    "INSERT INTO unbilled_events SELECT ?, customer_id, events,"
+                    " first_timestamp, last_timestamp FROM run_unbilled",
+                    [run_id],
+                )
+                con.unregister("run_unbilled")
             con.execute(
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, 'duckdb', ?, ?, ?)",
                 [
@@ -226,7 +242,7 @@ class Workspace:
             finalized = ledger.finalize(con, invoices["invoice_id"].to_list()) if finalize else 0
             if finalized:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
-        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized)
+        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized, unbilled)
 
     def finalize(self, *, invoice_ids: list[str] | None = None) -> int:
         """Finalize drafts (all, or the listed ones); returns how many were numbered."""

@@ -27,8 +27,10 @@ BASE_COLUMNS: dict[str, str] = {
     "timestamp": "TIMESTAMP WITH TIME ZONE",
     "source": "VARCHAR",
 }
-#: The columns the query returns, one row per (invoice, usage price, group).
-PRICED_SCHEMA: dict[str, pl.DataType] = {
+#: The columns the query returns: one row per (invoice, usage price, group) with the first
+#: nine set, and one row per customer with unbilled events (``invoice_id`` NULL) with
+#: the last four set.
+RESULT_SCHEMA: dict[str, pl.DataType] = {
     "invoice_id": pl.String(),
     "price_index": pl.Int32(),
     "meter": pl.String(),
@@ -38,12 +40,18 @@ PRICED_SCHEMA: dict[str, pl.DataType] = {
     "billable_quantity": pl.Decimal(38, 12),
     "unit_amount": pl.Decimal(38, 12),
     "amount": pl.Decimal(38, 24),
+    "customer_id": pl.String(),
+    "events": pl.Int64(),
+    "first_timestamp": pl.Datetime("us", "UTC"),
+    "last_timestamp": pl.Datetime("us", "UTC"),
 }
+#: The priced rows (what invoice assembly reads).
+PRICED_SCHEMA: dict[str, pl.DataType] = dict(list(RESULT_SCHEMA.items())[:9])
+#: The unbilled rows: per customer, events of the run's window that no period contains.
+UNBILLED_SCHEMA: dict[str, pl.DataType] = dict(list(RESULT_SCHEMA.items())[9:])
 TEXT_PREFIX = "p__"
 NUMBER_PREFIX = "n__"
 _NUMERIC = frozenset({"sum", "max", "min", "avg", "latest", "sum_with_multiplier", "weighted_sum"})
-#: Aggregations that read the event's timestamp (and id, for ties) or its period's bounds.
-_TIMED = frozenset({"latest", "weighted_sum"})
 
 
 def text_column(key: str) -> str:
@@ -105,13 +113,19 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
     for meter in meters:
         for column, sql_type in meter["columns"].items():
             columns[column] = sql_type
+    value_columns = _value_columns(meters)
+    slice_columns: list[str] = []
+    for meter in meters:
+        texts = [f["column"] for f in meter["filters"]] + meter["group_columns"]
+        if meter["aggregation"] == "count_unique":
+            texts.append(meter["value_column"])
+        slice_columns.extend(c for c in texts if c not in slice_columns)
     text = render(
         "invoice_run.sql",
-        columns=[c for c in columns if c not in BASE_COLUMNS],
-        event_names=sorted({m["event_name"] for m in meters}),
+        slice_columns=slice_columns,
+        value_columns=value_columns,
         plain_meters=[m for m in meters if not m["group_columns"]],
         grouped_meters=[m for m in meters if m["group_columns"]],
-        needs_time=any(m["aggregation"] in _TIMED for m in meters),
         prices=prices,
     )
     try:
@@ -119,6 +133,41 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/invoice_run.sql rendered SQL that does not parse: {exc}") from exc
     return CompiledRun(tree=tree, columns=columns, plans=tuple(selected))
+
+
+#: The stage-1 partial aggregates each aggregation needs of its value column (every
+#: numeric value column also gets a count of its non-null values, for invalid_events).
+_PARTIALS: dict[str, tuple[str, ...]] = {
+    "sum": ("sum",),
+    "sum_with_multiplier": ("sum",),
+    "avg": ("sum",),
+    "max": ("max",),
+    "min": ("min",),
+    "weighted_sum": ("weighted",),
+    "latest": ("latest",),
+}
+
+
+def _value_columns(meters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Numeric value columns, numbered, with the partials their meters need.
+
+    Sets each numeric meter's ``value_index`` (its column's number) as a side effect.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for meter in meters:
+        partials = _PARTIALS.get(meter["aggregation"])
+        if partials is None:
+            continue
+        column = meter["value_column"]
+        entry = found.setdefault(
+            column,
+            {"index": len(found), "column": column, "sum": False, "max": False, "min": False,
+             "weighted": False, "latest": False},
+        )  # fmt: skip
+        for partial in partials:
+            entry[partial] = True
+        meter["value_index"] = entry["index"]
+    return list(found.values())
 
 
 def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
@@ -149,4 +198,5 @@ def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
         "group_columns": group_columns,
         "group_keys": list(meter.group_by),
         "columns": columns,
+        "value_index": None,
     }

@@ -14,7 +14,8 @@ import polars as pl
 from sqlglot import exp
 
 from meterbill.compiler import CompiledRun
-from meterbill.compiler.compile import PRICED_SCHEMA
+from meterbill.compiler.compile import PRICED_SCHEMA, RESULT_SCHEMA, UNBILLED_SCHEMA
+from meterbill.engines.base import COVERED_SCHEMA, EngineResult
 from meterbill.errors import EngineError
 
 
@@ -68,17 +69,42 @@ class DuckDBEngine:
         lake_files: list[Path],
         periods: pl.DataFrame,
         sql_path: Path,
-    ) -> pl.DataFrame:
+        covered: pl.DataFrame | None = None,
+    ) -> EngineResult:
         """Run the compiled query; see ``Engine.run``."""
         if compiled.tree is None or periods.is_empty():
-            return pl.DataFrame(schema=PRICED_SCHEMA)
+            return EngineResult(
+                pl.DataFrame(schema=PRICED_SCHEMA), pl.DataFrame(schema=UNBILLED_SCHEMA)
+            )
         con = self.connect()
         try:
             self.bind_lake(con, lake_files, compiled.columns)
-            con.register("billing_periods", periods.to_arrow())
-            return con.sql(compiled.sql("duckdb")).pl().cast(PRICED_SCHEMA)  # type: ignore[arg-type]
+            self.bind_periods(con, periods, covered)
+            rows = con.sql(compiled.sql("duckdb")).pl().cast(RESULT_SCHEMA)  # type: ignore[arg-type]
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise EngineError(f"duckdb: {first}; compiled SQL at {sql_path}") from exc
         finally:
             con.close()
+        unbilled = rows.filter(pl.col("invoice_id").is_null())
+        return EngineResult(
+            priced=rows.filter(pl.col("invoice_id").is_not_null()).select(list(PRICED_SCHEMA)),
+            unbilled=unbilled.select(list(UNBILLED_SCHEMA)).sort("customer_id"),
+        )
+
+    def bind_periods(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        periods: pl.DataFrame,
+        covered: pl.DataFrame | None = None,
+    ) -> None:
+        """Register ``billing_periods`` (numbered by ``period_no``) and ``covered_spans``."""
+        numbered = periods.drop("period_no", strict=False).with_row_index("period_no", offset=1)
+        con.register(
+            "billing_periods",
+            numbered.with_columns(pl.col("period_no").cast(pl.Int32)).to_arrow(),
+        )
+        spans = pl.DataFrame(schema=COVERED_SCHEMA) if covered is None else covered
+        con.register(
+            "covered_spans", spans.select(list(COVERED_SCHEMA)).cast(COVERED_SCHEMA).to_arrow()
+        )  # type: ignore[arg-type]
