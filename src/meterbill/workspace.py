@@ -24,6 +24,7 @@ import polars as pl
 from meterbill import accounts, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
+from meterbill.compiler.cache import compile_cached
 from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.invoices import ledger
@@ -185,7 +186,12 @@ class Workspace:
             periods = _billing_periods(con, catalog, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
-            compiled = compile_run(catalog, plans=sorted(set(periods["plan"])))
+            compiled = compile_cached(
+                catalog,
+                catalog_text=(self.root / CATALOG_FILE).read_bytes(),
+                plans=sorted(set(periods["plan"])),
+                root=self.root,
+            )
             sql_path.parent.mkdir(parents=True, exist_ok=True)
             sql_path.write_text(compiled.sql("duckdb"), encoding="utf-8")
             files = _lake_files(con, self.root, periods) if periods.height else []

@@ -8,47 +8,15 @@ the artifact that engines run (``CompiledRun.sql(dialect)``) and ``explain`` pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
 import sqlglot
-from sqlglot import exp
 
 from meterbill.catalog.model import Catalog, Meter
+from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
 from meterbill.compiler.environment import render
 from meterbill.errors import CompileError
 
-#: Columns of every lake file, with their types (properties come on top).
-BASE_COLUMNS: dict[str, str] = {
-    "event_id": "VARCHAR",
-    "event_name": "VARCHAR",
-    "customer_id": "VARCHAR",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "source": "VARCHAR",
-}
-#: The columns the query returns: one row per (invoice, usage price, group) with the first
-#: nine set, and one row per customer with unbilled events (``invoice_id`` NULL) with
-#: the last four set.
-RESULT_SCHEMA: dict[str, pl.DataType] = {
-    "invoice_id": pl.String(),
-    "price_index": pl.Int32(),
-    "meter": pl.String(),
-    "group_values": pl.List(pl.String()),
-    "quantity": pl.Decimal(38, 12),
-    "invalid_events": pl.Int64(),
-    "billable_quantity": pl.Decimal(38, 12),
-    "unit_amount": pl.Decimal(38, 12),
-    "amount": pl.Decimal(38, 24),
-    "customer_id": pl.String(),
-    "events": pl.Int64(),
-    "first_timestamp": pl.Datetime("us", "UTC"),
-    "last_timestamp": pl.Datetime("us", "UTC"),
-}
-#: The priced rows (what invoice assembly reads).
-PRICED_SCHEMA: dict[str, pl.DataType] = dict(list(RESULT_SCHEMA.items())[:9])
-#: The unbilled rows: per customer, events of the run's window that no period contains.
-UNBILLED_SCHEMA: dict[str, pl.DataType] = dict(list(RESULT_SCHEMA.items())[9:])
 TEXT_PREFIX = "p__"
 NUMBER_PREFIX = "n__"
 _NUMERIC = frozenset({"sum", "max", "min", "avg", "latest", "sum_with_multiplier", "weighted_sum"})
@@ -62,26 +30,6 @@ def text_column(key: str) -> str:
 def number_column(key: str) -> str:
     """The lake column holding a property's exact numeric value (NULL if not a number)."""
     return NUMBER_PREFIX + key
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRun:
-    """The invoice run's query: its tree, and the lake columns it reads.
-
-    ``tree`` is None when no plan has a usage price (only flat fees: nothing to scan).
-    """
-
-    tree: exp.Expression | None
-    #: Lake columns the query reads, name -> SQL type; the engine supplies NULLs for any
-    #: column no lake file has yet.
-    columns: dict[str, str] = field(default_factory=dict)
-    plans: tuple[str, ...] = ()
-
-    def sql(self, dialect: str = "duckdb", *, pretty: bool = True) -> str:
-        """The query as text in an engine's dialect."""
-        if self.tree is None:
-            return "-- no usage prices in the selected plans: nothing to query\n"
-        return self.tree.sql(dialect=dialect, pretty=pretty) + "\n"
 
 
 def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> CompiledRun:
@@ -106,7 +54,7 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
             if price.meter not in meter_keys:
                 meter_keys.append(price.meter)
     if not prices:
-        return CompiledRun(tree=None, plans=tuple(selected))
+        return CompiledRun(text=None, plans=tuple(selected))
 
     meters = [_meter_context(catalog.meters[key], index) for index, key in enumerate(meter_keys)]
     columns = dict(BASE_COLUMNS)
@@ -132,7 +80,8 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/invoice_run.sql rendered SQL that does not parse: {exc}") from exc
-    return CompiledRun(tree=tree, columns=columns, plans=tuple(selected))
+    text = tree.sql(dialect="duckdb", pretty=True)
+    return CompiledRun(text=text, columns=columns, plans=tuple(selected))
 
 
 #: The stage-1 partial aggregates each aggregation needs of its value column (every

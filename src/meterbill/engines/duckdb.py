@@ -11,10 +11,13 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from sqlglot import exp
 
-from meterbill.compiler import CompiledRun
-from meterbill.compiler.compile import PRICED_SCHEMA, RESULT_SCHEMA, UNBILLED_SCHEMA
+from meterbill.compiler.compiled import (
+    PRICED_SCHEMA,
+    RESULT_SCHEMA,
+    UNBILLED_SCHEMA,
+    CompiledRun,
+)
 from meterbill.engines.base import COVERED_SCHEMA, EngineResult
 from meterbill.errors import EngineError
 
@@ -53,14 +56,14 @@ class DuckDBEngine:
         else:
             present = set()
             source = con.sql("SELECT 1 AS _empty WHERE false")
-        projections = []
-        for name, sql_type in columns.items():
-            column = exp.to_identifier(name, quoted=True)
-            if name in present:
-                projections.append(column.sql("duckdb"))
-            else:
-                projections.append(exp.alias_(exp.cast(exp.null(), sql_type), column).sql("duckdb"))
-        source.select(", ".join(projections)).create_view("lake_events")
+        # Expressions built through DuckDB's API, not SQL text: names are data.
+        projections = [
+            duckdb.ColumnExpression(name)
+            if name in present
+            else duckdb.ConstantExpression(None).cast(duckdb.sqltype(sql_type)).alias(name)
+            for name, sql_type in columns.items()
+        ]
+        source.select(*projections).create_view("lake_events")
 
     def run(
         self,
@@ -72,7 +75,7 @@ class DuckDBEngine:
         covered: pl.DataFrame | None = None,
     ) -> EngineResult:
         """Run the compiled query; see ``Engine.run``."""
-        if compiled.tree is None or periods.is_empty():
+        if compiled.text is None or periods.is_empty():
             return EngineResult(
                 pl.DataFrame(schema=PRICED_SCHEMA), pl.DataFrame(schema=UNBILLED_SCHEMA)
             )
