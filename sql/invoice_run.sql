@@ -2,7 +2,9 @@
     the events no period bills.
 
     Relations the engine provides:
-      lake_events      the lake (only manifest files), every column below present
+      lake_events      the lake's events of the run's window: only manifest files, only
+                       timestamps in [min period_start, max period_end) of
+                       billing_periods; every column below present
       billing_periods  period_no (1, 2, ... unique), invoice_id, subscription_id,
                        customer_id, plan, period_start, period_end (UTC instants;
                        half-open periods): the periods this run prices
@@ -26,11 +28,7 @@
 {% from 'macros/price_per_unit.sql' import price_per_unit %}
 {% from 'macros/price_package.sql' import price_package %}
 {% from 'macros/price_tiered.sql' import price_tiered %}
-WITH run_window AS (
-  SELECT MIN(period_start) AS window_start, MAX(period_end) AS window_end
-  FROM billing_periods
-),
-run_periods AS (
+WITH run_periods AS (
   SELECT period_no, customer_id, period_start, period_end
   FROM billing_periods
   UNION ALL
@@ -49,12 +47,10 @@ slices AS (
     MIN(e."timestamp") FILTER (WHERE rp.period_no IS NULL) AS first_timestamp,
     MAX(e."timestamp") FILTER (WHERE rp.period_no IS NULL) AS last_timestamp
   FROM lake_events AS e
-  CROSS JOIN run_window AS w
   LEFT JOIN run_periods AS rp
     ON e.customer_id = rp.customer_id
     AND e."timestamp" >= rp.period_start
     AND e."timestamp" < rp.period_end
-  WHERE e."timestamp" >= w.window_start AND e."timestamp" < w.window_end
   GROUP BY
     rp.period_no,
     CASE WHEN rp.period_no IS NULL THEN e.customer_id END,

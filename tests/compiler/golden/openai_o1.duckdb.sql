@@ -1,9 +1,4 @@
-WITH run_window AS (
-  SELECT
-    MIN(period_start) AS window_start,
-    MAX(period_end) AS window_end
-  FROM billing_periods
-), run_periods AS (
+WITH run_periods AS (
   SELECT
     period_no,
     customer_id,
@@ -32,13 +27,10 @@ WITH run_window AS (
     MAX(e."timestamp") FILTER(WHERE
       rp.period_no IS NULL) AS last_timestamp
   FROM lake_events AS e
-  CROSS JOIN run_window AS w
   LEFT JOIN run_periods AS rp
     ON e.customer_id = rp.customer_id
     AND e."timestamp" >= rp.period_start
     AND e."timestamp" < rp.period_end
-  WHERE
-    e."timestamp" >= w.window_start AND e."timestamp" < w.window_end
   GROUP BY
     rp.period_no,
     CASE WHEN rp.period_no IS NULL THEN e.customer_id END,
