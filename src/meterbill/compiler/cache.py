@@ -62,8 +62,11 @@ def compile_cached(
 
     compiled = compile_run(catalog, plans=plans)
     entry = {"text": compiled.text, "columns": compiled.columns, "plans": list(compiled.plans)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(entry), encoding="utf-8")
-    partial.replace(path)
+    try:  # the cache only saves time: a workspace it cannot write to still runs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(entry), encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        pass
     return compiled
