@@ -5,21 +5,17 @@
     Relations the engine provides:
       lake_events   the lake (only manifest files), every column below present
       usage_scope   one row: customer_id (NULL: all), from_ts, to_ts (NULL: unbounded)
-    For the aggregation macros, each window plays the part of a period (weighted_sum
-    weights over the window). One row out per (customer, meter, group, window) that has
-    at least one event the meter matches. -#}
-{% from 'macros/aggregate.sql' import aggregate, invalid_events %}
+    Aggregated in the invoice run's two stages (macros/aggregate.sql), with each UTC
+    window playing the part of a period (weighted_sum weighs over the window): slices
+    per customer, window, event name and slice column, then each meter over its slices.
+    One row out per (customer, meter, group, window) with an event the meter matches. -#}
+{% from 'macros/aggregate.sql' import slice_stats, aggregate, invalid_events %}
 {% from 'macros/meter_filter.sql' import meter_filter %}
-WITH scoped_events AS (
+WITH window_events AS (
   SELECT
-    e.customer_id,
+    e.*,
     DATE_TRUNC({{ window | lit }}, e."timestamp") AS window_start,
-    e.event_id,
-    e."timestamp",
-    e.event_name
-    {%- for column in columns %},
-    e.{{ column | ident }}
-    {%- endfor %}
+    DATE_TRUNC({{ window | lit }}, e."timestamp") + {% if window == 'hour' %}INTERVAL 1 HOUR{% elif window == 'day' %}INTERVAL 1 DAY{% else %}INTERVAL 1 MONTH{% endif %} AS window_end
   FROM lake_events AS e
   CROSS JOIN usage_scope AS s
   WHERE e.event_name IN ({{ event_names | map('lit') | join(', ') }})
@@ -27,18 +23,22 @@ WITH scoped_events AS (
     AND (s.from_ts IS NULL OR e."timestamp" >= s.from_ts)
     AND (s.to_ts IS NULL OR e."timestamp" < s.to_ts)
 ),
-window_events AS (
+slices AS (
   SELECT
-    *,
-    window_start + {% if window == 'hour' %}INTERVAL 1 HOUR{% elif window == 'day' %}INTERVAL 1 DAY{% else %}INTERVAL 1 MONTH{% endif %} AS window_end
-  FROM scoped_events
-),
-timed_events AS (
-  SELECT
-    *,
-    EPOCH_US(window_end) AS period_end_us,
-    EPOCH_US(window_end) - EPOCH_US(window_start) AS period_us
-  FROM window_events
+    e.customer_id,
+    e.window_start,
+    e.window_end,
+    e.event_name,
+    {%- for column in slice_columns %}
+    e.{{ column | ident }},
+    {%- endfor %}{{ slice_stats(value_columns, period_end='e.window_end') }}
+    COUNT(*) AS n_events
+  FROM window_events AS e
+  GROUP BY
+    e.customer_id, e.window_start, e.window_end, e.event_name
+    {%- for column in slice_columns %},
+    e.{{ column | ident }}
+    {%- endfor %}
 )
 {%- for meter in meters %}
 {%- if not loop.first %}
@@ -49,12 +49,12 @@ SELECT
   {{ meter.key | lit }} AS meter,
   {% if meter.group_columns %}[{{ meter.group_columns | map('ident') | join(', ') }}]{% else %}CAST(NULL AS VARCHAR[]){% endif %} AS group_values,
   window_start,
-  MIN(window_end) AS window_end,
-  COALESCE({{ aggregate(meter) }}, CAST(0 AS DECIMAL(38, 12))) AS quantity,
-  COUNT(*) AS events,
+  window_end,
+  COALESCE({{ aggregate(meter, period_us='MAX(EPOCH_US(window_end) - EPOCH_US(window_start))') }}, CAST(0 AS DECIMAL(38, 12))) AS quantity,
+  CAST(SUM(n_events) AS BIGINT) AS events,
   {{ invalid_events(meter) }} AS invalid_events
-FROM timed_events
+FROM slices
 WHERE {{ meter_filter(meter) }}
-GROUP BY customer_id, window_start
+GROUP BY customer_id, window_start, window_end
 {%- for column in meter.group_columns %}, {{ column | ident }}{% endfor %}
 {%- endfor %}

@@ -107,8 +107,15 @@ def price(
     """Compile a catalog and price the events through DuckDB: the engine's priced rows."""
     compiled = compile_run(parse_catalog(catalog_text))
     files = [write_lake_file(tmp_path / "lake" / "part.parquet", events)] if events else []
-    return DuckDBEngine().run(
-        compiled, lake_files=files, periods=periods_frame(periods), sql_path=tmp_path / "run.sql"
+    return (
+        DuckDBEngine()
+        .run(
+            compiled,
+            lake_files=files,
+            periods=periods_frame(periods),
+            sql_path=tmp_path / "run.sql",
+        )
+        .priced
     )
 
 

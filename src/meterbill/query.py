@@ -2,8 +2,9 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``, ``late_events``, and ``invalid_events``: the events
-each meter matched but could not aggregate, rendered from ``sql/views/``).
+``ingests``, ``invalid_usage``, ``unbilled_events``, ``late_events``, and
+``invalid_events``: the events each meter matched but could not aggregate, rendered from
+``sql/views/``).
 
 Read-only in two layers: the statement must parse as a single query (SELECT/WITH/UNION
 ..., nothing that writes), and the connection has the state attached READ_ONLY,
@@ -30,7 +31,7 @@ from meterbill.invoices.assemble import describe_price
 
 _STATE_VIEWS = (
     "customers", "subscriptions", "invoices", "line_items", "rejected_events",
-    "duplicate_events", "ingests", "invalid_usage", "ingest_sequence",
+    "duplicate_events", "ingests", "invalid_usage", "ingest_sequence", "unbilled_events",
 )  # fmt: skip
 
 
@@ -112,7 +113,15 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
         con.execute(f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)")
-        for view in _STATE_VIEWS:
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ws'"
+            ).fetchall()
+        }
+        # A state written by an older meterbill may lack a newer table until a command
+        # that writes the state opens it; its view is then simply absent.
+        for view in (v for v in _STATE_VIEWS if v in present):
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
         files = [
             root / row[0]

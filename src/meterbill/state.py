@@ -139,6 +139,15 @@ CREATE TABLE IF NOT EXISTS invalid_usage (
     meter VARCHAR NOT NULL,
     events BIGINT NOT NULL
 );
+-- Events of a run's window that no subscription period contains (customer without a
+-- subscription then, before its start, after its end): not billed, reported per customer.
+CREATE TABLE IF NOT EXISTS unbilled_events (
+    run_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    events BIGINT NOT NULL,
+    first_timestamp TIMESTAMPTZ NOT NULL,
+    last_timestamp TIMESTAMPTZ NOT NULL
+);
 """
 
 

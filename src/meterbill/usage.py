@@ -61,7 +61,7 @@ def measure_usage(
         EngineError: DuckDB failed.
     """
     compiled = compile_usage(catalog, meters=meters, window=window)
-    if compiled.tree is None or not lake_files:
+    if compiled.text is None or not lake_files:
         return pl.DataFrame(schema=USAGE_COLUMNS)
     engine = DuckDBEngine()
     con = engine.connect()

@@ -25,10 +25,12 @@ import polars as pl
 from meterbill import accounts, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
+from meterbill.compiler.cache import compile_cached
 from meterbill.engines import EngineName, create_engine
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
+from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import Period, local_midnight, period_at, periods_through
 
 CATALOG_FILE = "catalog.toml"
@@ -62,6 +64,8 @@ class RunResult:
     finalized: int
     #: Events in finalized periods that arrived after the invoice's ingest watermark.
     late_events: pl.DataFrame
+    #: Per customer, events of the run's window that no subscription period contains.
+    unbilled: pl.DataFrame
 
 
 class Workspace:
@@ -197,14 +201,26 @@ class Workspace:
             periods = _billing_periods(con, catalog, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
-            compiled = compile_run(catalog, plans=sorted(set(periods["plan"])))
+            compiled = compile_cached(
+                catalog,
+                catalog_text=(self.root / CATALOG_FILE).read_bytes(),
+                plans=sorted(set(periods["plan"])),
+                root=self.root,
+            )
             sql_path.parent.mkdir(parents=True, exist_ok=True)
             sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
             files = _lake_files(con, self.root, periods) if periods.height else []
             on_progress(
                 f"pricing {periods.height} periods over {len(files)} lake files on {runner.name}"
             )
-            priced = runner.run(compiled, lake_files=files, periods=periods, sql_path=sql_path)
+            result = runner.run(
+                compiled,
+                lake_files=files,
+                periods=periods,
+                sql_path=sql_path,
+                covered=covered_spans(con, periods),
+            )
+            priced, unbilled = result.priced, result.unbilled
             on_progress("assembling invoices")
             lines, invoices = assemble(catalog, periods, priced)
             invalid = (
@@ -230,6 +246,14 @@ class Workspace:
                     [run_id],
                 )
                 con.unregister("run_invalid")
+            if unbilled.height:
+                con.register("run_unbilled", unbilled.to_arrow())
+                con.execute(
+                    "INSERT INTO unbilled_events SELECT ?, customer_id, events,"
+                    " first_timestamp, last_timestamp FROM run_unbilled",
+                    [run_id],
+                )
+                con.unregister("run_unbilled")
             con.execute(
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, ?, ?, ?, ?)",
                 [
@@ -245,7 +269,7 @@ class Workspace:
             if finalized:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
             late = watermark.late_events(con, self.root)
-        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized, late)
+        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled)
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
         """Finalize drafts; returns how many were numbered.

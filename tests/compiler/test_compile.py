@@ -94,7 +94,7 @@ def test_no_double_or_float_column(example_dir: Path, tmp_path: Path) -> None:
     engine = DuckDBEngine()
     con = engine.connect()
     engine.bind_lake(con, [], compiled.columns)
-    con.register("billing_periods", periods_frame([{"plan": "openai_o1"}]).to_arrow())
+    engine.bind_periods(con, periods_frame([{"plan": "openai_o1"}]))
     described = con.execute("DESCRIBE " + compiled.sql("duckdb")).fetchall()
     types = {row[0]: row[1] for row in described}
     assert types["quantity"] == "DECIMAL(38,12)"

@@ -376,12 +376,13 @@ def test_line_items_identical(chunk: str, spark: SparkEngine, tmp_path: Path) ->
     frame = periods_frame(periods)
     results = {}
     for engine in (DuckDBEngine(), spark):
-        priced = engine.run(compiled, lake_files=files, periods=frame, sql_path=tmp_path / "q.sql")
-        lines, invoices = assemble(catalog, frame, priced)
-        results[engine.name] = (priced, lines, invoices)
-    (d_priced, d_lines, d_invoices), (s_priced, s_lines, s_invoices) = results.values()
+        result = engine.run(compiled, lake_files=files, periods=frame, sql_path=tmp_path / "q.sql")
+        lines, invoices = assemble(catalog, frame, result.priced)
+        results[engine.name] = (result, lines, invoices)
+    (d_result, d_lines, d_invoices), (s_result, s_lines, s_invoices) = results.values()
     order = ["invoice_id", "price_index", "group_values"]
-    assert_frame_equal(d_priced.sort(order), s_priced.sort(order))
+    assert_frame_equal(d_result.priced.sort(order), s_result.priced.sort(order))
+    assert_frame_equal(d_result.unbilled, s_result.unbilled)
     assert_frame_equal(d_invoices, s_invoices)
     duck = _exports(d_lines, tmp_path / "duckdb")
     for fmt, data in _exports(s_lines, tmp_path / "spark").items():
@@ -403,8 +404,8 @@ def test_seed_total_on_spark(spark: SparkEngine, tmp_path: Path, example_dir: Pa
     ]  # fmt: skip
     files = [write_lake_file(tmp_path / "lake" / "part.parquet", events)]
     frame = periods_frame([{"plan": "openai_o1"}])
-    priced = spark.run(compile_run(catalog), lake_files=files, periods=frame, sql_path=tmp_path)
-    _, invoices = assemble(catalog, frame, priced)
+    result = spark.run(compile_run(catalog), lake_files=files, periods=frame, sql_path=tmp_path)
+    _, invoices = assemble(catalog, frame, result.priced)
     assert invoices["total"].item() == Decimal("202.50")
 
 
@@ -437,7 +438,7 @@ def test_lake_without_a_property_column_reads_nulls(spark: SparkEngine, tmp_path
     frame = periods_frame([{"plan": "p"}])
     compiled = compile_run(catalog)
     got = [
-        engine.run(compiled, lake_files=files, periods=frame, sql_path=tmp_path)
+        engine.run(compiled, lake_files=files, periods=frame, sql_path=tmp_path).priced
         for engine in (DuckDBEngine(), spark)
     ]
     assert_frame_equal(got[0], got[1])
@@ -455,9 +456,7 @@ def test_spark_types_match_duckdb_and_nothing_is_double(spark: SparkEngine, tmp_
     compiled = compile_run(catalog)
     session = spark.session()
     files = [write_lake_file(tmp_path / "part.parquet", events)]
-    spark.bind_lake(session, files, compiled.columns).createOrReplaceTempView("lake_events")
-    frame = periods_frame(periods)
-    session.createDataFrame(frame.to_arrow()).createOrReplaceTempView("billing_periods")
+    spark.bind(session, compiled, files, periods_frame(periods))
     result = session.sql(compiled.sql("spark"))
     types = {f.name: f.dataType.simpleString() for f in result.schema.fields}
     assert types["quantity"] == types["billable_quantity"] == "decimal(38,12)"

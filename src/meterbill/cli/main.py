@@ -224,6 +224,14 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
             "with meterbill sql",
             err=True,
         )
+    if result.unbilled.height:
+        total = int(result.unbilled["events"].sum())
+        click.echo(
+            f"warning: {total} events of {result.unbilled.height} customers fall in no "
+            "subscription period and were not billed; see the unbilled_events view "
+            "(meterbill sql)",
+            err=True,
+        )
 
 
 @invoice.command("finalize")

@@ -8,45 +8,19 @@ the artifact that engines run (``CompiledRun.sql(dialect)``) and ``explain`` pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import polars as pl
 import sqlglot
-from sqlglot import exp
 
 from meterbill.catalog.model import Catalog, Meter
-from meterbill.compiler.dialect import to_spark
+from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
 from meterbill.compiler.environment import render
 from meterbill.compiler.portable import check_portable
 from meterbill.errors import CompileError
 
-Dialect = Literal["duckdb", "spark"]
-#: Columns of every lake file, with their types (properties come on top).
-BASE_COLUMNS: dict[str, str] = {
-    "event_id": "VARCHAR",
-    "event_name": "VARCHAR",
-    "customer_id": "VARCHAR",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-    "source": "VARCHAR",
-}
-#: The columns the query returns, one row per (invoice, usage price, group).
-PRICED_SCHEMA: dict[str, pl.DataType] = {
-    "invoice_id": pl.String(),
-    "price_index": pl.Int32(),
-    "meter": pl.String(),
-    "group_values": pl.List(pl.String()),
-    "quantity": pl.Decimal(38, 12),
-    "invalid_events": pl.Int64(),
-    "billable_quantity": pl.Decimal(38, 12),
-    "unit_amount": pl.Decimal(38, 12),
-    "amount": pl.Decimal(38, 24),
-}
 TEXT_PREFIX = "p__"
 NUMBER_PREFIX = "n__"
 _NUMERIC = frozenset({"sum", "max", "min", "avg", "latest", "sum_with_multiplier", "weighted_sum"})
-#: Aggregations that read the event's timestamp (and id, for ties) or its period's bounds.
-_TIMED = frozenset({"latest", "weighted_sum"})
 
 
 def text_column(key: str) -> str:
@@ -57,30 +31,6 @@ def text_column(key: str) -> str:
 def number_column(key: str) -> str:
     """The lake column holding a property's exact numeric value (NULL if not a number)."""
     return NUMBER_PREFIX + key
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRun:
-    """The invoice run's query: its tree, and the lake columns it reads.
-
-    ``tree`` is None when no plan has a usage price (only flat fees: nothing to scan).
-    """
-
-    tree: exp.Expression | None
-    #: Lake columns the query reads, name -> SQL type; the engine supplies NULLs for any
-    #: column no lake file has yet.
-    columns: dict[str, str] = field(default_factory=dict)
-    plans: tuple[str, ...] = ()
-
-    def sql(self, dialect: Dialect = "duckdb", *, pretty: bool = True) -> str:
-        """The query as text in an engine's dialect (``spark``: through ``dialect.to_spark``)."""
-        if self.tree is None:
-            return "-- no usage prices in the selected plans: nothing to query\n"
-        if dialect == "spark":
-            return to_spark(self.tree).sql(dialect="spark", pretty=pretty) + "\n"
-        if dialect != "duckdb":
-            raise CompileError(f"unknown SQL dialect {dialect!r}; known are duckdb, spark")
-        return self.tree.sql(dialect=dialect, pretty=pretty) + "\n"
 
 
 def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> CompiledRun:
@@ -105,20 +55,20 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
             if price.meter not in meter_keys:
                 meter_keys.append(price.meter)
     if not prices:
-        return CompiledRun(tree=None, plans=tuple(selected))
+        return CompiledRun(text=None, plans=tuple(selected))
 
     meters = [_meter_context(catalog.meters[key], index) for index, key in enumerate(meter_keys)]
     columns = dict(BASE_COLUMNS)
     for meter in meters:
         for column, sql_type in meter["columns"].items():
             columns[column] = sql_type
+    slice_columns, value_columns = slice_plan(meters)
     text = render(
         "invoice_run.sql",
-        columns=[c for c in columns if c not in BASE_COLUMNS],
-        event_names=sorted({m["event_name"] for m in meters}),
+        slice_columns=slice_columns,
+        value_columns=value_columns,
         plain_meters=[m for m in meters if not m["group_columns"]],
         grouped_meters=[m for m in meters if m["group_columns"]],
-        needs_time=any(m["aggregation"] in _TIMED for m in meters),
         prices=prices,
     )
     try:
@@ -126,7 +76,58 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/invoice_run.sql rendered SQL that does not parse: {exc}") from exc
     check_portable(tree)
-    return CompiledRun(tree=tree, columns=columns, plans=tuple(selected))
+    text = tree.sql(dialect="duckdb", pretty=True)
+    return CompiledRun(text=text, columns=columns, plans=tuple(selected))
+
+
+#: The stage-1 partial aggregates each aggregation needs of its value column (every
+#: numeric value column also gets a count of its non-null values, for invalid_events).
+_PARTIALS: dict[str, tuple[str, ...]] = {
+    "sum": ("sum",),
+    "sum_with_multiplier": ("sum",),
+    "avg": ("sum",),
+    "max": ("max",),
+    "min": ("min",),
+    "weighted_sum": ("weighted",),
+    "latest": ("latest",),
+}
+
+
+def slice_plan(meters: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """What stage 1 of the two-stage aggregation groups by and computes, for ``meters``.
+
+    Returns the slice columns (the text columns meters filter or group on, and the
+    ``count_unique`` value columns) and the numeric value columns with their partials.
+    """
+    slice_columns: list[str] = []
+    for meter in meters:
+        texts = [f["column"] for f in meter["filters"]] + meter["group_columns"]
+        if meter["aggregation"] == "count_unique":
+            texts.append(meter["value_column"])
+        slice_columns.extend(c for c in texts if c not in slice_columns)
+    return slice_columns, _value_columns(meters)
+
+
+def _value_columns(meters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Numeric value columns, numbered, with the partials their meters need.
+
+    Sets each numeric meter's ``value_index`` (its column's number) as a side effect.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for meter in meters:
+        partials = _PARTIALS.get(meter["aggregation"])
+        if partials is None:
+            continue
+        column = meter["value_column"]
+        entry = found.setdefault(
+            column,
+            {"index": len(found), "column": column, "sum": False, "max": False, "min": False,
+             "weighted": False, "latest": False},
+        )  # fmt: skip
+        for partial in partials:
+            entry[partial] = True
+        meter["value_index"] = entry["index"]
+    return list(found.values())
 
 
 def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
@@ -157,4 +158,5 @@ def _meter_context(meter: Meter, index: int) -> dict[str, Any]:
         "group_columns": group_columns,
         "group_keys": list(meter.group_by),
         "columns": columns,
+        "value_index": None,
     }

@@ -1,5 +1,8 @@
 """The Jinja environment for sql/: sandboxed, strict about undefined names, our filters only.
 
+Jinja (and sqlglot, through the filters) load on first use, not on import: a run whose
+query comes from the compile cache needs neither.
+
 Templates are found in the installed package (``meterbill/sql``, put there by the wheel's
 force-include) or, in a source checkout, in the repository's top-level ``sql/``.
 """
@@ -8,12 +11,12 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
-
-from meterbill.compiler.sqlvalues import dec, ident, lit
 from meterbill.errors import CompileError
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 def templates_dir() -> Path:
@@ -28,6 +31,11 @@ def templates_dir() -> Path:
 @cache
 def environment() -> SandboxedEnvironment:
     """The one environment every template renders in."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from meterbill.compiler.sqlvalues import dec, ident, lit
+
     env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
@@ -45,6 +53,8 @@ def render(template: str, **context: object) -> str:
     Raises:
         CompileError: an undefined name, a syntax error, or a filter refusing a value.
     """
+    import jinja2
+
     try:
         return environment().get_template(template).render(**context)
     except jinja2.TemplateSyntaxError as exc:

@@ -44,12 +44,13 @@ _FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
 )  # fmt: skip
 #: Functions sqlglot does not know (``exp.Anonymous``) that a dialect transform rewrites.
 ANONYMOUS_FUNCTIONS: frozenset[str] = frozenset({"EPOCH_US"})
-#: Data types allowed in casts; DECIMAL must name its precision and scale.
+#: Data types allowed in casts; DECIMAL must name its precision and scale. TIMESTAMPTZ is
+#: an instant on both: Spark writes it TIMESTAMP, read in the session time zone (UTC).
 _TYPES: frozenset[exp.DataType.Type] = frozenset(
     {
         exp.DataType.Type.DECIMAL, exp.DataType.Type.BIGINT, exp.DataType.Type.INT,
         exp.DataType.Type.INT128, exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT,
-        exp.DataType.Type.ARRAY, exp.DataType.Type.BOOLEAN,
+        exp.DataType.Type.ARRAY, exp.DataType.Type.BOOLEAN, exp.DataType.Type.TIMESTAMPTZ,
     }
 )  # fmt: skip
 _ALLOWED = _STRUCTURE | _OPERATORS | _FUNCTIONS

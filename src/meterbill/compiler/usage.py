@@ -13,7 +13,7 @@ import polars as pl
 import sqlglot
 
 from meterbill.catalog.model import Catalog
-from meterbill.compiler.compile import BASE_COLUMNS, CompiledRun, _meter_context
+from meterbill.compiler.compile import BASE_COLUMNS, CompiledRun, _meter_context, slice_plan
 from meterbill.compiler.environment import render
 from meterbill.errors import CompileError
 
@@ -47,15 +47,17 @@ def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window)
             known = ", ".join(sorted(catalog.meters)) or "none"
             raise CompileError(f"unknown meter {key!r}; known meters are {known}")
     if not keys:
-        return CompiledRun(tree=None)
+        return CompiledRun(text=None)
     contexts = [_meter_context(catalog.meters[key], index) for index, key in enumerate(keys)]
     columns = dict(BASE_COLUMNS)
     for meter in contexts:
         columns.update(meter["columns"])
+    slice_columns, value_columns = slice_plan(contexts)
     text = render(
         "usage.sql",
         window=window,
-        columns=[c for c in columns if c not in BASE_COLUMNS],
+        slice_columns=slice_columns,
+        value_columns=value_columns,
         event_names=sorted({m["event_name"] for m in contexts}),
         meters=contexts,
     )
@@ -63,4 +65,4 @@ def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window)
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/usage.sql rendered SQL that does not parse: {exc}") from exc
-    return CompiledRun(tree=tree, columns=columns)
+    return CompiledRun(text=tree.sql(dialect="duckdb", pretty=True), columns=columns)

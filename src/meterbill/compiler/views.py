@@ -39,4 +39,4 @@ def compile_invalid_events(catalog: Catalog) -> CompiledRun:
         tree = sqlglot.parse_one(text, read="duckdb")
     except sqlglot.errors.ParseError as exc:
         raise CompileError(f"sql/views/invalid_events.sql does not parse: {exc}") from exc
-    return CompiledRun(tree=tree, columns=columns)
+    return CompiledRun(text=tree.sql(dialect="duckdb", pretty=True), columns=columns)

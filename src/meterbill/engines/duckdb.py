@@ -1,20 +1,29 @@
 """The DuckDB engine: an in-memory connection per run, the lake read in place.
 
 ``lake_events`` is a view over exactly the manifest's files (``union_by_name``, since
-property columns differ between files); a column the query needs that no file has yet is
-added as a typed NULL, so the compiled SQL never depends on what the lake holds.
+property columns differ between files), holding only the events of the run's window
+(from the earliest start to the latest end of the periods it prices); a column the
+query needs that no file has yet is added as a typed NULL, so the compiled SQL never
+depends on what the lake holds.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
-from sqlglot import exp
 
-from meterbill.compiler import CompiledRun
-from meterbill.compiler.compile import PRICED_SCHEMA
+from meterbill.compiler.compiled import RESULT_SCHEMA, CompiledRun
+from meterbill.engines.base import (
+    EngineResult,
+    covered_table,
+    empty_result,
+    numbered_periods,
+    run_window,
+    split_result,
+)
 from meterbill.errors import EngineError
 
 
@@ -42,9 +51,16 @@ class DuckDBEngine:
         lake_files: list[Path],
         columns: dict[str, str],
         *,
+        window: tuple[datetime, datetime] | None = None,
         view: str = "lake_events",
     ) -> None:
-        """Create a view of the lake (``lake_events``) with every column in ``columns``."""
+        """Create the ``lake_events`` view (or ``view``) with every column in ``columns``.
+
+        With ``window`` (start, end), only events with ``start <= timestamp < end``: a
+        filter on constants, which the Parquet scan checks against each row group's
+        statistics first (measured at 50M events: 0.8 s of thread time less than the
+        same bounds joined in from a one-row relation).
+        """
         if lake_files:
             present = {
                 row[0]
@@ -57,14 +73,21 @@ class DuckDBEngine:
         else:
             present = set()
             source = con.sql("SELECT 1 AS _empty WHERE false")
-        projections = []
-        for name, sql_type in columns.items():
-            column = exp.to_identifier(name, quoted=True)
-            if name in present:
-                projections.append(column.sql("duckdb"))
-            else:
-                projections.append(exp.alias_(exp.cast(exp.null(), sql_type), column).sql("duckdb"))
-        source.select(", ".join(projections)).create_view(view)
+        # Expressions built through DuckDB's API, not SQL text: names are data.
+        projections = [
+            duckdb.ColumnExpression(name)
+            if name in present
+            else duckdb.ConstantExpression(None).cast(duckdb.sqltype(sql_type)).alias(name)
+            for name, sql_type in columns.items()
+        ]
+        relation = source.select(*projections)
+        if window is not None:
+            timestamp = duckdb.ColumnExpression("timestamp")
+            relation = relation.filter(
+                (timestamp >= duckdb.ConstantExpression(window[0]))
+                & (timestamp < duckdb.ConstantExpression(window[1]))
+            )
+        relation.create_view(view)
 
     def run(
         self,
@@ -73,17 +96,30 @@ class DuckDBEngine:
         lake_files: list[Path],
         periods: pl.DataFrame,
         sql_path: Path,
-    ) -> pl.DataFrame:
+        covered: pl.DataFrame | None = None,
+        until: datetime | None = None,
+    ) -> EngineResult:
         """Run the compiled query; see ``Engine.run``."""
-        if compiled.tree is None or periods.is_empty():
-            return pl.DataFrame(schema=PRICED_SCHEMA)
+        if compiled.text is None or periods.is_empty():
+            return empty_result()
         con = self.connect()
         try:
-            self.bind_lake(con, lake_files, compiled.columns)
-            con.register("billing_periods", periods.to_arrow())
-            return con.sql(compiled.sql("duckdb")).pl().cast(PRICED_SCHEMA)  # type: ignore[arg-type]
+            self.bind_lake(con, lake_files, compiled.columns, window=run_window(periods, until))
+            self.bind_periods(con, periods, covered)
+            rows = con.sql(compiled.sql("duckdb")).pl().cast(RESULT_SCHEMA)  # type: ignore[arg-type]
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise EngineError(f"duckdb: {first}; compiled SQL at {sql_path}") from exc
         finally:
             con.close()
+        return split_result(rows)
+
+    def bind_periods(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        periods: pl.DataFrame,
+        covered: pl.DataFrame | None = None,
+    ) -> None:
+        """Register ``billing_periods`` (numbered by ``period_no``) and ``covered_spans``."""
+        con.register("billing_periods", numbered_periods(periods).to_arrow())
+        con.register("covered_spans", covered_table(covered).to_arrow())

@@ -3,14 +3,15 @@
 The only module that imports pyspark, and only when a Spark run starts, so ``import
 meterbill`` and every DuckDB run work without it (``pip install 'meterbill[spark]'``).
 
-A run binds two temporary views, as the DuckDB engine does: ``lake_events`` (exactly the
-manifest's files, read with ``mergeSchema`` since property columns differ between files,
-with a typed NULL for any column no file has yet) and ``billing_periods`` (from Arrow,
-UTC instants). It runs ``CompiledRun.sql("spark")`` and returns the priced rows through
-Arrow as the same ``PRICED_SCHEMA`` frame, so invoice assembly, the ledger and exports
-are shared code. The session always runs with the settings the SQL's meaning depends on
-(``REQUIRED_CONF``); they are set on every run, after any user conf, so a shared
-session or a workspace's ``conf`` table cannot change results.
+A run binds three temporary views, as the DuckDB engine does: ``lake_events`` (exactly
+the manifest's files, read with ``mergeSchema`` since property columns differ between
+files, with a typed NULL for any column no file has yet, cut to the run's window),
+``billing_periods`` and ``covered_spans`` (from Arrow, UTC instants). It runs
+``CompiledRun.sql("spark")`` and splits the rows (Arrow) into the same ``EngineResult``
+as DuckDB's, so invoice assembly, the ledger and exports are shared code. The session
+always runs with the settings the SQL's meaning depends on (``REQUIRED_CONF``); they are
+set on every run, after any user conf, so a shared session or a workspace's ``conf``
+table cannot change results.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib.util
 import logging
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,15 @@ import polars as pl
 import pyarrow as pa
 from sqlglot import exp
 
-from meterbill.compiler import CompiledRun
-from meterbill.compiler.compile import PRICED_SCHEMA
+from meterbill.compiler.compiled import RESULT_SCHEMA, CompiledRun
+from meterbill.engines.base import (
+    EngineResult,
+    covered_table,
+    empty_result,
+    numbered_periods,
+    run_window,
+    split_result,
+)
 from meterbill.errors import EngineError
 from meterbill.settings import SparkSettings
 
@@ -101,29 +110,57 @@ class SparkEngine:
         lake_files: list[Path],
         periods: pl.DataFrame,
         sql_path: Path,
-    ) -> pl.DataFrame:
+        covered: pl.DataFrame | None = None,
+        until: datetime | None = None,
+    ) -> EngineResult:
         """Run the compiled query; see ``Engine.run``."""
-        if compiled.tree is None or periods.is_empty():
-            return pl.DataFrame(schema=PRICED_SCHEMA)
+        if compiled.text is None or periods.is_empty():
+            return empty_result()
         session = self.session()
         errors = _spark_errors()
         try:
-            self.bind_lake(session, lake_files, compiled.columns).createOrReplaceTempView(
-                "lake_events"
-            )
-            session.createDataFrame(periods.to_arrow()).createOrReplaceTempView("billing_periods")
+            self.bind(session, compiled, lake_files, periods, covered=covered, until=until)
             table: pa.Table = session.sql(compiled.sql("spark")).toArrow()
         except errors as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise EngineError(f"spark: {first}; compiled SQL at {sql_path}") from exc
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        return frame.cast(PRICED_SCHEMA)  # type: ignore[arg-type]
+        rows = pl.from_arrow(table)
+        assert isinstance(rows, pl.DataFrame)
+        return split_result(rows.cast(RESULT_SCHEMA))  # type: ignore[arg-type]
+
+    def bind(
+        self,
+        session: SparkSession,
+        compiled: CompiledRun,
+        lake_files: list[Path],
+        periods: pl.DataFrame,
+        *,
+        covered: pl.DataFrame | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        """Create the query's three temporary views: lake_events, billing_periods, covered_spans."""
+        lake = self.bind_lake(
+            session, lake_files, compiled.columns, window=run_window(periods, until)
+        )
+        lake.createOrReplaceTempView("lake_events")
+        for name, frame in (
+            ("billing_periods", numbered_periods(periods)),
+            ("covered_spans", covered_table(covered)),
+        ):
+            session.createDataFrame(frame.to_arrow()).createOrReplaceTempView(name)
 
     def bind_lake(
-        self, session: SparkSession, lake_files: list[Path], columns: dict[str, str]
+        self,
+        session: SparkSession,
+        lake_files: list[Path],
+        columns: dict[str, str],
+        *,
+        window: tuple[datetime, datetime] | None = None,
     ) -> DataFrame:
-        """The lake's files with exactly ``columns`` (typed NULL where no file has one)."""
+        """The lake's files with exactly ``columns`` (typed NULL where no file has one).
+
+        With ``window`` (start, end): only events with ``start <= timestamp < end``.
+        """
         projections: list[str] = []
         present: set[str] = set()
         source = None
@@ -140,7 +177,15 @@ class SparkEngine:
                 projections.append(exp.alias_(typed_null, column).sql("spark"))
         if source is None:
             return session.sql(f"SELECT {', '.join(projections)} WHERE false")
-        return source.selectExpr(*projections)
+        relation = source.selectExpr(*projections)
+        if window is not None:
+            from pyspark.sql import functions
+
+            timestamp = functions.col("timestamp")
+            relation = relation.filter(
+                (timestamp >= functions.lit(window[0])) & (timestamp < functions.lit(window[1]))
+            )
+        return relation
 
     def lake_url(self, path: Path) -> str:
         """Where Spark reads one lake file: under ``lake_url``, or the local file."""

@@ -12,15 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import polars as pl
-from sqlglot import exp
 
 from meterbill.catalog.model import Catalog
 from meterbill.compiler import compile_run
-from meterbill.compiler.compile import PRICED_SCHEMA
 from meterbill.engines.duckdb import DuckDBEngine
-from meterbill.errors import EngineError
 from meterbill.invoices.assemble import assemble
 
 PREVIEW_STATUS = "preview"
@@ -31,24 +27,10 @@ def price_until(
 ) -> pl.DataFrame:
     """The invoice run's priced rows for ``periods``, from the events before ``at``."""
     compiled = compile_run(catalog, plans=sorted(set(periods["plan"])))
-    if compiled.tree is None or periods.is_empty():
-        return pl.DataFrame(schema=PRICED_SCHEMA)
-    engine = DuckDBEngine()
-    con = engine.connect()
-    try:
-        engine.bind_lake(con, lake_files, compiled.columns)
-        con.execute("ALTER VIEW lake_events RENAME TO lake_events_all")
-        cutoff = exp.cast(exp.Literal.string(at.isoformat()), "TIMESTAMPTZ").sql("duckdb")
-        con.execute(
-            "CREATE VIEW lake_events AS SELECT * FROM lake_events_all"  # noqa: S608 (our literal)
-            f' WHERE "timestamp" < {cutoff}'
-        )
-        con.register("billing_periods", periods.to_arrow())
-        return con.sql(compiled.sql("duckdb")).pl().cast(PRICED_SCHEMA)  # type: ignore[arg-type]
-    except duckdb.Error as exc:
-        raise EngineError(f"duckdb: {str(exc).strip().splitlines()[0]} (preview)") from exc
-    finally:
-        con.close()
+    result = DuckDBEngine().run(
+        compiled, lake_files=lake_files, periods=periods, sql_path=Path("(preview)"), until=at
+    )
+    return result.priced
 
 
 def preview_invoices(

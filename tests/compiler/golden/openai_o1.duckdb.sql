@@ -1,50 +1,83 @@
-WITH period_events AS (
+WITH run_periods AS (
   SELECT
-    bp.invoice_id,
+    period_no,
+    customer_id,
+    period_start,
+    period_end
+  FROM billing_periods
+  UNION ALL
+  SELECT
+    0 AS period_no,
+    customer_id,
+    span_start AS period_start,
+    span_end AS period_end
+  FROM covered_spans
+), slices AS (
+  SELECT
+    rp.period_no,
+    CASE WHEN rp.period_no IS NULL THEN e.customer_id END AS unbilled_customer,
     e.event_name,
-    e."n__tokens",
+    e."p__model",
+    e."p__prompt_type",
+    COUNT(*) AS n_events,
+    SUM(e."n__tokens") AS "v0_sum",
+    COUNT(e."n__tokens") AS "v0_count",
+    MIN(e."timestamp") FILTER(WHERE
+      rp.period_no IS NULL) AS first_timestamp,
+    MAX(e."timestamp") FILTER(WHERE
+      rp.period_no IS NULL) AS last_timestamp
+  FROM lake_events AS e
+  LEFT JOIN run_periods AS rp
+    ON e.customer_id = rp.customer_id
+    AND e."timestamp" >= rp.period_start
+    AND e."timestamp" < rp.period_end
+  GROUP BY
+    rp.period_no,
+    CASE WHEN rp.period_no IS NULL THEN e.customer_id END,
+    e.event_name,
     e."p__model",
     e."p__prompt_type"
-  FROM lake_events AS e
-  JOIN billing_periods AS bp
-    ON e.customer_id = bp.customer_id
-    AND e."timestamp" >= bp.period_start
-    AND e."timestamp" < bp.period_end
-  WHERE
-    e.event_name IN ('llm.usage')
 ), meter_totals AS (
   SELECT
-    invoice_id,
-    CAST(SUM("n__tokens") FILTER(WHERE
+    bp.invoice_id,
+    CAST(SUM("v0_sum") FILTER(WHERE
       event_name = 'llm.usage'
       AND "p__model" IN ('OpenAI O1')
       AND "p__prompt_type" IN ('input')) AS DECIMAL(38, 12)) AS "q_0",
-    COUNT(*) FILTER(WHERE
-      event_name = 'llm.usage'
-      AND "p__model" IN ('OpenAI O1')
-      AND "p__prompt_type" IN ('input')
-      AND "n__tokens" IS NULL) AS "x_0",
-    CAST(SUM("n__tokens") FILTER(WHERE
+    COALESCE(
+      CAST(SUM(n_events - "v0_count") FILTER(WHERE
+        event_name = 'llm.usage'
+        AND "p__model" IN ('OpenAI O1')
+        AND "p__prompt_type" IN ('input')) AS BIGINT),
+      CAST(0 AS BIGINT)
+    ) AS "x_0",
+    CAST(SUM("v0_sum") FILTER(WHERE
       event_name = 'llm.usage'
       AND "p__model" IN ('OpenAI O1')
       AND "p__prompt_type" IN ('output')) AS DECIMAL(38, 12)) AS "q_1",
-    COUNT(*) FILTER(WHERE
-      event_name = 'llm.usage'
-      AND "p__model" IN ('OpenAI O1')
-      AND "p__prompt_type" IN ('output')
-      AND "n__tokens" IS NULL) AS "x_1",
-    CAST(SUM("n__tokens") FILTER(WHERE
+    COALESCE(
+      CAST(SUM(n_events - "v0_count") FILTER(WHERE
+        event_name = 'llm.usage'
+        AND "p__model" IN ('OpenAI O1')
+        AND "p__prompt_type" IN ('output')) AS BIGINT),
+      CAST(0 AS BIGINT)
+    ) AS "x_1",
+    CAST(SUM("v0_sum") FILTER(WHERE
       event_name = 'llm.usage'
       AND "p__model" IN ('OpenAI O1')
       AND "p__prompt_type" IN ('cached_input')) AS DECIMAL(38, 12)) AS "q_2",
-    COUNT(*) FILTER(WHERE
-      event_name = 'llm.usage'
-      AND "p__model" IN ('OpenAI O1')
-      AND "p__prompt_type" IN ('cached_input')
-      AND "n__tokens" IS NULL) AS "x_2"
-  FROM period_events
+    COALESCE(
+      CAST(SUM(n_events - "v0_count") FILTER(WHERE
+        event_name = 'llm.usage'
+        AND "p__model" IN ('OpenAI O1')
+        AND "p__prompt_type" IN ('cached_input')) AS BIGINT),
+      CAST(0 AS BIGINT)
+    ) AS "x_2"
+  FROM slices AS s
+  JOIN billing_periods AS bp
+    ON bp.period_no = s.period_no
   GROUP BY
-    invoice_id
+    bp.invoice_id
 ), usage AS (
   SELECT
     bp.invoice_id,
@@ -105,7 +138,11 @@ SELECT
         END
       ) AS BIGINT) + 999999
     ) // 1000000
-  ) AS DECIMAL(20, 0)) * CAST(15.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount
+  ) AS DECIMAL(20, 0)) * CAST(15.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
+  CAST(NULL AS TEXT) AS customer_id,
+  CAST(NULL AS BIGINT) AS events,
+  CAST(NULL AS TIMESTAMPTZ) AS first_timestamp,
+  CAST(NULL AS TIMESTAMPTZ) AS last_timestamp
 FROM usage AS u
 JOIN billing_periods AS bp
   ON bp.invoice_id = u.invoice_id
@@ -141,7 +178,11 @@ SELECT
         END
       ) AS BIGINT) + 999999
     ) // 1000000
-  ) AS DECIMAL(20, 0)) * CAST(60.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount
+  ) AS DECIMAL(20, 0)) * CAST(60.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
+  CAST(NULL AS TEXT) AS customer_id,
+  CAST(NULL AS BIGINT) AS events,
+  CAST(NULL AS TIMESTAMPTZ) AS first_timestamp,
+  CAST(NULL AS TIMESTAMPTZ) AS last_timestamp
 FROM usage AS u
 JOIN billing_periods AS bp
   ON bp.invoice_id = u.invoice_id
@@ -177,9 +218,33 @@ SELECT
         END
       ) AS BIGINT) + 999999
     ) // 1000000
-  ) AS DECIMAL(20, 0)) * CAST(7.50 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount
+  ) AS DECIMAL(20, 0)) * CAST(7.50 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
+  CAST(NULL AS TEXT) AS customer_id,
+  CAST(NULL AS BIGINT) AS events,
+  CAST(NULL AS TIMESTAMPTZ) AS first_timestamp,
+  CAST(NULL AS TIMESTAMPTZ) AS last_timestamp
 FROM usage AS u
 JOIN billing_periods AS bp
   ON bp.invoice_id = u.invoice_id
 WHERE
   bp.plan = 'openai_o1' AND u.meter = 'o1_cached_input_tokens'
+UNION ALL
+SELECT
+  CAST(NULL AS TEXT) AS invoice_id,
+  CAST(NULL AS INT) AS price_index,
+  CAST(NULL AS TEXT) AS meter,
+  CAST(NULL AS TEXT[]) AS group_values,
+  CAST(NULL AS DECIMAL(38, 12)) AS quantity,
+  CAST(NULL AS BIGINT) AS invalid_events,
+  CAST(NULL AS DECIMAL(38, 12)) AS billable_quantity,
+  CAST(NULL AS DECIMAL(38, 12)) AS unit_amount,
+  CAST(NULL AS DECIMAL(38, 24)) AS amount,
+  unbilled_customer AS customer_id,
+  CAST(SUM(n_events) AS BIGINT) AS events,
+  MIN(first_timestamp) AS first_timestamp,
+  MAX(last_timestamp) AS last_timestamp
+FROM slices
+WHERE
+  period_no IS NULL
+GROUP BY
+  unbilled_customer

@@ -1,0 +1,60 @@
+"""Events no period bills: the spans a run must not report, computed before the scan.
+
+The invoice run's one scan joins each event of the run's window (from the earliest start
+to the latest end of the periods it prices) to its period. An event that joins no
+period is billed by nothing, unless a subscription covers it in a period this run does
+not price: a finalized period (never rerun) or a period still in progress. Those spans
+go to the query as ``covered_spans``; what joins neither is reported as unbilled
+(``unbilled_events``): events of customers without a subscription at that instant,
+before a subscription's start or after its end.
+
+A subscription covers ``[start_at, end_at)`` (its periods tile that span), so its
+covered spans are that span, clipped to the window, minus the periods being priced.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from meterbill.engines.base import COVERED_SCHEMA
+
+
+def covered_spans(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.DataFrame:
+    """Spans of the run's window that subscriptions cover but ``periods`` do not price.
+
+    Args:
+        con: the state database (reads ``subscriptions``).
+        periods: the periods this run prices (``subscription_id``, ``customer_id``,
+            ``period_start``, ``period_end``).
+
+    Returns:
+        ``COVERED_SCHEMA`` rows, at most a few per subscription.
+    """
+    if periods.is_empty():
+        return pl.DataFrame(schema=COVERED_SCHEMA)
+    window_start, window_end = periods["period_start"].min(), periods["period_end"].max()
+    priced: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for sub_id, start, end in periods.select(
+        "subscription_id", "period_start", "period_end"
+    ).iter_rows():
+        priced[sub_id].append((start, end))
+    rows = con.execute(
+        "SELECT subscription_id, customer_id, start_at, end_at FROM subscriptions"
+        " WHERE start_at < ? AND (end_at IS NULL OR end_at > ?)",
+        [window_end, window_start],
+    ).fetchall()
+    spans: list[tuple[str, datetime, datetime]] = []
+    for sub_id, customer_id, start_at, end_at in rows:
+        cursor = max(start_at, window_start)
+        stop = window_end if end_at is None else min(end_at, window_end)
+        for start, end in sorted(priced.get(sub_id, [])):
+            if start > cursor:
+                spans.append((customer_id, cursor, min(start, stop)))
+            cursor = max(cursor, end)
+        if cursor < stop:
+            spans.append((customer_id, cursor, stop))
+    return pl.DataFrame([s for s in spans if s[1] < s[2]], schema=COVERED_SCHEMA, orient="row")
