@@ -138,6 +138,26 @@ def test_rerun_with_no_new_events_changes_nothing(workspace: Workspace, tmp_path
     assert exports(workspace, tmp_path / "after") == finalized
 
 
+def test_rerun_rewrites_only_the_drafts_that_changed(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    first = workspace.invoice_run(through="2026-05-01")
+    runs = "SELECT invoice_id, run_id FROM invoices ORDER BY invoice_id"
+    before = dict(workspace.sql(runs).rows())
+    assert set(before.values()) == {first.run_id}
+    workspace.invoice_run(through="2026-05-01")
+    assert dict(workspace.sql(runs).rows()) == before  # no new events: nothing written
+    ingest(workspace, tmp_path / "late.jsonl", [call("late-april", "c1", "2026-04-25T00:00:00Z")])
+    third = workspace.invoice_run(through="2026-05-01")
+    after = dict(workspace.sql(runs).rows())
+    (changed,) = [i for i in after if after[i] != before[i]]
+    assert after[changed] == third.run_id
+    assert workspace.invoice(changed)[0]["subscription_id"].item() == "s1"
+    # every draft, rewritten or not, records the newest watermark
+    marks = workspace.sql("SELECT DISTINCT ingest_watermark FROM invoices").rows()
+    assert marks == [(2,)]
+
+
 def numbers(workspace: Workspace) -> dict[tuple[str, str], str | None]:
     return {
         (row["subscription_id"], f"{row['period_start']:%Y-%m-%d}"): row["invoice_number"]

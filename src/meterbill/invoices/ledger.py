@@ -41,34 +41,63 @@ def save_drafts(
     run_id: str,
     ingest_watermark: int,
     last_ingest_id: str | None,
-) -> None:
-    """Replace the drafts with these invoices and lines (inside the caller's transaction).
+) -> int:
+    """Refresh the drafts with these invoices and lines (inside the caller's transaction).
 
-    ``ingest_watermark`` and ``last_ingest_id`` record which ingests the run saw
-    (``invoices/watermark.py``).
+    Only drafts whose invoice row or lines differ are replaced (stamped with ``run_id``);
+    an unchanged draft keeps its rows and only moves its watermark forward, so a re-run
+    with no new events writes nothing. ``ingest_watermark`` and ``last_ingest_id``
+    record which ingests the run saw (``invoices/watermark.py``). Returns how many
+    drafts were written.
     """
+    invoice_columns = ", ".join(f'"{c}"' for c in INVOICE_SCHEMA)
+    line_columns = ", ".join(f'"{c}"' for c in LINE_ITEM_SCHEMA)
     con.register("new_invoices", invoices.to_arrow())
     con.register("new_lines", lines.to_arrow())
     try:
+        stored_lines = (
+            f"SELECT {line_columns} FROM line_items"  # noqa: S608 (our names)
+            " WHERE invoice_id IN (SELECT invoice_id FROM new_invoices)"
+        )
+        differing = con.execute(
+            f"SELECT invoice_id FROM (SELECT {invoice_columns} FROM new_invoices"  # noqa: S608
+            f" EXCEPT SELECT {invoice_columns} FROM invoices)"
+            f" UNION SELECT invoice_id FROM (SELECT {line_columns} FROM new_lines"
+            f" EXCEPT {stored_lines})"
+            f" UNION SELECT invoice_id FROM ({stored_lines}"
+            f" EXCEPT SELECT {line_columns} FROM new_lines)"
+        ).fetchall()
+        con.register(
+            "changed_invoices",
+            pl.DataFrame(
+                {"invoice_id": [row[0] for row in differing]}, schema={"invoice_id": pl.String}
+            ).to_arrow(),
+        )
+        changed = "SELECT invoice_id FROM changed_invoices"
         con.execute(
-            "DELETE FROM line_items WHERE invoice_id IN (SELECT invoice_id FROM new_invoices)"
+            f"DELETE FROM line_items WHERE invoice_id IN ({changed})"  # noqa: S608
             " AND invoice_id IN (SELECT invoice_id FROM invoices WHERE status = 'draft')"
         )
+        con.execute(f"DELETE FROM invoices WHERE status = 'draft' AND invoice_id IN ({changed})")  # noqa: S608
         con.execute(
-            "DELETE FROM invoices WHERE status = 'draft'"
-            " AND invoice_id IN (SELECT invoice_id FROM new_invoices)"
-        )
-        invoice_columns = ", ".join(f'"{c}"' for c in INVOICE_SCHEMA)
-        con.execute(
-            f"INSERT INTO invoices ({invoice_columns}, run_id, ingest_watermark, last_ingest_id) "  # noqa: S608 (our names)
-            f"SELECT {invoice_columns}, ?, ?, ? FROM new_invoices",
+            f"INSERT INTO invoices ({invoice_columns}, run_id, ingest_watermark, last_ingest_id) "  # noqa: S608
+            f"SELECT {invoice_columns}, ?, ?, ? FROM new_invoices"
+            f" WHERE invoice_id IN ({changed})",
             [run_id, ingest_watermark, last_ingest_id],
         )
-        line_columns = ", ".join(f'"{c}"' for c in LINE_ITEM_SCHEMA)
         con.execute(
             f"INSERT INTO line_items ({line_columns}) SELECT {line_columns} FROM new_lines"  # noqa: S608
+            f" WHERE invoice_id IN ({changed})"
         )
+        con.execute(
+            "UPDATE invoices SET ingest_watermark = ?, last_ingest_id = ?"
+            " WHERE status = 'draft' AND invoice_id IN (SELECT invoice_id FROM new_invoices)"
+            " AND ingest_watermark IS DISTINCT FROM ?",
+            [ingest_watermark, last_ingest_id, ingest_watermark],
+        )
+        return len(differing)
     finally:
+        con.unregister("changed_invoices")
         con.unregister("new_invoices")
         con.unregister("new_lines")
 
