@@ -294,8 +294,7 @@ def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
         lines.select(
             "line_number",
             "description",
-            "meter",
-            "group",
+            *(["group"] if lines["group"].is_not_null().any() else []),
             "quantity",
             "billable_quantity",
             "unit_amount",
