@@ -121,7 +121,7 @@ def test_periods_through_only_complete() -> None:
             timezone="UTC",
             through=utc(2026, 10, 31),
         )
-        == []
+        == ()
     )
 
 
@@ -470,7 +470,7 @@ def test_periods_through_in_a_time_zone() -> None:
     assert len(periods_through(through=through, **kw)) == 1  # type: ignore[arg-type]
     # a UTC instant 29 minutes earlier is still inside October's Kolkata period
     early = utc(2026, 10, 31, 18, 1)
-    assert periods_through(through=early, **kw) == []  # type: ignore[arg-type]
+    assert periods_through(through=early, **kw) == ()  # type: ignore[arg-type]
 
 
 # -- properties over random subscriptions --------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -144,6 +145,7 @@ def iter_periods(
         )
 
 
+@cache
 def periods_through(
     *,
     start: datetime,
@@ -153,8 +155,13 @@ def periods_through(
     cycle: Cycle,
     timezone: str,
     through: datetime,
-) -> list[Period]:
-    """The complete periods: those whose end is at or before ``through``."""
+) -> tuple[Period, ...]:
+    """The complete periods: those whose end is at or before ``through``.
+
+    Memoized: subscriptions that share a start, plan interval, cycle and time zone (a
+    calendar plan's customers, a cohort signed up on one day) share their periods, so an
+    invoice run over many subscriptions computes each distinct schedule once.
+    """
     out = []
     for period in iter_periods(
         start=start,
@@ -167,7 +174,7 @@ def periods_through(
         if period.end > through:
             break
         out.append(period)
-    return out
+    return tuple(out)
 
 
 def period_at(

@@ -10,6 +10,7 @@ for each other, and a crash leaves the workspace as it was.
 from __future__ import annotations
 
 import shutil
+from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -459,6 +460,7 @@ def _billing_periods(
 ) -> pl.DataFrame:
     """Every complete period of every subscription up to ``through``, one row each."""
     rows = []
+    through_at = cache(_through_instant)  # one parse per time zone, not per subscription
     for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in _subscriptions(
         con, catalog
     ):
@@ -469,7 +471,7 @@ def _billing_periods(
             interval_count=plan.interval_count,
             cycle=cycle,
             timezone=timezone,
-            through=_through_instant(through, timezone),
+            through=through_at(through, timezone),
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)

@@ -138,9 +138,7 @@ def test_rerun_with_no_new_events_changes_nothing(workspace: Workspace, tmp_path
     assert exports(workspace, tmp_path / "after") == finalized
 
 
-def test_rerun_rewrites_only_the_drafts_that_changed(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+def test_rerun_rewrites_only_the_drafts_that_changed(workspace: Workspace, tmp_path: Path) -> None:
     first = workspace.invoice_run(through="2026-05-01")
     runs = "SELECT invoice_id, run_id FROM invoices ORDER BY invoice_id"
     before = dict(workspace.sql(runs).rows())
