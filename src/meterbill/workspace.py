@@ -10,11 +10,11 @@ for each other, and a crash leaves the workspace as it was.
 from __future__ import annotations
 
 import shutil
-from functools import cache
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
