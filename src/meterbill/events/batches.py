@@ -167,6 +167,32 @@ class EventBatches:
         self._folded.update(pending)
         self._keys.update(new)
 
+    def conflicts(self, keys: Iterable[str]) -> bool:
+        """Whether admitting ``keys`` would refuse some key (see ``_admit_keys``)."""
+        pending: dict[str, str] = {}
+        for key in keys:
+            if key in self._keys:
+                continue
+            column = TEXT_PREFIX + key
+            folded = fold_column_name(column)
+            other = self._folded.get(folded) or pending.get(folded)
+            if other is not None and other != column:
+                return True
+            pending[folded] = column
+        return False
+
+    def append_table(self, table: pa.Table, keys: Iterable[str]) -> None:
+        """Stage a whole candidate table (the fast path's rows) as one batch.
+
+        The caller has checked that ``keys`` (the table's property keys with a value)
+        do not ``conflict``; they are admitted here.
+        """
+        pending = {fold_column_name(TEXT_PREFIX + key): TEXT_PREFIX + key for key in keys}
+        self._folded.update(pending)
+        self._keys.update(keys)
+        self._files.append(_stage(table, self._folder, "events", len(self._files)))
+        self._count += table.num_rows
+
     def _flush(self) -> None:
         rows = len(self._seq)
         if not rows:

@@ -41,6 +41,7 @@ import duckdb
 
 from meterbill.errors import IngestError
 from meterbill.events.batches import EventBatches, RejectBatches
+from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, read_chunk
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
@@ -52,9 +53,15 @@ from meterbill.events.lake import (
     write_lake_files,
 )
 from meterbill.events.paths import expand_paths
-from meterbill.events.readers import read_records
+from meterbill.events.readers import (
+    SourceRecord,
+    file_format,
+    json_line_chunks,
+    json_line_record,
+    read_records,
+)
 from meterbill.events.rejects import RecordRejected, Reject
-from meterbill.events.shapes import Shape, Subscriptions, shape_event
+from meterbill.events.shapes import Event, Shape, Subscriptions, shape_event
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
@@ -230,25 +237,94 @@ class _Reading:
 
     def _read_file(self, index: int, path: Path, progress: Callable[[int], None] | None) -> None:
         file_sha256 = _file_sha256(path)
+        if file_format(path) == "jsonl" and self.shape in FAST_SHAPES:
+            self._read_json_lines_fast(index, path, file_sha256, progress)
+            return
         for record in read_records(path, progress=progress):
             self.records_read += 1
-            value = record.value
-            if isinstance(value, Reject):
-                self._reject(index, record.record_number, value, record.raw)
+            self._take(index, self.records_read, record, file_sha256)
+
+    def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: str) -> None:
+        """Validate one record (the exact path) into a candidate or a reject."""
+        value = record.value
+        if isinstance(value, Reject):
+            self._reject(index, record.record_number, value, record.raw)
+            return
+        try:
+            event = shape_event(value, self.shape, self.subscriptions)
+            event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
+            self.events.append(
+                seq=seq,
+                file_index=index,
+                record_number=record.record_number,
+                raw=record.raw,
+                event_id=event_id,
+                event=event,
+            )
+        except RecordRejected as exc:
+            self._reject(index, record.record_number, exc.reject, record.raw)
+
+    def _read_json_lines_fast(
+        self, index: int, path: Path, file_sha256: str, progress: Callable[[int], None] | None
+    ) -> None:
+        """JSON lines through ``fastpath``: provable records columnar, the rest exact.
+
+        Only the order of property keys is order-dependent (the first spelling of keys
+        that differ in ASCII case wins): if a chunk's keys would clash at all, the whole
+        chunk is read again by the exact path, in order.
+        """
+
+        def derive(record_number: int) -> str:
+            return derive_event_id(file_sha256, record_number)
+
+        for first_line, data in json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress):
+            base = self.records_read
+            chunk = read_chunk(
+                data, first_line=first_line, seq_base=base, file_index=index, derive_id=derive
+            )
+            slow_events: list[tuple[int, SourceRecord, str, Event]] = []
+            rejects: list[tuple[SourceRecord, Reject]] = []
+            keys = set(chunk.keys)
+            for ordinal, record in chunk.slow:
+                value = record.value
+                if isinstance(value, Reject):
+                    rejects.append((record, value))
+                    continue
+                try:
+                    event = shape_event(value, self.shape, self.subscriptions)
+                except RecordRejected as exc:
+                    rejects.append((record, exc.reject))
+                    continue
+                event_id = event.event_id or derive(record.record_number)
+                slow_events.append((base + ordinal, record, event_id, event))
+                keys.update(event.properties)
+            if self.events.conflicts(keys):
+                self._read_chunk_exactly(index, first_line, data, file_sha256)
                 continue
-            try:
-                event = shape_event(value, self.shape, self.subscriptions)
-                event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
+            if chunk.table is not None:
+                self.events.append_table(chunk.table, chunk.keys)
+            for seq, record, event_id, event in slow_events:
                 self.events.append(
-                    seq=self.records_read,
+                    seq=seq,
                     file_index=index,
                     record_number=record.record_number,
                     raw=record.raw,
                     event_id=event_id,
                     event=event,
                 )
-            except RecordRejected as exc:
-                self._reject(index, record.record_number, exc.reject, record.raw)
+            for record, reject in rejects:
+                self._reject(index, record.record_number, reject, record.raw)
+            self.records_read += chunk.records
+
+    def _read_chunk_exactly(self, index: int, first_line: int, data: bytes, sha: str) -> None:
+        """Every line of a chunk through the exact path, in order."""
+        lines = [line + b"\n" for line in data.split(b"\n")]
+        lines[-1] = lines[-1][:-1]  # after the last newline: the final line without one
+        for offset, line in enumerate(lines):
+            record = json_line_record(first_line + offset, line)
+            if record is not None:
+                self.records_read += 1
+                self._take(index, self.records_read, record, sha)
 
     def _reject(self, index: int, record_number: int, reject: Reject, raw: str) -> None:
         self.rejects.append(file_index=index, record_number=record_number, reject=reject, raw=raw)
