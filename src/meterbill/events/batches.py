@@ -201,6 +201,14 @@ class EventBatches:
         self._files.append(path)
         self._count += table.num_rows
 
+    def close(self) -> None:
+        """Stop the background writer, waiting for its write (errors ignored: called on
+        the way out, before the staging folder is removed)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._writing = None
+
     def _wait(self) -> None:
         """Wait for the staged table being written (re-raising its error)."""
         if self._writing is not None:

@@ -38,7 +38,9 @@ rejects for generated records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -74,8 +76,11 @@ _NO_RAW: Final = msgspec.Raw(b"")
 _WIDE_KEYS: Final = 64
 
 
-class _Native(msgspec.Struct):
-    """The native-shape fields the fast path reads (unknown fields are ignored)."""
+class _Native(msgspec.Struct, gc=False):
+    """The native-shape fields the fast path reads (unknown fields are ignored).
+
+    ``gc=False``: a chunk decodes into ~1M objects, none in a reference cycle; tracking
+    them made the garbage collector cost as much as decoding."""
 
     event_name: str
     customer_id: str
@@ -343,6 +348,37 @@ def read_chunk(
         file_index: the file's index in the ingest.
         derive_id: the event id of a record without one, by its line number.
     """
+    with _collector_paused():
+        return _read_chunk(
+            data,
+            first_line=first_line,
+            seq_base=seq_base,
+            file_index=file_index,
+            derive_id=derive_id,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a chunk allocates millions of acyclic objects,
+    and the collections they trigger cost ~25% of the chunk's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_chunk(
+    data: bytes,
+    *,
+    first_line: int,
+    seq_base: int,
+    file_index: int,
+    derive_id: Callable[[int], str],
+) -> Chunk:
     lines = split_lines(data)
     raw = raw_column(lines)
     candidate = lines.candidate.to_pylist() if raw is not None else [False] * len(lines)

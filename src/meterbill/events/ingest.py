@@ -135,6 +135,7 @@ def ingest_paths(
     sources = tuple(str(path) for path in files)
     ingest_id = new_ingest_id()
     staging = _staging_folder(root, ingest_id)
+    reading: _Reading | None = None
     try:
         reading = _Reading(
             staging,
@@ -179,6 +180,8 @@ def ingest_paths(
             remove_lake_files(root, written)
             raise
     finally:
+        if reading is not None:
+            reading.events.close()  # no background write may outlive the folder
         shutil.rmtree(staging, ignore_errors=True)
     return result
 
@@ -236,7 +239,7 @@ class _Reading:
                 on_progress(done, total)
 
     def _read_file(self, index: int, path: Path, progress: Callable[[int], None] | None) -> None:
-        file_sha256 = _file_sha256(path)
+        file_sha256 = _FileDigest(path)
         if file_format(path) == "jsonl" and self.shape in FAST_SHAPES:
             self._read_json_lines_fast(index, path, file_sha256, progress)
             return
@@ -244,7 +247,7 @@ class _Reading:
             self.records_read += 1
             self._take(index, self.records_read, record, file_sha256)
 
-    def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: str) -> None:
+    def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: _FileDigest) -> None:
         """Validate one record (the exact path) into a candidate or a reject."""
         value = record.value
         if isinstance(value, Reject):
@@ -252,7 +255,7 @@ class _Reading:
             return
         try:
             event = shape_event(value, self.shape, self.subscriptions)
-            event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
+            event_id = event.event_id or file_sha256.event_id(record.record_number)
             self.events.append(
                 seq=seq,
                 file_index=index,
@@ -265,7 +268,11 @@ class _Reading:
             self._reject(index, record.record_number, exc.reject, record.raw)
 
     def _read_json_lines_fast(
-        self, index: int, path: Path, file_sha256: str, progress: Callable[[int], None] | None
+        self,
+        index: int,
+        path: Path,
+        file_sha256: _FileDigest,
+        progress: Callable[[int], None] | None,
     ) -> None:
         """JSON lines through ``fastpath``: provable records columnar, the rest exact.
 
@@ -274,8 +281,7 @@ class _Reading:
         chunk is read again by the exact path, in order.
         """
 
-        def derive(record_number: int) -> str:
-            return derive_event_id(file_sha256, record_number)
+        derive = file_sha256.event_id
 
         for first_line, data in json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress):
             base = self.records_read
@@ -316,7 +322,9 @@ class _Reading:
                 self._reject(index, record.record_number, reject, record.raw)
             self.records_read += chunk.records
 
-    def _read_chunk_exactly(self, index: int, first_line: int, data: bytes, sha: str) -> None:
+    def _read_chunk_exactly(
+        self, index: int, first_line: int, data: bytes, sha: _FileDigest
+    ) -> None:
         """Every line of a chunk through the exact path, in order."""
         lines = [line + b"\n" for line in data.split(b"\n")]
         lines[-1] = lines[-1][:-1]  # after the last newline: the final line without one
@@ -350,6 +358,21 @@ def _file_size(path: Path) -> int:
         return path.stat().st_size
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+class _FileDigest:
+    """A file's SHA-256, computed on first use: only records without ``event_id`` need
+    it, and hashing a 5 GB file costs seconds."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._hex: str | None = None
+
+    def event_id(self, record_number: int) -> str:
+        """The derived event id of the file's record ``record_number``."""
+        if self._hex is None:
+            self._hex = _file_sha256(self._path)
+        return derive_event_id(self._hex, record_number)
 
 
 def _file_sha256(path: Path) -> str:
