@@ -153,7 +153,7 @@ def stage_accepted(
     work.execute(
         f"CREATE TABLE accepted AS SELECT * EXCLUDE ({RAW}, {FILE}, {RECORD}) "  # noqa: S608 (names via ident, values via lit)
         "FROM read_parquet($files, union_by_name = true) "
-        f"SEMI JOIN firsts USING ({SEQ}) ORDER BY {ident(TIMESTAMP)}, {ident(EVENT_ID)}",
+        f"SEMI JOIN firsts USING ({SEQ}) ORDER BY {ident(TIMESTAMP)}",  # days stay apart
         {"files": files},
     )
     return int(work.execute("SELECT count(*) FROM accepted").fetchall()[0][0])
@@ -246,7 +246,8 @@ def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection
 
 def _day_bounds(day: date) -> dict[str, datetime]:
     """The first and last microsecond of a UTC date (a range filter uses the row
-    groups' min/max; ``accepted`` is sorted by timestamp, so each day reads few)."""
+    groups' min/max; ``accepted`` is sorted by timestamp, so each day reads only its
+    own row groups, and sorts only its own rows by (timestamp, event_id))."""
     first = datetime.combine(day, datetime.min.time(), UTC)
     return {"first": first, "last": first + timedelta(days=1, microseconds=-1)}
 
