@@ -85,6 +85,8 @@ EDGE_LINES: list[str | bytes] = [
     _line({"n": None}, event_id="only-null"),
     _line([1, 2], event_id="props-array"),
     _line({"": 1}, event_id="empty-key"),
+    _line({"": None}, event_id="empty-key-null"),
+    _line({"s": "+.5", "t": "-0.", "u": "00.5"}, event_id="odd-number-texts"),
     _line({"k:ey": "v:a:l"}, event_id="colons", source="s:rc"),
     '{"event_id":"dup-top","event_name":"a","event_name":"b","customer_id":"c",'
     '"timestamp":"2024-03-01T00:00:00Z"}',
@@ -213,7 +215,7 @@ def _records(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(lines=st.lists(_records(), min_size=1, max_size=12))
 def test_generated_records_give_the_same_lake_and_rejects(

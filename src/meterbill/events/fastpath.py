@@ -281,8 +281,8 @@ def _property_column(
         pc.invert(nested),
         pc.invert(pc.or_(pc.xor(is_number, simple_json), pc.xor(text_is_number, simple_text))),
     )
-    if key == "" or "\x00" in key:
-        fine = pc.and_(fine, pc.invert(has_value))
+    if key == "" or "\x00" in key:  # bad_property_key, whatever the value (null too)
+        fine = pc.and_(fine, pc.invert(present))
     text = pc.if_else(is_string, inner, pc.if_else(has_value, raw, None)).cast(TEXT_ARROW)
     number_text = pc.if_else(pc.and_(numeric, fine), text, None)
     number = number_text.cast(NUMBER_ARROW)
@@ -298,13 +298,15 @@ def _timestamps(text: pa.Array, ok: pa.BooleanArray) -> pa.Array:
     try:
         return masked.cast(TIMESTAMP_ARROW)
     except pa.ArrowInvalid:  # a day the month has not got (2026-02-30): row by row
-        values = []
+        micros: list[int | None] = []
         for item in masked.to_pylist():
             try:
-                values.append(pa.array([item], TEXT_ARROW).cast(TIMESTAMP_ARROW)[0])
+                one = pa.array([item], TEXT_ARROW).cast(TIMESTAMP_ARROW).cast(pa.int64())
             except pa.ArrowInvalid:
-                values.append(pa.scalar(None, TIMESTAMP_ARROW))
-        return pa.array([v.as_py() for v in values], TIMESTAMP_ARROW)
+                micros.append(None)
+            else:
+                micros.append(one[0].as_py())
+        return pa.array(micros, pa.int64()).cast(TIMESTAMP_ARROW)
 
 
 def _and(mask: pa.BooleanArray, condition: pa.Array) -> pa.BooleanArray:
