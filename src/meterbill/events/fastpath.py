@@ -7,7 +7,8 @@ keeps Python per record to a handful of C-level list comprehensions:
 1. Arrow splits the chunk into lines and checks each line's first and last byte;
 2. ``msgspec`` decodes the lines into a typed ``_Native`` struct in C (properties as
    ``msgspec.Raw``: each value's exact JSON text, so numbers are never floats);
-3. pyarrow compute checks and converts whole columns: non-blank strings, ISO 8601
+3. pyarrow compute checks and converts whole columns (the garbage collector paused:
+   nothing here makes cycles): non-blank strings, ISO 8601
    timestamps with an offset, property values classified by their JSON text, numbers
    cast from that text to ``DECIMAL(38,12)`` when they need no rounding.
 
@@ -32,8 +33,8 @@ the exact path, which assigns reject reasons as always. The proofs:
   fraction digits and no exponent (so the DECIMAL(38,12) cast needs no rounding);
   property values are scalars and keys are non-empty.
 
-``tests/events/test_fastpath.py`` checks that both paths give identical lake rows and
-rejects for generated records.
+``tests/events/test_fastpath.py`` checks that both paths give identical lake rows,
+rejects and duplicates, for edge lines and for generated records.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ One ingest runs in four steps, and only the last one touches the workspace's sta
 1. read: every record of every file (``readers``, streamed) is validated (``shapes``)
    into candidate or reject batches that are staged as Parquet files in
    ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
-   input's size; ``--strict`` stops here if anything was rejected, having written nothing;
+   input's size; ``--strict`` stops here if anything was rejected, having written nothing.
+   JSON lines of the native shape are read a chunk at a time by ``fastpath`` (columnar),
+   with every record it cannot prove valid passed to the exact per-record path;
 2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
    candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);
