@@ -273,9 +273,15 @@ def _property_column(
     is_bool = pc.is_in(raw, pa.array(["true", "false"]))
     is_number = pc.and_(has_value, pc.invert(pc.or_(pc.or_(is_string, nested), is_bool)))
     inner = pc.utf8_slice_codeunits(raw, 1, -1)
-    text_is_number = pc.and_(is_string, pc.match_substring_regex(inner, _TEXT_NUMBER))
-    simple_text = pc.and_(text_is_number, pc.match_substring_regex(inner, _SIMPLE_TEXT_NUMBER))
-    simple_json = pc.and_(is_number, pc.match_substring_regex(raw, _SIMPLE_JSON_NUMBER))
+    none = pa.nulls(len(values), pa.bool_()).fill_null(fill_value=False)
+    text_is_number = simple_text = simple_json = none  # skip regexes a column cannot need
+    if pc.any(is_string).as_py():
+        text_is_number = pc.and_(is_string, pc.match_substring_regex(inner, _TEXT_NUMBER))
+        if pc.any(text_is_number).as_py():
+            simple = pc.match_substring_regex(inner, _SIMPLE_TEXT_NUMBER)
+            simple_text = pc.and_(text_is_number, simple)
+    if pc.any(is_number).as_py():
+        simple_json = pc.and_(is_number, pc.match_substring_regex(raw, _SIMPLE_JSON_NUMBER))
     numeric = pc.or_(simple_json, simple_text)
     # provable: not nested, and every number is one the cast takes exactly
     fine = pc.and_(
