@@ -131,6 +131,7 @@ EDGE_LINES: list[str | bytes] = [
     '{"event_id":"nan","event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
     '"properties":{"x":NaN}}',
     "[1, 2]",
+    _line({"deep": "DEEP"}, event_id="deep").replace('"DEEP"', "[" * 3000 + "]" * 3000),
     '{"event_name":"no-id-cloud","type":"t","specversion":"1.0"}',
     '{"id":"ce-1","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","specversion":"1.0"}',
     _line(event_id="trunc")[:-3],

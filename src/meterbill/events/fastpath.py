@@ -158,7 +158,7 @@ def decode(lines: Lines, indexes: list[int]) -> list[_Native | None]:
     if len(indexes) == len(lines) and indexes:
         try:
             records = _DECODER.decode_lines(lines.data)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             records = None
         # one object per line: each starts with { and ends with }, so a line cannot be
         # empty or continue the previous one, and two objects on a line make one more
@@ -170,7 +170,7 @@ def decode(lines: Lines, indexes: list[int]) -> list[_Native | None]:
 def _decode_one(line: bytes) -> _Native | None:
     try:
         return _DECODER.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 
