@@ -429,8 +429,11 @@ def _read_chunk(
             if len(kept) == len(lines)
             else pc.sum(pc.count_substring(kept_lines, ":")).as_py()
         )
-        columns = build_columns(decoded, kept_lines, total_colons)
-        ok = columns.ok.to_pylist()
+        try:
+            columns: Columns | None = build_columns(decoded, kept_lines, total_colons)
+        except pa.ArrowException:  # not expected; the exact path decides, as always
+            columns = None
+        ok = columns.ok.to_pylist() if columns is not None else [False] * len(kept)
         rows = [row for row, fine in enumerate(ok) if fine]
         for row, fine in enumerate(ok):
             if not fine:
@@ -440,6 +443,7 @@ def _read_chunk(
                 slow.append((ordinals[index], slow_record))
         if rows:
             assert raw is not None
+            assert columns is not None
             table, keys = _fast_table(
                 columns,
                 pa.array(rows, pa.int64()),
