@@ -21,6 +21,7 @@ another spelling are rejected as ``property_key_conflict`` rather than silently 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
@@ -88,6 +89,8 @@ class EventBatches:
         self._files: list[Path] = []
         self._count = 0
         self._keys: set[str] = set()
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[None] | None = None
         self._folded: dict[str, str] = {
             fold_column_name(name): name for name in known_columns if property_key(name) is not None
         }
@@ -167,6 +170,51 @@ class EventBatches:
         self._folded.update(pending)
         self._keys.update(new)
 
+    def conflicts(self, keys: Iterable[str]) -> bool:
+        """Whether admitting ``keys`` would refuse some key (see ``_admit_keys``)."""
+        pending: dict[str, str] = {}
+        for key in keys:
+            if key in self._keys:
+                continue
+            column = TEXT_PREFIX + key
+            folded = fold_column_name(column)
+            other = self._folded.get(folded) or pending.get(folded)
+            if other is not None and other != column:
+                return True
+            pending[folded] = column
+        return False
+
+    def append_table(self, table: pa.Table, keys: Iterable[str]) -> None:
+        """Stage a whole candidate table (the fast path's rows) as one batch.
+
+        The caller has checked that ``keys`` (the table's property keys with a value)
+        do not ``conflict``; they are admitted here.
+        """
+        pending = {fold_column_name(TEXT_PREFIX + key): TEXT_PREFIX + key for key in keys}
+        self._folded.update(pending)
+        self._keys.update(keys)
+        self._wait()  # at most one table in flight: memory stays bounded
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbill-stage")
+        path = _stage_path(self._folder, "events", len(self._files))
+        self._writing = self._writer.submit(_write, table, path)
+        self._files.append(path)
+        self._count += table.num_rows
+
+    def close(self) -> None:
+        """Stop the background writer, waiting for its write (errors ignored: called on
+        the way out, before the staging folder is removed)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        self._writing = None
+
+    def _wait(self) -> None:
+        """Wait for the staged table being written (re-raising its error)."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
     def _flush(self) -> None:
         rows = len(self._seq)
         if not rows:
@@ -202,6 +250,10 @@ class EventBatches:
         """The staged Parquet files of all rows so far (columns as ``CANDIDATE_SCHEMA``,
         then ``p__K``/``n__K`` for the keys of each batch)."""
         self._flush()
+        self._wait()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
         return list(self._files)
 
 
@@ -249,7 +301,17 @@ class RejectBatches:
 
 
 def _stage(table: pa.Table, folder: Path, kind: str, number: int) -> Path:
-    """Write one batch to the staging folder (lz4: fast, and raw text compresses well)."""
-    path = folder / f"{kind}-{number:06}.parquet"
-    pq.write_table(table, path, compression="lz4")
+    """Write one batch to the staging folder."""
+    path = _stage_path(folder, kind, number)
+    _write(table, path)
     return path
+
+
+def _stage_path(folder: Path, kind: str, number: int) -> Path:
+    return folder / f"{kind}-{number:06}.parquet"
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    """Write a staged table (lz4: fast, and raw text compresses well; no dictionaries:
+    most staged columns are unique per row, and trying costs ~30%)."""
+    pq.write_table(table, path, compression="lz4", use_dictionary=False)

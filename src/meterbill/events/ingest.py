@@ -5,7 +5,9 @@ One ingest runs in four steps, and only the last one touches the workspace's sta
 1. read: every record of every file (``readers``, streamed) is validated (``shapes``)
    into candidate or reject batches that are staged as Parquet files in
    ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
-   input's size; ``--strict`` stops here if anything was rejected, having written nothing;
+   input's size; ``--strict`` stops here if anything was rejected, having written nothing.
+   JSON lines of the native shape are read a chunk at a time by ``fastpath`` (columnar),
+   with every record it cannot prove valid passed to the exact per-record path;
 2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
    candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);
@@ -41,6 +43,7 @@ import duckdb
 
 from meterbill.errors import IngestError
 from meterbill.events.batches import EventBatches, RejectBatches
+from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, read_chunk
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
@@ -52,9 +55,15 @@ from meterbill.events.lake import (
     write_lake_files,
 )
 from meterbill.events.paths import expand_paths
-from meterbill.events.readers import read_records
+from meterbill.events.readers import (
+    SourceRecord,
+    file_format,
+    json_line_chunks,
+    json_line_record,
+    read_records,
+)
 from meterbill.events.rejects import RecordRejected, Reject
-from meterbill.events.shapes import Shape, Subscriptions, shape_event
+from meterbill.events.shapes import Event, Shape, Subscriptions, shape_event
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
@@ -128,6 +137,7 @@ def ingest_paths(
     sources = tuple(str(path) for path in files)
     ingest_id = new_ingest_id()
     staging = _staging_folder(root, ingest_id)
+    reading: _Reading | None = None
     try:
         reading = _Reading(
             staging,
@@ -172,6 +182,8 @@ def ingest_paths(
             remove_lake_files(root, written)
             raise
     finally:
+        if reading is not None:
+            reading.events.close()  # no background write may outlive the folder
         shutil.rmtree(staging, ignore_errors=True)
     return result
 
@@ -229,26 +241,100 @@ class _Reading:
                 on_progress(done, total)
 
     def _read_file(self, index: int, path: Path, progress: Callable[[int], None] | None) -> None:
-        file_sha256 = _file_sha256(path)
+        file_sha256 = _FileDigest(path)
+        if file_format(path) == "jsonl" and self.shape in FAST_SHAPES:
+            self._read_json_lines_fast(index, path, file_sha256, progress)
+            return
         for record in read_records(path, progress=progress):
             self.records_read += 1
-            value = record.value
-            if isinstance(value, Reject):
-                self._reject(index, record.record_number, value, record.raw)
+            self._take(index, self.records_read, record, file_sha256)
+
+    def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: _FileDigest) -> None:
+        """Validate one record (the exact path) into a candidate or a reject."""
+        value = record.value
+        if isinstance(value, Reject):
+            self._reject(index, record.record_number, value, record.raw)
+            return
+        try:
+            event = shape_event(value, self.shape, self.subscriptions)
+            event_id = event.event_id or file_sha256.event_id(record.record_number)
+            self.events.append(
+                seq=seq,
+                file_index=index,
+                record_number=record.record_number,
+                raw=record.raw,
+                event_id=event_id,
+                event=event,
+            )
+        except RecordRejected as exc:
+            self._reject(index, record.record_number, exc.reject, record.raw)
+
+    def _read_json_lines_fast(
+        self,
+        index: int,
+        path: Path,
+        file_sha256: _FileDigest,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """JSON lines through ``fastpath``: provable records columnar, the rest exact.
+
+        Only the order of property keys is order-dependent (the first spelling of keys
+        that differ in ASCII case wins): if a chunk's keys would clash at all, the whole
+        chunk is read again by the exact path, in order.
+        """
+
+        derive = file_sha256.event_id
+
+        for first_line, data in json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress):
+            base = self.records_read
+            chunk = read_chunk(
+                data, first_line=first_line, seq_base=base, file_index=index, derive_id=derive
+            )
+            slow_events: list[tuple[int, SourceRecord, str, Event]] = []
+            rejects: list[tuple[SourceRecord, Reject]] = []
+            keys = set(chunk.keys)
+            for ordinal, record in chunk.slow:
+                value = record.value
+                if isinstance(value, Reject):
+                    rejects.append((record, value))
+                    continue
+                try:
+                    event = shape_event(value, self.shape, self.subscriptions)
+                except RecordRejected as exc:
+                    rejects.append((record, exc.reject))
+                    continue
+                event_id = event.event_id or derive(record.record_number)
+                slow_events.append((base + ordinal, record, event_id, event))
+                keys.update(event.properties)
+            if self.events.conflicts(keys):
+                self._read_chunk_exactly(index, first_line, data, file_sha256)
                 continue
-            try:
-                event = shape_event(value, self.shape, self.subscriptions)
-                event_id = event.event_id or derive_event_id(file_sha256, record.record_number)
+            if chunk.table is not None:
+                self.events.append_table(chunk.table, chunk.keys)
+            for seq, record, event_id, event in slow_events:
                 self.events.append(
-                    seq=self.records_read,
+                    seq=seq,
                     file_index=index,
                     record_number=record.record_number,
                     raw=record.raw,
                     event_id=event_id,
                     event=event,
                 )
-            except RecordRejected as exc:
-                self._reject(index, record.record_number, exc.reject, record.raw)
+            for record, reject in rejects:
+                self._reject(index, record.record_number, reject, record.raw)
+            self.records_read += chunk.records
+
+    def _read_chunk_exactly(
+        self, index: int, first_line: int, data: bytes, sha: _FileDigest
+    ) -> None:
+        """Every line of a chunk through the exact path, in order."""
+        lines = [line + b"\n" for line in data.split(b"\n")]
+        lines[-1] = lines[-1][:-1]  # after the last newline: the final line without one
+        for offset, line in enumerate(lines):
+            record = json_line_record(first_line + offset, line)
+            if record is not None:
+                self.records_read += 1
+                self._take(index, self.records_read, record, sha)
 
     def _reject(self, index: int, record_number: int, reject: Reject, raw: str) -> None:
         self.rejects.append(file_index=index, record_number=record_number, reject=reject, raw=raw)
@@ -274,6 +360,21 @@ def _file_size(path: Path) -> int:
         return path.stat().st_size
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+class _FileDigest:
+    """A file's SHA-256, computed on first use: only records without ``event_id`` need
+    it, and hashing a 5 GB file costs seconds."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._hex: str | None = None
+
+    def event_id(self, record_number: int) -> str:
+        """The derived event id of the file's record ``record_number``."""
+        if self._hex is None:
+            self._hex = _file_sha256(self._path)
+        return derive_event_id(self._hex, record_number)
 
 
 def _file_sha256(path: Path) -> str:

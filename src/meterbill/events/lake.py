@@ -153,7 +153,7 @@ def stage_accepted(
     work.execute(
         f"CREATE TABLE accepted AS SELECT * EXCLUDE ({RAW}, {FILE}, {RECORD}) "  # noqa: S608 (names via ident, values via lit)
         "FROM read_parquet($files, union_by_name = true) "
-        f"SEMI JOIN firsts USING ({SEQ})",
+        f"SEMI JOIN firsts USING ({SEQ}) ORDER BY {ident(TIMESTAMP)}",  # days stay apart
         {"files": files},
     )
     return int(work.execute("SELECT count(*) FROM accepted").fetchall()[0][0])
@@ -219,10 +219,11 @@ def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection
             path.parent.mkdir(parents=True, exist_ok=True)
             attempted.append(path)
             work.execute(
-                f"COPY (SELECT {', '.join(selected)} FROM accepted WHERE {day} = $day "  # noqa: S608 (names via ident, values via lit)
+                f"COPY (SELECT {', '.join(selected)} FROM accepted "  # noqa: S608 (names via ident, values via lit)
+                f"WHERE {ident(TIMESTAMP)} BETWEEN $first AND $last "
                 f"ORDER BY {ident(TIMESTAMP)}, {ident(EVENT_ID)}) TO {lit(str(path))} "
                 f"(FORMAT parquet, COMPRESSION {_COMPRESSION})",
-                {"day": event_date},
+                _day_bounds(event_date),
             )
             _fsync(path)
             written.append(
@@ -241,6 +242,14 @@ def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection
         _remove(attempted)
         raise
     return written
+
+
+def _day_bounds(day: date) -> dict[str, datetime]:
+    """The first and last microsecond of a UTC date (a range filter uses the row
+    groups' min/max; ``accepted`` is sorted by timestamp, so each day reads only its
+    own row groups, and sorts only its own rows by (timestamp, event_id))."""
+    first = datetime.combine(day, datetime.min.time(), UTC)
+    return {"first": first, "last": first + timedelta(days=1, microseconds=-1)}
 
 
 def remove_lake_files(root: Path, files: Sequence[LakeFile]) -> None:

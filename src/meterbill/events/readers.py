@@ -240,19 +240,62 @@ def read_json_lines(path: Path, *, progress: Progress | None = None) -> Iterator
     """Yield the records of a JSON lines file; blank lines are skipped, not numbered away."""
     with _Source(path) as source:
         for number, line in enumerate(source.handle, start=1):
-            body = _strip_newline(
-                line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line
+            record = json_line_record(
+                number, line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line
             )
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raw = body.decode("utf-8", "backslashreplace")
-                yield SourceRecord(number, raw, _encoding_reject(exc))
+            if record is None:
                 continue
-            if not text.strip(_JSON_WHITESPACE):
-                continue
-            yield SourceRecord(number, text, parse_json_record(text))
+            yield record
             if progress is not None and number % PROGRESS_EVERY == 0:
+                progress(source.position())
+
+
+def json_line_record(number: int, line: bytes) -> SourceRecord | None:
+    """The record of one JSON lines line (its newline optional); None for a blank line.
+
+    The caller removes a BOM from line 1.
+    """
+    body = _strip_newline(line)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raw = body.decode("utf-8", "backslashreplace")
+        return SourceRecord(number, raw, _encoding_reject(exc))
+    if not text.strip(_JSON_WHITESPACE):
+        return None
+    return SourceRecord(number, text, parse_json_record(text))
+
+
+def json_line_chunks(
+    path: Path, *, chunk_bytes: int, progress: Progress | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(number of its first line, chunk)``: the file in pieces of whole lines.
+
+    The BOM of line 1 is removed; the last chunk's last line may lack its newline.
+    """
+    with _Source(path) as source:
+        number = 1
+        rest = b""
+        first = True
+        while True:
+            block = source.handle.read(chunk_bytes)
+            if first:
+                first = False
+                if block.startswith(_BOM):
+                    block = block[len(_BOM) :]
+            if not block:
+                if rest:
+                    yield number, rest
+                return
+            data = rest + block if rest else block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            chunk, rest = data[:cut], data[cut:]
+            yield number, chunk
+            number += chunk.count(b"\n")
+            if progress is not None:
                 progress(source.position())
 
 

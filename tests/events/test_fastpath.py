@@ -1,0 +1,248 @@
+"""The JSON lines fast path gives exactly what the exact (per-record) path gives.
+
+Each case ingests the same file twice into fresh workspaces: once as shipped (fast path
+on) and once with the fast path switched off, and compares counts, lake rows, rejects
+(reason, message, raw) and duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meterbill.events import fastpath, ingest, ingest_paths
+from meterbill.state import connect_state
+
+from .helpers import Workspace
+
+
+def _outcome(root: Path, path: Path) -> dict[str, Any]:
+    root.mkdir(parents=True)
+    con = connect_state(root)
+    try:
+        result = ingest_paths(root, con, [str(path)])
+        rejects = con.execute(
+            "SELECT record_number, reason, message, raw FROM rejected_events ORDER BY record_number"
+        ).fetchall()
+        duplicates = con.execute(
+            "SELECT event_id, record_number, raw FROM duplicate_events ORDER BY record_number"
+        ).fetchall()
+        rows = Workspace(root, con).lake_rows()
+    finally:
+        con.close()
+    for row in rows:
+        del row["ingest_id"]
+    return {
+        "counts": (result.records_read, result.accepted, result.duplicates, result.rejected),
+        "rows": rows,
+        "rejects": rejects,
+        "duplicates": duplicates,
+    }
+
+
+def _both_paths(
+    tmp: Path, data: bytes, monkeypatch: pytest.MonkeyPatch, *, chunk_bytes: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = tmp / "in.jsonl"
+    path.write_bytes(data)
+    with monkeypatch.context() as patch:
+        if chunk_bytes is not None:
+            patch.setattr(ingest, "CHUNK_BYTES", chunk_bytes)
+        fast = _outcome(tmp / "fast", path)
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest, "FAST_SHAPES", frozenset())
+        exact = _outcome(tmp / "exact", path)
+    return fast, exact
+
+
+def _line(props: object = ..., **fields: object) -> str:
+    record: dict[str, object] = {
+        "event_id": "e",
+        "event_name": "llm.usage",
+        "customer_id": "c1",
+        "timestamp": "2024-03-01T12:00:00Z",
+    }
+    record.update(fields)
+    if props is not ...:
+        record["properties"] = props
+    return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+
+
+#: Lines at the edges of what the fast path may prove (each one a record of the file).
+EDGE_LINES: list[str | bytes] = [
+    _line({"tokens": 12, "cost": 0.191036, "model": "gpt-4o"}, event_id="ok-1"),
+    _line({"a": 0.1, "b": 12345678901234567890.5, "c": -0, "d": 0.0}, event_id="numbers"),
+    '{"event_id":"exp","event_name":"n","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+    '"properties":{"e":1E+2,"f":1e-13,"g":0.1234567890125,"h":123456789012345678901234567}}',
+    _line({"s": "+1", "t": ".5", "u": "1.", "v": "007", "w": "1e5", "x": "٣", "y": "-.5"}),
+    _line({"s": "0.12345678901234"}, event_id="long-fraction-text"),
+    _line({"n": None, "b": True, "f": False, "nested": {"x": 1}}, event_id="nested"),
+    _line({"n": None}, event_id="only-null"),
+    _line([1, 2], event_id="props-array"),
+    _line({"": 1}, event_id="empty-key"),
+    _line({"": None}, event_id="empty-key-null"),
+    _line({"s": "+.5", "t": "-0.", "u": "00.5"}, event_id="odd-number-texts"),
+    _line({"k:ey": "v:a:l"}, event_id="colons", source="s:rc"),
+    '{"event_id":"dup-top","event_name":"a","event_name":"b","customer_id":"c",'
+    '"timestamp":"2024-03-01T00:00:00Z"}',
+    '{"event_id":"dup-prop","event_name":"a","customer_id":"c",'
+    '"timestamp":"2024-03-01T00:00:00Z","properties":{"k":"c","k":"a:b"}}',
+    '{"event_id":"dup-prop2","event_name":"a","customer_id":"c",'
+    '"timestamp":"2024-03-01T00:00:00Z","properties":{"k":"a:b","k":"c"}}',
+    _line(event_id="unknown", extra="x"),
+    _line(event_id="alias-same", external_customer_id="c1"),
+    _line(event_id="alias-other", external_customer_id="c2"),
+    _line(event_id="blank-name", event_name="  "),
+    _line(event_id="ideographic-space", event_name="\u3000"),
+    _line(event_id="unicode-name", event_name="ユーザー"),
+    _line(event_id="", event_name="x"),
+    _line(event_id=None),
+    _line(event_id=...),
+    _line(event_id=7),
+    _line(event_id="src-empty", source=""),
+    _line(event_id="src-null", source=None),
+    _line(event_id="src-num", source=5),
+    _line(event_id="cust-null", customer_id=None),
+    _line(event_id="ts-lower-z", timestamp="2024-03-01T12:00:00z"),
+    _line(event_id="ts-no-offset", timestamp="2024-03-01T12:00:00"),
+    _line(event_id="ts-offset", timestamp="2024-03-01T12:00:00.5+05:30"),
+    _line(event_id="ts-7-digits", timestamp="2024-03-01T12:00:00.1234567Z"),
+    _line(event_id="ts-feb-30", timestamp="2026-02-30T00:00:00Z"),
+    _line(event_id="ts-24", timestamp="2024-03-01T24:00:00Z"),
+    _line(event_id="ts-year-1", timestamp="0001-01-01T00:30:00+01:00"),
+    _line(event_id="ts-epoch", timestamp=1700000000),
+    _line(event_id="ts-epoch-text", timestamp="1700000000000"),
+    _line({"Model": "x"}, event_id="case-1"),
+    _line({"model": "y"}, event_id="case-2"),
+    _line(event_id="ok-1"),  # a duplicate of the first line
+    '{"event_id":"esc","event_name":"a\\u0062","customer_id":"c","timestamp":"2024-03-01T00:00:00Z"}',
+    b'{"event_id":"bad-utf8","event_name":"\xff","customer_id":"c","timestamp":"2024-03-01T00:00:00Z"}',
+    b'{"event_id":"bad-utf8-prop","event_name":"a","customer_id":"c",'
+    b'"timestamp":"2024-03-01T00:00:00Z","properties":{"k":"\xc0\x80"}}',
+    _line(event_id="crlf") + "\r",
+    "",
+    "   ",
+    _line(event_id="two-1") + _line(event_id="two-2"),
+    '{"event_id":"nan","event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+    '"properties":{"x":NaN}}',
+    "[1, 2]",
+    _line({"deep": "DEEP"}, event_id="deep").replace('"DEEP"', "[" * 3000 + "]" * 3000),
+    '{"event_name":"no-id-cloud","type":"t","specversion":"1.0"}',
+    '{"id":"ce-1","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","specversion":"1.0"}',
+    _line(event_id="trunc")[:-3],
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 300])
+def test_edge_lines_give_the_same_lake_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int | None
+) -> None:
+    data = b"\xef\xbb\xbf" + b"\n".join(
+        line if isinstance(line, bytes) else line.encode() for line in EDGE_LINES
+    )
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes)
+    assert fast == exact
+    accepted = {row["event_id"] for row in fast["rows"]}
+    assert {"ok-1", "numbers", "colons", "ts-offset", "unicode-name"} <= accepted
+    assert fast["counts"][0] == len(EDGE_LINES) - 2  # the blank lines are not records
+
+
+def test_the_fast_path_takes_plain_native_lines() -> None:
+    lines = [_line({"tokens": 12, "cost": 0.5, "model": "m"}, event_id=f"e{i}") for i in range(3)]
+    chunk = fastpath.read_chunk(
+        "\n".join(lines).encode(), first_line=1, seq_base=10, file_index=0, derive_id=str
+    )
+    assert chunk.records == 3
+    assert chunk.slow == []
+    assert chunk.table is not None
+    assert chunk.table.column("_seq").to_pylist() == [11, 12, 13]
+    assert chunk.table.column("n__cost").to_pylist()[0] == pytest.approx(0.5)  # Decimal
+    assert str(chunk.table.column("n__cost")[0].as_py()) == "0.500000000000"
+    assert chunk.keys == {"tokens", "cost", "model"}
+
+
+_KEYS = st.sampled_from(["tokens", "cost", "model", "Model", "k:v", "", "ключ"])
+#: Property values as JSON text (numbers as literals, never through float).
+_VALUES = st.one_of(
+    st.sampled_from(["null", "true", "false", '{"x":1}', "[1]", "1E+2", "1e-13", "-0"]),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.integers(0, 14)
+    .flatmap(lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places))
+    .map(lambda d: format(d, "f")),
+    st.sampled_from(["", " ", "1.5", "+2", ".5", "1e3", "abc", "a:b", "٣", "0.1234567890123"]).map(
+        json.dumps
+    ),
+    st.text(max_size=6).map(lambda t: json.dumps(t, ensure_ascii=False)),
+)
+_TIMESTAMPS = st.sampled_from(
+    [
+        "2024-03-01T12:00:00Z",
+        "2024-03-01T12:00:00.123456+02:00",
+        "2024-03-01T12:00:00",
+        "2024-02-30T00:00:00Z",
+        "2024-03-01T12:00:00z",
+        "1700000000",
+        "",
+    ]
+)
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> str:
+    fields: list[tuple[str, str]] = []
+    if draw(st.booleans()):
+        fields.append(("event_id", json.dumps(draw(st.sampled_from(["a", "b", "", " ", None])))))
+    names = st.sampled_from(["llm.usage", "api", " ", "\u3000", "x:y"])
+    fields.append(("event_name", json.dumps(draw(names), ensure_ascii=False)))
+    fields.append(("customer_id", json.dumps(draw(st.sampled_from(["c1", "c2", ""])))))
+    fields.append(("timestamp", json.dumps(draw(_TIMESTAMPS))))
+    if draw(st.booleans()):
+        fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
+    if draw(st.integers(0, 9)) > 0:
+        keys = draw(st.lists(_KEYS, max_size=4))  # a repeated key is a duplicate_key
+        pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
+        fields.append(("properties", "{" + ",".join(pairs) + "}"))
+    if draw(st.integers(0, 19)) == 0:
+        fields.append(("event_name", '"again"'))
+    if draw(st.integers(0, 19)) == 0:
+        fields.append(("extra", "1"))
+    order = draw(st.permutations(fields))
+    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(_records(), min_size=1, max_size=12))
+def test_generated_records_give_the_same_lake_and_rejects(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, lines: list[str]
+) -> None:
+    tmp = tmp_path_factory.mktemp("gen")
+    fast, exact = _both_paths(tmp, "\n".join(lines).encode() + b"\n", monkeypatch)
+    assert fast == exact
+
+
+def test_numbers_in_the_lake_are_exact_decimals(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"event_name":"n","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+        '"properties":{"a":0.1,"b":12345678901234567890.5}}\n'
+    )
+    root = tmp_path / "ws"
+    root.mkdir()
+    con = connect_state(root)
+    try:
+        ingest_paths(root, con, [str(path)])
+        (row,) = Workspace(root, con).lake_rows()
+    finally:
+        con.close()
+    assert (row["p__a"], str(row["n__a"])) == ("0.1", "0.100000000000")
+    assert (row["p__b"], str(row["n__b"])) == (
+        "12345678901234567890.5",
+        "12345678901234567890.500000000000",
+    )
