@@ -535,18 +535,18 @@ def run_bench(
     files, events, customers = _read_manifest(root)
     floor = floor_command(files)
     run = list(run_command) if run_command is not None else run_command_for(root, through=through)
-    env = _child_environment()
+    env = child_environment()
     progress("warming up: floor")
-    _timed(floor, env=env, what="floor")
+    timed(floor, env=env, what="floor")
     progress("warming up: invoice run")
-    _timed(run, env=env, what="invoice run")
+    timed(run, env=env, what="invoice run")
     floor_times: list[float] = []
     run_times: list[float] = []
     for attempt in range(1, repeat + 1):
         progress(f"floor {attempt}/{repeat}")
-        floor_times.append(_timed(floor, env=env, what="floor"))
+        floor_times.append(timed(floor, env=env, what="floor"))
         progress(f"invoice run {attempt}/{repeat}")
-        run_times.append(_timed(run, env=env, what="invoice run"))
+        run_times.append(timed(run, env=env, what="invoice run"))
     invoices = _count_invoices(root)
     if run_command is None and invoices == 0:
         raise MeterbillError(
@@ -613,7 +613,7 @@ def _count_invoices(root: Path) -> int:
             con.close()
 
 
-def _child_environment() -> dict[str, str]:
+def child_environment() -> dict[str, str]:
     """This environment, with the folder this meterbill came from first on PYTHONPATH.
 
     So that ``python -m meterbill`` in the child runs this very code, installed or not.
@@ -625,7 +625,7 @@ def _child_environment() -> dict[str, str]:
     return env
 
 
-def _timed(command: Sequence[str], *, env: dict[str, str], what: str) -> float:
+def timed(command: Sequence[str], *, env: dict[str, str], what: str) -> float:
     """Run ``command`` to completion; return its wall-clock seconds."""
     started = time.perf_counter()
     completed = subprocess.run(  # noqa: S603 (our own interpreter and arguments)

@@ -18,19 +18,16 @@ best of N after one warm-up each: the bar is process against process, as a user 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import duckdb
 
-from meterbill.bench import generate_workspace
+from meterbill.bench import child_environment, generate_workspace, timed
 from meterbill.compiler.sqlvalues import lit
 from meterbill.errors import MeterbillError
 from meterbill.state import STATE_FILE
@@ -122,7 +119,7 @@ def run_ingest_bench(
         directory, events=events, lake_events=lake_events, on_progress=on_progress
     )
     lake_events = _lake_events(base)  # a reused base may hold another size
-    env = _child_environment()
+    env = child_environment()
     ingest = [sys.executable, "-m", "meterbill", "ingest", str(events_file), "-w", str(base)]
     target = directory / "duckdb-copy.parquet"
     copy_sql = (
@@ -137,11 +134,11 @@ def run_ingest_bench(
     try:
         for run in range(repeat + 1):  # run 0 warms both up and is not counted
             on_progress(f"run {run}/{repeat}: meterbill ingest")
-            elapsed = _timed(ingest, env=env, what="ingest")
+            elapsed = timed(ingest, env=env, what="ingest")
             counts = _last_counts(base)
             _restore(base)
             on_progress(f"run {run}/{repeat}: duckdb COPY read_json -> parquet")
-            copy_elapsed = _timed(copy, env=env, what="duckdb COPY")
+            copy_elapsed = timed(copy, env=env, what="duckdb COPY")
             target.unlink(missing_ok=True)
             if run:
                 ingest_times.append(elapsed)
@@ -198,29 +195,6 @@ def _restore(base: Path) -> None:
     for path in (base / "lake").rglob("*.parquet"):
         if path.relative_to(base).as_posix() not in listed:
             path.unlink()
-
-
-def _child_environment() -> dict[str, str]:
-    """This environment, with the folder this meterbill came from first on PYTHONPATH."""
-    env = dict(os.environ)
-    source = str(Path(__file__).resolve().parent.parent)
-    paths = [source, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
-
-
-def _timed(command: Sequence[str], *, env: dict[str, str], what: str) -> float:
-    """Run ``command`` to completion; return its wall-clock seconds."""
-    started = time.perf_counter()
-    completed = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
-        list(command), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
-    )
-    elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
-        lines = completed.stderr.decode("utf-8", "replace").strip().splitlines()
-        last = lines[-1] if lines else "no message"
-        raise MeterbillError(f"bench --ingest: the {what} process failed: {last}")
-    return elapsed
 
 
 def _lake_events(base: Path) -> int:
