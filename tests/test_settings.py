@@ -44,6 +44,8 @@ def test_spark_connect(tmp_path: Path) -> None:
         ('[engine.spark]\nlake_url = "/data/lake"\n', "engine.spark.lake_url"),
         ("[engine.spark]\nmaster = 2\n", "engine.spark.master: must be a non-empty string"),
         ('[engine.spark]\nconf = { a = { b = "c" } }\n', "engine.spark.conf"),
+        ('engine = "spark"\n', "engine must be a table"),
+        ('[engine]\nspark = "local"\n', "engine.spark must be a table"),
     ],
 )
 def test_errors(tmp_path: Path, text: str, message: str) -> None:

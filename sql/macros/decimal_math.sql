@@ -28,7 +28,7 @@ CASE WHEN {{ q }} > {{ free }} THEN {{ q }} - {{ free }} ELSE CAST(0 AS DECIMAL(
     DOUBLE). On |x|: the whole quotient w = floor(|x|) // n; the rest r = |x| - w * n is
     below n, so r * 10^12 is an integer below n * 10^12 whose quotient f (by n) is the 12
     decimal places and whose remainder decides the rounding. Every quotient is smaller
-    than 10^27, which keeps it exact on Spark too (engines/spark.py). NULL when n is 0. -#}
+    than 10^27, which keeps it exact on Spark too (compiler/dialect.py). NULL when n is 0. -#}
 {% macro div_round(x, n) -%}
 {%- set a = 'ABS(' ~ x ~ ')' -%}
 {%- set d = 'CAST(' ~ n ~ ' AS BIGINT)' -%}

@@ -113,15 +113,7 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
         con.execute(f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)")
-        present = {
-            row[0]
-            for row in con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ws'"
-            ).fetchall()
-        }
-        # A state written by an older meterbill may lack a newer table until a command
-        # that writes the state opens it; its view is then simply absent.
-        for view in (v for v in _STATE_VIEWS if v in present):
+        for view in _STATE_VIEWS:
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
         files = [
             root / row[0]

@@ -55,7 +55,10 @@ def load_spark_settings(root: Path) -> SparkSettings:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WorkspaceError(f"{SETTINGS_FILE}: not valid TOML: {exc}") from None
-    table: Any = document.get("engine", {}).get("spark", {})
+    engine: Any = document.get("engine", {})
+    if not isinstance(engine, dict):
+        raise WorkspaceError(f"{SETTINGS_FILE}: engine must be a table")
+    table: Any = engine.get("spark", {})
     if not isinstance(table, dict):
         raise WorkspaceError(f"{SETTINGS_FILE}: engine.spark must be a table")
     unknown = sorted(set(table) - _SPARK_KEYS)

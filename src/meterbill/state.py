@@ -110,8 +110,16 @@ CREATE TABLE IF NOT EXISTS invoices (
     ingest_watermark BIGINT,           -- the run saw exactly the ingests with seq <= this
     finalized_at TIMESTAMPTZ
 );
--- Workspaces created before invoices had a watermark number.
+-- Workspaces created before invoices had a watermark number: their invoices saw every
+-- ingest up to their last_ingest_id, so number the ingests (once) and stamp them.
 ALTER TABLE invoices ADD COLUMN IF NOT EXISTS ingest_watermark BIGINT;
+INSERT INTO ingest_sequence (ingest_id, seq)
+SELECT ingest_id, row_number() OVER (ORDER BY committed_at, ingest_id) FROM ingests
+WHERE NOT EXISTS (SELECT 1 FROM ingest_sequence)
+  AND EXISTS (SELECT 1 FROM invoices WHERE ingest_watermark IS NULL);
+UPDATE invoices SET ingest_watermark = coalesce(
+    (SELECT s.seq FROM ingest_sequence AS s WHERE s.ingest_id = invoices.last_ingest_id), 0)
+WHERE ingest_watermark IS NULL;
 CREATE TABLE IF NOT EXISTS line_items (
     invoice_id VARCHAR NOT NULL,
     line_number INTEGER NOT NULL,

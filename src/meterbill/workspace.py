@@ -28,6 +28,7 @@ from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
 from meterbill.engines import EngineName, create_engine
+from meterbill.engines.base import run_window
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
@@ -224,10 +225,13 @@ class Workspace:
             priced, unbilled = result.priced, result.unbilled
             on_progress("assembling invoices")
             lines, invoices = assemble(catalog, periods, priced)
+            # a meter priced twice repeats its count (max per group); groups add up
             invalid = (
                 priced.filter(pl.col("invalid_events") > 0)
+                .group_by("invoice_id", "meter", "group_values")
+                .agg(pl.col("invalid_events").max())
                 .group_by("invoice_id", "meter")
-                .agg(pl.col("invalid_events").max().alias("events"))
+                .agg(pl.col("invalid_events").sum().alias("events"))
                 .sort("invoice_id", "meter")
             )
             mark = watermark.advance(con)
@@ -376,6 +380,7 @@ class Workspace:
         from meterbill.query import run_query
 
         with state.workspace_lock(self.root):
+            state.connect_state(self.root).close()  # brings an older state's schema up to date
             return run_query(self.root, self.catalog(), query)
 
 
@@ -529,8 +534,8 @@ def _drafts_through(
 
 
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:
-    """Manifest files whose UTC event date can overlap any billed period."""
-    start, end = periods["period_start"].min(), periods["period_end"].max()
+    """Manifest files whose time range (min/max timestamp) overlaps the run's window."""
+    start, end = run_window(periods)
     rows = con.execute(
         "SELECT path FROM lake_files WHERE max_timestamp >= ? AND min_timestamp < ? ORDER BY path",
         [start, end],

@@ -79,10 +79,10 @@ def test_every_real_catalog_compiles(example_dir: Path) -> None:
 
 def test_compile_run_applies_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """A template that renders non-portable SQL is a compile error, not a Spark surprise."""
-    from meterbill.compiler import compile as compile_module
+    from meterbill.compiler import environment
 
     monkeypatch.setattr(
-        compile_module, "render", lambda *_, **__: "SELECT * FROM a ASOF JOIN b ON a.t >= b.t"
+        environment, "render", lambda *_, **__: "SELECT * FROM a ASOF JOIN b ON a.t >= b.t"
     )
     catalog = parse_catalog(
         '[meters.m]\nevent_name = "e"\naggregation = "count"\n[plans.p]\ncurrency = "USD"\n'

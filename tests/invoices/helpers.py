@@ -90,10 +90,11 @@ def make_workspace(
     customers: list[dict[str, Any]],
     subscriptions: list[dict[str, Any]],
     events: list[dict[str, Any]] | None = None,
+    catalog: str = CATALOG,
 ) -> Workspace:
-    """A workspace with CATALOG, these customers and subscriptions, and these events."""
+    """A workspace with a catalog, these customers and subscriptions, and these events."""
     workspace = Workspace.init(tmp_path / "ws")
-    (workspace.root / "catalog.toml").write_text(CATALOG)
+    (workspace.root / "catalog.toml").write_text(catalog)
     workspace.import_customers(write_csv(tmp_path / "customers.csv", customers))
     workspace.import_subscriptions(write_csv(tmp_path / "subscriptions.csv", subscriptions))
     if events:

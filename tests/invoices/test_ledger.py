@@ -276,3 +276,41 @@ def test_no_late_events_without_finalized_invoices(workspace: Workspace, tmp_pat
     result = workspace.invoice_run(through="2026-04-01")
     assert result.late_events.height == 0
     assert totals(result.invoices)[("s1", "2026-03-15T00:00")] == "17.02"
+
+
+def test_a_state_from_before_watermarks_is_brought_up_to_date(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Invoices finalized by a meterbill without watermarks saw every ingest until then:
+    upgrading reports none of their events as late, and `sql` works on the old state."""
+    workspace.invoice_run(through="2026-04-01", finalize=True)
+    with duckdb.connect(str(workspace.root / "state.duckdb")) as con:  # the old schema
+        con.execute("DROP TABLE ingest_sequence")
+        con.execute("ALTER TABLE invoices DROP COLUMN ingest_watermark")
+    assert workspace.sql("SELECT count(*) FROM late_events").item() == 0
+    assert workspace.invoice_run(through="2026-05-01").late_events.height == 0
+    ingest(workspace, tmp_path / "late.jsonl", [call("late", "c1", "2026-03-25T00:00:00Z")])
+    assert workspace.sql("SELECT event_id FROM late_events").rows() == [("late",)]
+
+
+def test_invalid_events_of_a_grouped_meter_add_up_across_groups(tmp_path: Path) -> None:
+    catalog = (
+        '[meters.tokens]\nevent_name = "api.call"\naggregation = "sum"\nfield = "tokens"\n'
+        'group_by = ["region"]\n'
+        '[plans.p]\ncurrency = "USD"\ninterval = "month"\n'
+        '[[plans.p.prices]]\nmeter = "tokens"\nmodel = "per_unit"\nunit_amount = "1"\n'
+    )
+    events = []
+    for region, tokens in [("eu", "x"), ("us", "y"), ("us", 5)]:
+        event = call(f"{region}-{tokens}", "c1", "2026-03-20T00:00:00Z")
+        event["properties"] = {"tokens": tokens, "region": region}
+        events.append(event)
+    ws = make_workspace(
+        tmp_path,
+        customers=CUSTOMERS[:1],
+        subscriptions=[{**SUBSCRIPTIONS[0], "plan": "p", "billing_cycle": "anniversary"}],
+        events=events,
+        catalog=catalog,
+    )
+    result = ws.invoice_run(through="2026-04-15")
+    assert result.invalid_usage.select("meter", "events").rows() == [("tokens", 2)]

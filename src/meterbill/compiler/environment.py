@@ -17,6 +17,7 @@ from meterbill.errors import CompileError
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
+    from sqlglot import exp
 
 
 def templates_dir() -> Path:
@@ -61,3 +62,18 @@ def render(template: str, **context: object) -> str:
         raise CompileError(f"sql/{exc.filename or template}:{exc.lineno}: {exc.message}") from exc
     except (jinja2.UndefinedError, TypeError) as exc:
         raise CompileError(f"sql/{template}: {exc}") from exc
+
+
+def render_sql(template: str, **context: object) -> exp.Expression:
+    """Render a template and parse it (DuckDB dialect): the tree is the artifact.
+
+    Raises:
+        CompileError: a render failure, or rendered text that does not parse.
+    """
+    import sqlglot
+
+    text = render(template, **context)
+    try:
+        return sqlglot.parse_one(text, read="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise CompileError(f"sql/{template} rendered SQL that does not parse: {exc}") from exc

@@ -1,6 +1,6 @@
 """Compile ``meterbill usage``'s query (sql/usage.sql) from the same meter definitions.
 
-The meters go through the same context (``_meter_context``) and the same aggregation and
+The meters go through the same context (``meter_context``) and the same aggregation and
 filter macros as the invoice run, so usage and invoices can never disagree on what a
 meter counts.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 import polars as pl
-import sqlglot
 
 from meterbill.catalog.model import Catalog
-from meterbill.compiler.compile import BASE_COLUMNS, CompiledRun, _meter_context, slice_plan
-from meterbill.compiler.environment import render
+from meterbill.compiler.compile import meter_context, slice_plan
+from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
+from meterbill.compiler.environment import render_sql
 from meterbill.errors import CompileError
 
 Window = Literal["hour", "day", "month"]
@@ -48,12 +48,12 @@ def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window)
             raise CompileError(f"unknown meter {key!r}; known meters are {known}")
     if not keys:
         return CompiledRun(text=None)
-    contexts = [_meter_context(catalog.meters[key], index) for index, key in enumerate(keys)]
+    contexts = [meter_context(catalog.meters[key], index) for index, key in enumerate(keys)]
     columns = dict(BASE_COLUMNS)
     for meter in contexts:
         columns.update(meter["columns"])
     slice_columns, value_columns = slice_plan(contexts)
-    text = render(
+    tree = render_sql(
         "usage.sql",
         window=window,
         slice_columns=slice_columns,
@@ -61,8 +61,4 @@ def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window)
         event_names=sorted({m["event_name"] for m in contexts}),
         meters=contexts,
     )
-    try:
-        tree = sqlglot.parse_one(text, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise CompileError(f"sql/usage.sql rendered SQL that does not parse: {exc}") from exc
     return CompiledRun(text=tree.sql(dialect="duckdb", pretty=True), columns=columns)

@@ -6,12 +6,10 @@ selects exactly the events the run would.
 
 from __future__ import annotations
 
-import sqlglot
-
 from meterbill.catalog.model import Catalog
-from meterbill.compiler.compile import BASE_COLUMNS, CompiledRun, _meter_context, text_column
-from meterbill.compiler.environment import render
-from meterbill.errors import CompileError
+from meterbill.compiler.compile import meter_context, text_column
+from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
+from meterbill.compiler.environment import render_sql
 
 #: An empty ``invalid_events``: the columns, no rows (a catalog with no field meters).
 _NO_INVALID_EVENTS = (
@@ -26,7 +24,7 @@ def compile_invalid_events(catalog: Catalog) -> CompiledRun:
     meters = []
     columns = dict(BASE_COLUMNS)
     for index, meter in enumerate(catalog.meters.values()):
-        context = _meter_context(meter, index)
+        context = meter_context(meter, index)
         if context["value_column"] is None:  # count: needs no field
             continue
         context["field"] = meter.field
@@ -34,9 +32,7 @@ def compile_invalid_events(catalog: Catalog) -> CompiledRun:
         columns.update(context["columns"])
         columns[context["text_column"]] = "VARCHAR"
         meters.append(context)
-    text = render("views/invalid_events.sql", meters=meters) if meters else _NO_INVALID_EVENTS
-    try:
-        tree = sqlglot.parse_one(text, read="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise CompileError(f"sql/views/invalid_events.sql does not parse: {exc}") from exc
+    if not meters:
+        return CompiledRun(text=_NO_INVALID_EVENTS, columns=columns)
+    tree = render_sql("views/invalid_events.sql", meters=meters)
     return CompiledRun(text=tree.sql(dialect="duckdb", pretty=True), columns=columns)

@@ -1,4 +1,5 @@
-"""Engines run a compiled invoice run's SQL over the lake and return priced rows.
+"""Engines run a compiled invoice run's SQL over the lake and return an ``EngineResult``
+(the priced rows, and the unbilled rows from the same scan).
 
 ``create_engine`` is the one place that maps an engine's name to its class; the Spark
 engine's module is imported only when asked for, so pyspark stays optional.

@@ -1,7 +1,8 @@
 """The invoice ledger in the state database: drafts refreshed by runs, finalized ones frozen.
 
-- A run replaces the drafts it recomputes (same invoice id: same subscription and period)
-  and never touches a finalized invoice; periods with a finalized invoice are not rerun.
+- A run refreshes the drafts it recomputes (same invoice id: same subscription and
+  period), rewriting only those whose rows changed, and never touches a finalized
+  invoice; periods with a finalized invoice are not rerun.
 - Finalizing numbers invoices ``INV-000001``, ... in finalization order, gapless: the next
   number is one more than the count of finalized invoices, taken inside the transaction
   that holds the workspace lock.

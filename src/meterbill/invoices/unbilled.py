@@ -20,7 +20,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from meterbill.engines.base import COVERED_SCHEMA
+from meterbill.engines.base import COVERED_SCHEMA, run_window
 
 
 def covered_spans(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.DataFrame:
@@ -36,7 +36,7 @@ def covered_spans(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.D
     """
     if periods.is_empty():
         return pl.DataFrame(schema=COVERED_SCHEMA)
-    window_start, window_end = periods["period_start"].min(), periods["period_end"].max()
+    window_start, window_end = run_window(periods)
     priced: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for sub_id, start, end in periods.select(
         "subscription_id", "period_start", "period_end"
