@@ -32,18 +32,6 @@ USAGE_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
-def lake_files_between(
-    con: duckdb.DuckDBPyConnection, root: Path, start: datetime | None, end: datetime | None
-) -> list[Path]:
-    """Manifest files whose events can fall in ``[start, end)`` (None: unbounded)."""
-    rows = con.execute(
-        "SELECT path FROM lake_files WHERE (?::TIMESTAMPTZ IS NULL OR max_timestamp >= ?)"
-        " AND (?::TIMESTAMPTZ IS NULL OR min_timestamp < ?) ORDER BY path",
-        [start, start, end, end],
-    ).fetchall()
-    return [root / row[0] for row in rows]
-
-
 def measure_usage(
     catalog: Catalog,
     *,

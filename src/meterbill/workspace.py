@@ -327,13 +327,14 @@ class Workspace:
         Raises:
             WorkspaceError: a bad ``start``/``end``. CompileError: an unknown meter or window.
         """
-        from meterbill.usage import lake_files_between, measure_usage
+        from meterbill.events import lake_file_paths
+        from meterbill.usage import measure_usage
 
         since = None if start is None else _through_instant(start, "UTC", "--from")
         until = None if end is None else _through_instant(end, "UTC", "--to")
         catalog = self.catalog()
         with self._state() as con:
-            files = lake_files_between(con, self.root, since, until)
+            files = [Path(path) for path in lake_file_paths(con, self.root, since, until)]
         return measure_usage(
             catalog,
             lake_files=files,
@@ -534,13 +535,10 @@ def _drafts_through(
 
 
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:
-    """Manifest files whose time range (min/max timestamp) overlaps the run's window."""
-    start, end = run_window(periods)
-    rows = con.execute(
-        "SELECT path FROM lake_files WHERE max_timestamp >= ? AND min_timestamp < ? ORDER BY path",
-        [start, end],
-    ).fetchall()
-    return [root / row[0] for row in rows]
+    """The lake files that can hold events of the run's window."""
+    from meterbill.events import lake_file_paths
+
+    return [Path(path) for path in lake_file_paths(con, root, *run_window(periods))]
 
 
 _PERIOD_SCHEMA = {

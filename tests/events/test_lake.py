@@ -44,21 +44,22 @@ def _days(
     [
         (None, None, ["01", "02", "03"]),
         (datetime(2024, 3, 2, tzinfo=UTC), None, ["02", "03"]),
-        (datetime(2024, 3, 2, 23, 59, tzinfo=UTC), None, ["02", "03"]),
+        (datetime(2024, 3, 2, 23, 59, tzinfo=UTC), None, ["03"]),  # 02's event is at noon
         (None, datetime(2024, 3, 2, tzinfo=UTC), ["01"]),
-        (None, datetime(2024, 3, 2, 0, 0, 1, tzinfo=UTC), ["01", "02"]),
+        (None, datetime(2024, 3, 2, 12, 0, 0, 1, tzinfo=UTC), ["01", "02"]),
+        (None, datetime(2024, 3, 2, 12, tzinfo=UTC), ["01"]),  # end is exclusive
         (datetime(2024, 3, 2, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC), ["02"]),
         (date(2024, 3, 2), date(2024, 3, 3), ["02"]),
         (datetime(2024, 3, 2, 12), None, ["02", "03"]),  # naive: UTC
         (
             datetime(2024, 3, 2, 1, tzinfo=timezone(timedelta(hours=2))),  # 03-01 23:00 UTC
             datetime(2024, 3, 3, 1, tzinfo=timezone(timedelta(hours=2))),  # 03-02 23:00 UTC
-            ["01", "02"],
+            ["02"],
         ),
         (datetime(2024, 4, 1, tzinfo=UTC), None, []),
     ],
 )
-def test_lake_file_paths_by_event_date(
+def test_lake_file_paths_by_time_range(
     three_days: Workspace,
     start: datetime | date | None,
     end: datetime | date | None,

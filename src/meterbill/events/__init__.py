@@ -1,7 +1,7 @@
 """The events stage: ingest event files into the lake, and find the lake's files.
 
 ``ingest_paths`` is the whole ingest (read, validate, de-duplicate, commit atomically);
-``lake_file_paths`` is how later stages find the Parquet files an invoice run scans.
+``lake_file_paths`` is how every stage finds the lake's Parquet files for a time range.
 The modules behind them are private to this package.
 """
 

@@ -63,8 +63,8 @@ DELETE FROM firsts WHERE event_id IN (
 """
 _LAKE_FILES_SQL: Final = """
 SELECT path FROM lake_files
-WHERE ($first_day IS NULL OR event_date >= $first_day)
-  AND ($end_day IS NULL OR event_date < $end_day)
+WHERE ($start::TIMESTAMPTZ IS NULL OR max_timestamp >= $start)
+  AND ($end::TIMESTAMPTZ IS NULL OR min_timestamp < $end)
 ORDER BY event_date, path
 """
 
@@ -87,23 +87,26 @@ def lake_file_paths(
     start: datetime | date | None = None,
     end: datetime | date | None = None,
 ) -> list[str]:
-    """Return the absolute paths of the lake's files, by event date then path.
+    """Return the absolute paths of the lake files that can hold events in ``[start, end)``.
+
+    The one way every stage picks lake files (ingest's dedup, invoice runs, preview,
+    usage): by each file's manifest time range, so a file is read only when its events'
+    ``[min_timestamp, max_timestamp]`` meets the range. Ordered by event date, then path.
 
     Args:
         con: the state connection.
         root: the workspace folder.
-        start: keep files whose event date ends after this instant (inclusive bound).
-        end: keep files whose event date starts before this instant (exclusive bound).
-            A ``date`` means that day's midnight UTC; a naive ``datetime`` is read as UTC.
+        start: the range's first instant (None: unbounded).
+        end: the instant after the range (None: unbounded). A ``date`` means that day's
+            midnight UTC; a naive ``datetime`` is read as UTC.
     """
-    first_day = _as_utc(start).date() if start is not None else None
-    end_day: date | None = None
-    if end is not None:
-        end_utc = _as_utc(end)
-        end_day = end_utc.date()
-        if end_utc != datetime.combine(end_day, datetime.min.time(), UTC):
-            end_day += timedelta(days=1)  # the end's own date overlaps [start, end)
-    rows = con.execute(_LAKE_FILES_SQL, {"first_day": first_day, "end_day": end_day}).fetchall()
+    rows = con.execute(
+        _LAKE_FILES_SQL,
+        {
+            "start": None if start is None else _as_utc(start),
+            "end": None if end is None else _as_utc(end),
+        },
+    ).fetchall()
     base = os.path.abspath(root)
     return [os.path.join(base, *str(path).split("/")) for (path,) in rows]
 
