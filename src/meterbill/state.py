@@ -14,6 +14,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -189,3 +190,47 @@ def scalar(
     """
     rows = con.execute(query, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+_LAKE_FILES_SQL = """
+SELECT path FROM lake_files
+WHERE ($start::TIMESTAMPTZ IS NULL OR max_timestamp >= $start)
+  AND ($end::TIMESTAMPTZ IS NULL OR min_timestamp < $end)
+ORDER BY event_date, path
+"""
+
+
+def lake_file_paths(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    start: datetime | date | None = None,
+    end: datetime | date | None = None,
+) -> list[str]:
+    """Return the absolute paths of the lake files that can hold events in ``[start, end)``.
+
+    The one way every stage picks lake files (ingest's dedup, invoice runs, preview,
+    usage): by each file's manifest time range, so a file is read only when its events'
+    ``[min_timestamp, max_timestamp]`` meets the range. Ordered by event date, then path.
+
+    Args:
+        con: the state connection.
+        root: the workspace folder.
+        start: the range's first instant (None: unbounded).
+        end: the instant after the range (None: unbounded). A ``date`` means that day's
+            midnight UTC; a naive ``datetime`` is read as UTC.
+    """
+    rows = con.execute(
+        _LAKE_FILES_SQL,
+        {
+            "start": None if start is None else _as_utc(start),
+            "end": None if end is None else _as_utc(end),
+        },
+    ).fetchall()
+    base = os.path.abspath(root)
+    return [os.path.join(base, *str(path).split("/")) for (path,) in rows]
+
+
+def _as_utc(moment: datetime | date) -> datetime:
+    if not isinstance(moment, datetime):
+        return datetime.combine(moment, datetime.min.time(), UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

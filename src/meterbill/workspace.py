@@ -327,14 +327,13 @@ class Workspace:
         Raises:
             WorkspaceError: a bad ``start``/``end``. CompileError: an unknown meter or window.
         """
-        from meterbill.events import lake_file_paths
         from meterbill.usage import measure_usage
 
         since = None if start is None else _through_instant(start, "UTC", "--from")
         until = None if end is None else _through_instant(end, "UTC", "--to")
         catalog = self.catalog()
         with self._state() as con:
-            files = [Path(path) for path in lake_file_paths(con, self.root, since, until)]
+            files = [Path(p) for p in state.lake_file_paths(con, self.root, since, until)]
         return measure_usage(
             catalog,
             lake_files=files,
@@ -536,9 +535,7 @@ def _drafts_through(
 
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:
     """The lake files that can hold events of the run's window."""
-    from meterbill.events import lake_file_paths
-
-    return [Path(path) for path in lake_file_paths(con, root, *run_window(periods))]
+    return [Path(path) for path in state.lake_file_paths(con, root, *run_window(periods))]
 
 
 _PERIOD_SCHEMA = {

@@ -47,7 +47,6 @@ from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, read_chunk
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
-    lake_file_paths,
     open_work_database,
     remove_lake_files,
     stage_accepted,
@@ -64,6 +63,7 @@ from meterbill.events.readers import (
 )
 from meterbill.events.rejects import RecordRejected, Reject
 from meterbill.events.shapes import Event, Shape, Subscriptions, shape_event
+from meterbill.state import lake_file_paths
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""

@@ -61,12 +61,6 @@ DELETE FROM firsts WHERE event_id IN (
     SELECT lake.event_id FROM read_parquet($lake) AS lake SEMI JOIN firsts USING (event_id)
 )
 """
-_LAKE_FILES_SQL: Final = """
-SELECT path FROM lake_files
-WHERE ($start::TIMESTAMPTZ IS NULL OR max_timestamp >= $start)
-  AND ($end::TIMESTAMPTZ IS NULL OR min_timestamp < $end)
-ORDER BY event_date, path
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,42 +73,6 @@ class LakeFile:
     min_timestamp: datetime
     max_timestamp: datetime
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), in file order
-
-
-def lake_file_paths(
-    con: duckdb.DuckDBPyConnection,
-    root: Path,
-    start: datetime | date | None = None,
-    end: datetime | date | None = None,
-) -> list[str]:
-    """Return the absolute paths of the lake files that can hold events in ``[start, end)``.
-
-    The one way every stage picks lake files (ingest's dedup, invoice runs, preview,
-    usage): by each file's manifest time range, so a file is read only when its events'
-    ``[min_timestamp, max_timestamp]`` meets the range. Ordered by event date, then path.
-
-    Args:
-        con: the state connection.
-        root: the workspace folder.
-        start: the range's first instant (None: unbounded).
-        end: the instant after the range (None: unbounded). A ``date`` means that day's
-            midnight UTC; a naive ``datetime`` is read as UTC.
-    """
-    rows = con.execute(
-        _LAKE_FILES_SQL,
-        {
-            "start": None if start is None else _as_utc(start),
-            "end": None if end is None else _as_utc(end),
-        },
-    ).fetchall()
-    base = os.path.abspath(root)
-    return [os.path.join(base, *str(path).split("/")) for (path,) in rows]
-
-
-def _as_utc(moment: datetime | date) -> datetime:
-    if not isinstance(moment, datetime):
-        return datetime.combine(moment, datetime.min.time(), UTC)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def lake_column_names(con: duckdb.DuckDBPyConnection) -> list[str]:
