@@ -243,22 +243,8 @@ class Workspace:
                 ingest_watermark=mark,
                 last_ingest_id=watermark.newest_ingest(con, mark),
             )
-            if invalid.height:
-                con.register("run_invalid", invalid.to_arrow())
-                con.execute(
-                    "INSERT INTO invalid_usage"
-                    " SELECT ?, invoice_id, meter, events FROM run_invalid",
-                    [run_id],
-                )
-                con.unregister("run_invalid")
-            if unbilled.height:
-                con.register("run_unbilled", unbilled.to_arrow())
-                con.execute(
-                    "INSERT INTO unbilled_events SELECT ?, customer_id, events,"
-                    " first_timestamp, last_timestamp FROM run_unbilled",
-                    [run_id],
-                )
-                con.unregister("run_unbilled")
+            _record(con, "invalid_usage", run_id, invalid)
+            _record(con, "unbilled_events", run_id, unbilled)
             con.execute(
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, ?, ?, ?, ?)",
                 [
@@ -382,6 +368,15 @@ class Workspace:
         with state.workspace_lock(self.root):
             state.connect_state(self.root).close()  # brings an older state's schema up to date
             return run_query(self.root, self.catalog(), query)
+
+
+def _record(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pl.DataFrame) -> None:
+    """Append a run's report rows (``run_id`` first, then the frame's columns) to a table."""
+    if frame.height:
+        con.register("run_rows", frame.to_arrow())
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        con.execute(f"INSERT INTO {table} SELECT ?, {columns} FROM run_rows", [run_id])  # noqa: S608 (our names)
+        con.unregister("run_rows")
 
 
 def _frame(
