@@ -43,10 +43,12 @@ from typing import Final, Literal
 from uuid import uuid4
 
 import duckdb
-from sqlglot import exp
 
+from meterbill.compiler.sqlvalues import lit
 from meterbill.errors import MeterbillError, WorkspaceError
+from meterbill.events.lake import EVENTS_DIR
 from meterbill.state import STATE_FILE, connect_state, scalar, workspace_lock
+from meterbill.workspace import CATALOG_FILE, example_dir
 
 Progress = Callable[[str], None]
 SortOrder = Literal["customer", "timestamp"]
@@ -57,8 +59,6 @@ TARGET_RATIO: Final = 3.0
 MONTH_START: Final = date(2026, 10, 1)
 MONTH_DAYS: Final = 31
 PLAN: Final = "openai_o1"
-EVENTS_DIR: Final = "lake/events"
-CATALOG_FILE: Final = "catalog.toml"
 
 #: Share of events that are ``api.request`` (counted by ``api_requests``), in percent.
 _API_PERCENT: Final = 5
@@ -70,52 +70,9 @@ _MEMORY_LIMIT: Final = "4GB"
 #: Days written at once (see ``_write_lake``).
 _PARALLEL_DAYS: Final = 2
 
-#: The seed O1 catalog of PRODUCT.md verbatim, then three more meters priced in the same
-#: plan, so every invoice has all six lines.
-BENCH_CATALOG: Final = """\
-[meters.o1_input_tokens]
-name = "Input Tokens"
-event_name = "llm.usage"
-aggregation = "sum"
-field = "tokens"
-filters = { model = ["OpenAI O1"], prompt_type = ["input"] }
-
-[meters.o1_output_tokens]
-name = "Output Tokens"
-event_name = "llm.usage"
-aggregation = "sum"
-field = "tokens"
-filters = { model = ["OpenAI O1"], prompt_type = ["output"] }
-
-[meters.o1_cached_input_tokens]
-name = "Cached Input Tokens"
-event_name = "llm.usage"
-aggregation = "sum"
-field = "tokens"
-filters = { model = ["OpenAI O1"], prompt_type = ["cached_input"] }
-
-[plans.openai_o1]
-name = "OpenAI O1"
-currency = "USD"
-interval = "month"
-
-[[plans.openai_o1.prices]]
-meter = "o1_input_tokens"
-model = "package"
-package_size = 1000000
-amount = "15.00"
-
-[[plans.openai_o1.prices]]
-meter = "o1_output_tokens"
-model = "package"
-package_size = 1000000
-amount = "60.00"
-
-[[plans.openai_o1.prices]]
-meter = "o1_cached_input_tokens"
-model = "package"
-package_size = 1000000
-amount = "7.50"
+#: Three more meters priced in the seed's O1 plan (the shipped example's catalog.toml), so
+#: every bench invoice has all six lines.
+_EXTRA_METERS: Final = """\
 
 # -- the bench's extra meters ---------------------------------------------------------
 
@@ -296,7 +253,8 @@ def generate_workspace(
     _register(root, files, events=events, customers=customers, width=width, ingest_id=ingest_id)
     # Written last: a folder without catalog.toml is not a workspace, so a crash above
     # never leaves something that looks like a complete bench workspace.
-    (root / CATALOG_FILE).write_text(BENCH_CATALOG, encoding="utf-8")
+    seed = (example_dir("openai-o1") / CATALOG_FILE).read_text(encoding="utf-8")
+    (root / CATALOG_FILE).write_text(seed + _EXTRA_METERS, encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +306,8 @@ def _write_lake(
     absolute = [str(root.joinpath(*relative.split("/"))) for relative, *_ in days]
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = {_sql_string(_MEMORY_LIMIT)}")
-        con.execute(f"SET temp_directory = {_sql_string(str(spill))}")
+        con.execute(f"SET memory_limit = {lit(_MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {lit(str(spill))}")
 
         def write_day(index: int) -> None:
             _, day, lo, hi = days[index]
@@ -357,8 +315,7 @@ def _write_lake(
             path.parent.mkdir(parents=True, exist_ok=True)
             with con.cursor() as cursor:
                 cursor.execute(
-                    f"COPY ({_DAY_SQL}) TO {_sql_string(str(path))} "
-                    "(FORMAT parquet, COMPRESSION zstd)",
+                    f"COPY ({_DAY_SQL}) TO {lit(str(path))} (FORMAT parquet, COMPRESSION zstd)",
                     {
                         "seed": seed,
                         "customers": customers,
@@ -449,11 +406,6 @@ def _register(
             raise
         finally:
             con.close()
-
-
-def _sql_string(text: str) -> str:
-    """A SQL string literal for ``text`` (for the few places DuckDB takes no parameter)."""
-    return exp.Literal.string(text).sql("duckdb")
 
 
 # -- timing ------------------------------------------------------------------------------
