@@ -108,6 +108,13 @@ EDGE_LINES: list[str | bytes] = [
     _line(event_id="src-null", source=None),
     _line(event_id="src-num", source=5),
     _line(event_id="cust-null", customer_id=None),
+    _line(event_id="no-name", event_name=...),
+    _line(event_id="no-customer", customer_id=...),
+    _line(event_id="no-timestamp", timestamp=...),
+    _line(event_id="props-null", properties=None),
+    _line(event_id="props-text", properties="x"),
+    _line({"a": 1.50, "b": 1e-7, "c": 0.000001, "d": 123456789012345678}, event_id="non-canonical"),
+    _line({"a": 0.1, "b": 123456789012345, "c": -0.5, "d": 0.000000000001}, event_id="canonical"),
     _line(event_id="ts-lower-z", timestamp="2024-03-01T12:00:00z"),
     _line(event_id="ts-no-offset", timestamp="2024-03-01T12:00:00"),
     _line(event_id="ts-offset", timestamp="2024-03-01T12:00:00.5+05:30"),
@@ -161,9 +168,81 @@ def test_the_fast_path_takes_plain_native_lines() -> None:
     assert chunk.slow == []
     assert chunk.table is not None
     assert chunk.table.column("_seq").to_pylist() == [11, 12, 13]
-    assert chunk.table.column("n__cost").to_pylist()[0] == pytest.approx(0.5)  # Decimal
+    assert chunk.table.column("p__cost").to_pylist() == ["0.5"] * 3
     assert str(chunk.table.column("n__cost")[0].as_py()) == "0.500000000000"
     assert chunk.keys == {"tokens", "cost", "model"}
+
+
+#: (line, whether the fast path may take it): what the grammar and the query prove.
+PROVABLE: list[tuple[str, bool]] = [
+    ('{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z"}', True),
+    (
+        '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z","properties":'
+        '{"a":0.1,"b":123456789012345,"c":-0.5,"d":0.000001,"e":"x","f":0}}',
+        True,
+    ),
+    (_line({"n": None, "t": True, "s": "12.5", "u": "ユ"}, source="", event_id=None), True),
+    (_line(timestamp="2024-03-01T12:00:00.123456+05:30"), True),
+    (_line({"a": 1.50}), True),  # json.dumps writes 1.5
+    (
+        '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+        '"properties":{"a":1.50}}',
+        False,
+    ),  # a trailing zero: the re-print would drop it
+    (_line({"a": 1e-7}), False),  # an exponent
+    (
+        '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+        '"properties":{"a":0.000000000001}}',
+        False,
+    ),  # re-printed as 1e-12
+    (_line({"a": 1234567890123456}), False),  # 16 digits
+    (_line({"a": 0.1234567890123}), False),  # 13 places
+    (_line({"a": {"b": 1}}), False),  # nested
+    (_line({"": 1}), False),
+    (_line(event_name=" "), False),
+    (_line(event_id=""), False),
+    (_line(timestamp="2024-03-01T12:00:00"), False),
+    (_line(timestamp="2024-02-30T12:00:00Z"), False),
+    (_line(extra=1), False),
+    (_line(external_customer_id="c"), False),
+    (_line(event_name="a\tb"), False),  # an escape
+    (
+        '{"event_name":"a","event_name":"b","customer_id":"c","timestamp":"2024-03-01T00:00:00Z"}',
+        False,
+    ),
+    (
+        '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+        '"properties":{"k":1,"k":2}}',
+        False,
+    ),
+    ('{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",}', False),
+]
+
+
+@pytest.mark.parametrize(("line", "fast"), PROVABLE)
+def test_what_the_fast_path_proves(line: str, fast: bool) -> None:
+    chunk = fastpath.read_chunk(
+        line.encode(), first_line=1, seq_base=0, file_index=0, derive_id=str
+    )
+    assert chunk.records == 1
+    assert (chunk.table is not None, len(chunk.slow)) == (fast, 0 if fast else 1)
+
+
+def test_property_keys_are_learned_from_chunk_to_chunk() -> None:
+    first = fastpath.read_chunk(
+        _line({"a": 1}).encode(), first_line=1, seq_base=0, file_index=0, derive_id=str
+    )
+    second = fastpath.read_chunk(
+        (_line({"a": 2}) + "\n" + _line({"b": 3})).encode(),
+        first_line=2,
+        seq_base=1,
+        file_index=0,
+        derive_id=str,
+        hint=first.keys,
+    )
+    assert (first.keys, second.keys, second.slow) == ({"a"}, {"a", "b"}, [])
+    assert second.table is not None
+    assert second.table.column("p__b").to_pylist() == [None, "3"]
 
 
 _KEYS = st.sampled_from(["tokens", "cost", "model", "Model", "k:v", "", "ключ"])

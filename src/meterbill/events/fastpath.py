@@ -1,37 +1,40 @@
-"""The columnar fast path for JSON lines of the native shape.
+"""The columnar fast path for JSON lines of the native shape, in DuckDB.
 
 The exact path (``readers.parse_json_record`` then ``shapes.shape_event``) costs ~30 us
-of Python per record. This module handles a whole chunk of lines (~16 MB) at once and
-keeps Python per record to a handful of C-level list comprehensions:
+of Python per record. This module reads a whole chunk of lines (~32 MB) at once, with no
+Python per record:
 
-1. Arrow splits the chunk into lines and checks each line's first and last byte;
-2. ``msgspec`` decodes the lines into a typed ``_Native`` struct in C (properties as
-   ``msgspec.Raw``: each value's exact JSON text, so numbers are never floats);
-3. pyarrow compute checks and converts whole columns (the garbage collector paused:
-   nothing here makes cycles): non-blank strings, ISO 8601
-   timestamps with an offset, property values classified by their JSON text, numbers
-   cast from that text to ``DECIMAL(38,12)`` when they need no rounding.
+1. Arrow's CSV reader (one column, no quoting, multi-threaded) splits the chunk into
+   lines;
+2. one DuckDB query over those lines (multi-threaded) keeps the lines it can *prove* and
+   parses them with ``json_transform`` into the top-level fields and a map of property
+   values (each value's JSON text);
+3. pyarrow compute turns the property map into ``p__K``/``n__K`` columns.
 
-A line takes the fast path only if it can be *proved* to give exactly what the exact
-path gives; every other line (and every line of a chunk where proof fails) goes through
-the exact path, which assigns reject reasons as always. The proofs:
+A line takes the fast path only if it provably gives exactly what the exact path gives;
+every other line goes through the exact path, which assigns reject reasons as always.
+The proof rests on a strict grammar (``GRAMMAR``, a whole-line regular expression):
 
-* the line starts with ``{``, ends with ``}``, and has no backslash and no CR: so no
-  string holds an escape (decoded text == raw text, no lone surrogates) and the line is
-  one object;
-* msgspec accepted it as ``_Native`` (it refuses NaN, control characters in strings,
-  trailing data and invalid UTF-8 in ``str`` fields; the raw column is UTF-8 validated
-  for the rest), with no ``external_customer_id`` (alias rules stay in ``shapes``);
-* no duplicate keys: msgspec keeps the last of two equal keys, so we count. Outside
-  strings a colon only follows a key, so the line's colons equal the keys msgspec kept
-  plus the colons inside the strings it kept iff no key was dropped (an unknown
-  top-level field also makes the counts differ, which just sends the line slow);
-* every value is in the simple subset the vectorized rules cover: ``event_name``,
-  ``customer_id``, a given ``event_id`` hold a character Python's ``str.strip`` keeps;
-  the timestamp is ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`` within range; a number
-  (JSON, or a string ``NUMBER_PATTERN`` accepts) has at most 26 integer and 12
-  fraction digits and no exponent (so the DECIMAL(38,12) cast needs no rounding);
-  property values are scalars and keys are non-empty.
+* the line is one JSON object whose values are scalars or flat objects of scalars, with
+  only spaces and tabs as whitespace (so it is JSON by RFC 8259, which Python's reader
+  takes, and DuckDB's lenient reader, which also takes trailing commas and NaN, reads
+  it the same);
+* strings hold no backslash and no control character: no escapes, so the decoded text
+  is the raw text (and quotes never occur inside a string);
+* every number is *canonical* (no exponent, no leading zero, no trailing zero in the
+  fraction, no ``-0``) with at most 15 digits, at most 12 of them after the point.
+  DuckDB re-prints a number from its binary double (``json_transform`` to JSON text);
+  a canonical literal with at most 15 significant digits survives that round trip
+  (IEEE doubles hold 15 decimal digits), so when the re-printed text is itself canonical
+  it *is* the literal: the lake's ``p__K`` text, with ``n__K`` its exact
+  ``DECIMAL(38,12)`` cast. Any other number sends its line to the exact path.
+
+Then the query checks what the exact path checks: top-level keys distinct and known
+(no ``external_customer_id``, no unknown field), ``event_name``, ``customer_id`` and a
+given ``event_id`` strings holding a character ``str.strip`` keeps, ``source`` a string
+or null, ``timestamp`` ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` naming a real
+instant within range, ``properties`` absent or an object with distinct, non-empty keys
+(DuckDB's map is NULL when a key repeats).
 
 ``tests/events/test_fastpath.py`` checks that both paths give identical lake rows,
 rejects and duplicates, for edge lines and for generated records.
@@ -39,16 +42,19 @@ rejects and duplicates, for edge lines and for generated records.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import bisect
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import msgspec
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
+from meterbill.compiler.sqlvalues import lit
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.readers import SourceRecord, json_line_record
 from meterbill.events.schema import (
@@ -62,64 +68,162 @@ from meterbill.events.schema import (
     TEXT_ARROW,
     TIMESTAMP,
     TIMESTAMP_ARROW,
+    fold_column_name,
     property_columns,
 )
 
-#: Bytes read per chunk (the chunk is cut after its last newline): ~85k bench events.
-CHUNK_BYTES: Final = 16 << 20
+#: Bytes read per chunk (the chunk is cut after its last newline): ~170k bench events.
+CHUNK_BYTES: Final = 32 << 20
+
+#: Rows per Arrow batch handed to DuckDB (its unit of parallel work).
+_BATCH_ROWS: Final = 16_384
 
 #: The ``--shape`` choices whose records the fast path reads (as native).
 FAST_SHAPES: Final = frozenset({"auto", "native"})
 
-_UNSET: Final = msgspec.UNSET
-_NO_RAW: Final = msgspec.Raw(b"")
-#: Above this many distinct property keys in a chunk, pivot record by record.
-_WIDE_KEYS: Final = 64
+# -- the grammar of a provable line ------------------------------------------------------
 
-
-class _Native(msgspec.Struct, gc=False):
-    """The native-shape fields the fast path reads (unknown fields are ignored).
-
-    ``gc=False``: a chunk decodes into ~1M objects, none in a reference cycle; tracking
-    them made the garbage collector cost as much as decoding."""
-
-    event_name: str
-    customer_id: str
-    timestamp: str
-    event_id: str | msgspec.UnsetType | None = _UNSET
-    source: str | msgspec.UnsetType | None = _UNSET
-    properties: dict[str, msgspec.Raw] | msgspec.UnsetType | None = _UNSET
-    external_customer_id: msgspec.Raw | msgspec.UnsetType = _UNSET
-
-
-_DECODER: Final = msgspec.json.Decoder(_Native)
-
-# Regular expressions (RE2, as pyarrow runs them) over whole columns.
-#: Holds a character that ``str.strip()`` keeps (the complement of ``str.isspace``).
-_NOT_BLANK: Final = (
-    r"[^\x{09}-\x{0d}\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}"
-    r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+_WS: Final = r"[ \t]*"
+_CHAR: Final = r'[^"\\\x00-\x1f]'  # in a string without escapes
+_STRING: Final = f'"{_CHAR}*"'
+#: A string holding a character ``str.strip()`` keeps (the complement of ``str.isspace``).
+_NOT_BLANK_STRING: Final = (
+    f'"{_CHAR}*'
+    r'[^"\\\x00-\x20\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]'
+    f'{_CHAR}*"'
 )
+#: ISO 8601 with an offset: ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``, as a string.
 _ISO_TIMESTAMP: Final = (
-    r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-"
-    r"(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+    r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?'
+    r'(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"'
 )
-#: A JSON number literal the DECIMAL(38,12) cast takes exactly.
-_SIMPLE_JSON_NUMBER: Final = r"^-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,12})?$"
-#: ``schema.NUMBER_PATTERN`` (whole match, ASCII digits).
+
+
+def _canonical_number() -> str:
+    """A canonical JSON number of at most 15 digits, at most 12 after the point."""
+    branches = []
+    for integer_digits in range(1, 16):
+        fraction = min(12, 15 - integer_digits)
+        branch = f"[1-9][0-9]{{{integer_digits - 1}}}"
+        if fraction:
+            branch += f"(?:\\.[0-9]{{0,{fraction - 1}}}[1-9])?"
+        branches.append(branch)
+    branches.append(r"0\.[0-9]{0,11}[1-9]")
+    return "(?:-?(?:" + "|".join(branches) + ")|0)"
+
+
+#: A number whose DuckDB re-printed text equals its literal (see the module docstring).
+CANONICAL_NUMBER: Final = _canonical_number()
+_SCALAR: Final = f"(?:{_STRING}|{CANONICAL_NUMBER}|true|false|null)"
+_MEMBER: Final = f'"{_CHAR}+"{_WS}:{_WS}{_SCALAR}'  # a non-empty key
+_FLAT_OBJECT: Final = f"\\{{{_WS}(?:{_MEMBER}{_WS}(?:,{_WS}{_MEMBER}{_WS})*)?\\}}"
+
+
+def _field(name: str, value: str) -> str:
+    return f'"{name}"{_WS}:{_WS}(?:{value})'
+
+
+_TOP_MEMBER: Final = (
+    "(?:"
+    + "|".join(
+        [
+            _field(EVENT_ID, f"{_NOT_BLANK_STRING}|null"),
+            _field(EVENT_NAME, _NOT_BLANK_STRING),
+            _field(CUSTOMER_ID, _NOT_BLANK_STRING),
+            _field(TIMESTAMP, _ISO_TIMESTAMP),
+            _field(SOURCE, f"{_STRING}|null"),
+            _field("properties", f"{_FLAT_OBJECT}|null"),
+        ]
+    )
+    + ")"
+)
+#: A whole line the fast path may read (the strict subset of JSON described above).
+GRAMMAR: Final = f"{_WS}\\{{{_WS}{_TOP_MEMBER}{_WS}(?:,{_WS}{_TOP_MEMBER}{_WS})*\\}}{_WS}"
+
+#: ``schema.NUMBER_PATTERN`` (whole match, ASCII digits), for string values.
 _TEXT_NUMBER: Final = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 #: A number string the DECIMAL(38,12) cast takes exactly.
 _SIMPLE_TEXT_NUMBER: Final = r"^[+-]?([0-9]{1,26}(\.[0-9]{0,12})?|\.[0-9]{1,12})$"
 
+#: At most this many property keys are read into columns per chunk; lines with other
+#: keys take the exact path (the query's cost grows with the keys it checks).
+MAX_KEYS: Final = 32
+_TOP_FIELDS: Final = (EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, "properties")
+
+#: Every line of ``chunk_lines`` (i, line), parsed if the grammar takes it, with ``ok``
+#: where it is provable. The grammar has checked the types and the text of the fields;
+#: the query checks that no key appears twice, that the properties are among the keys
+#: read (``{structure}``, their JSON text as ``{values}``; ``unknown`` lists the keys of
+#: a line that has others) and that the timestamp is a real instant within range.
+#: No WHERE clause: DuckDB would push it down and parse once per condition.
+_PROVE_SQL: Final = """
+WITH checked AS (
+    SELECT i, CASE WHEN regexp_full_match(line, $grammar) THEN line END AS line
+    FROM chunk_lines
+), parsed AS (
+    SELECT i, json_keys(line) AS top, json_keys(line, '$.properties') AS keys,
+           json_transform(line, {structure}) AS f
+    FROM checked
+), fields AS (
+    SELECT i, top, keys, f.event_id, f.event_name, f.customer_id,
+           try_cast(f.timestamp AS TIMESTAMPTZ) AS ts, f.source{values},
+           coalesce(len(keys) = {count_known}, true) AS known_keys
+    FROM parsed
+)
+SELECT i,
+       coalesce(len(top) = {count_top} AND known_keys
+                AND event_name IS NOT NULL AND customer_id IS NOT NULL
+                AND epoch_us(ts) BETWEEN $min_micros AND $max_micros, false) AS ok,
+       CASE WHEN NOT known_keys THEN keys END AS unknown,
+       event_id, event_name, customer_id, ts AS "timestamp",
+       nullif(source, '') AS source{columns}
+FROM fields
+"""
+
+
+def _prove_sql(keys: Sequence[str]) -> str:
+    """``_PROVE_SQL`` reading the property ``keys`` as columns ``v0``, ``v1``, ..."""
+    top = ",".join(f'"{name}":"VARCHAR"' for name in _TOP_FIELDS[:-1])
+    if keys:
+        inner = ",".join(f'{json.dumps(key, ensure_ascii=False)}:"JSON"' for key in keys)
+        top += ',"properties":{' + inner + "}"
+    values = "".join(
+        f",\n           struct_extract(f.properties, {lit(key)})::VARCHAR AS v{n}"
+        for n, key in enumerate(keys)
+    )
+    columns = "".join(f", v{n}" for n in range(len(keys)))
+    return _PROVE_SQL.format(
+        structure=lit("{" + top + "}"),
+        values=values,
+        columns=columns,
+        count_top=_count_distinct("top", _TOP_FIELDS),
+        count_known=_count_distinct("keys", keys),
+    )
+
+
+def _count_distinct(column: str, names: Sequence[str]) -> str:
+    """SQL: how many of ``names`` the list ``column`` holds. It equals the list's length
+    exactly when the list's items are distinct and all among ``names`` (and it costs a
+    tenth of ``list_unique``)."""
+    terms = [f"list_contains({column}, {lit(name)})::INTEGER" for name in names]
+    return " + ".join(terms) if terms else "0"
+
+
+@functools.cache
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB for the fast path (in memory; it holds one chunk at a time)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
 
 @dataclass(frozen=True, slots=True)
 class Lines:
-    """The lines of one chunk (newline dropped) and which may take the fast path."""
+    """The lines of one chunk (newline dropped), as bytes and, if UTF-8, as text."""
 
     data: bytes
     lines: pa.LargeBinaryArray
-    candidate: pa.BooleanArray  # starts with {, ends with }, no backslash, no CR
+    text: pa.LargeStringArray | None  # None: some line is not UTF-8
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -133,192 +237,101 @@ class Lines:
 
 
 def split_lines(data: bytes) -> Lines:
-    """Split a chunk into lines (in Arrow) and mark the fast-path candidates."""
-    whole = pa.array([data], pa.large_binary())
-    lines = pc.split_pattern(whole, b"\n").values
-    if data.endswith(b"\n"):
-        lines = lines.slice(0, len(lines) - 1)
-    candidate = pc.and_(pc.starts_with(lines, "{"), pc.ends_with(lines, "}"))
-    for byte in ("\\", "\r"):
-        if byte.encode() in data:
-            candidate = pc.and_(candidate, pc.equal(pc.count_substring(lines, byte), 0))
-    return Lines(data, lines, candidate)
-
-
-def raw_column(lines: Lines) -> pa.LargeStringArray | None:
-    """Every line's text as one Arrow column (no Python per line); None if not UTF-8."""
-    try:
-        return lines.lines.cast(pa.large_string())  # the cast validates UTF-8
-    except pa.ArrowInvalid:
-        return None
-
-
-def decode(lines: Lines, indexes: list[int]) -> list[_Native | None]:
-    """Decode the candidate lines ``indexes``; None where msgspec refuses one."""
-    if len(indexes) == len(lines) and indexes:
+    """Split a chunk into lines: Arrow's CSV reader, or a plain split where it cannot."""
+    expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    lines = None
+    if b"\r" not in data and b"\x01" not in data:  # CSV ends lines at CR; \x01 delimits
         try:
-            records = _DECODER.decode_lines(lines.data)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-            records = None
-        # one object per line: each starts with { and ends with }, so a line cannot be
-        # empty or continue the previous one, and two objects on a line make one more
-        if records is not None and len(records) == len(lines):
-            return records
-    return [_decode_one(lines.line(index)) for index in indexes]
-
-
-def _decode_one(line: bytes) -> _Native | None:
+            table = pa_csv.read_csv(
+                pa.BufferReader(pa.py_buffer(data)),
+                read_options=pa_csv.ReadOptions(column_names=["line"], block_size=4 << 20),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter="\x01",
+                    quote_char=False,
+                    escape_char=False,
+                    ignore_empty_lines=False,
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={"line": pa.large_binary()}, strings_can_be_null=False
+                ),
+            )
+        except pa.ArrowInvalid:
+            table = None
+        if table is not None and table.num_rows == expected:
+            lines = table.column("line").combine_chunks()
+    if lines is None:
+        whole = pa.array([data], pa.large_binary())
+        lines = pc.split_pattern(whole, b"\n").values.slice(0, expected)
     try:
-        return _DECODER.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
+        text = lines.cast(pa.large_string())  # the cast validates UTF-8
+    except pa.ArrowInvalid:
+        text = None
+    return Lines(data, lines, text)
 
 
-@dataclass(frozen=True, slots=True)
-class Columns:
-    """The decoded records of a chunk as lake columns, and which took the fast path."""
+def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | None:
+    """The provable lines, parsed (``_PROVE_SQL``), and the property keys read; None
+    when no line can be proved.
 
-    ok: pa.BooleanArray  # per decoded record: provably what the exact path gives
-    event_id: pa.Array  # NULL where it must be derived
-    event_name: pa.Array
-    customer_id: pa.Array
-    timestamp: pa.Array
-    source: pa.Array
-    properties: dict[str, tuple[pa.Array, pa.Array]]  # key -> (p__K, n__K)
-
-
-def build_columns(records: list[_Native], lines: pa.Array, total_colons: int) -> Columns:
-    """Check and convert decoded records column by column.
-
-    Args:
-        records: the decoded records.
-        lines: the text of each record's line.
-        total_colons: the colons of all those lines.
+    The keys are learned: the query reads ``hint`` (the previous chunk's keys); if some
+    line has others, it runs once more with those added (unless they would clash with
+    a known key in DuckDB's case-insensitive names, or pass ``MAX_KEYS``).
     """
-    count = len(records)
-    ok = pa.array([r.external_customer_id is _UNSET for r in records], pa.bool_())
-    event_name = pa.array([r.event_name for r in records], TEXT_ARROW)
-    customer_id = pa.array([r.customer_id for r in records], TEXT_ARROW)
-    timestamp_text = pa.array([r.timestamp for r in records], TEXT_ARROW)
-    raw_ids = [r.event_id for r in records]
-    raw_sources = [r.source for r in records]
-    raw_props = [r.properties for r in records]
-    seen = pa.array(
-        [
-            3 + (i is not _UNSET) + (s is not _UNSET) + (p is not _UNSET)
-            for i, s, p in zip(raw_ids, raw_sources, raw_props, strict=True)
-        ],
-        pa.int64(),
-    )
-    event_id = pa.array([i if i.__class__ is str else None for i in raw_ids], TEXT_ARROW)
-    source = pa.array([s if s.__class__ is str else None for s in raw_sources], TEXT_ARROW)
-
-    ok = _and(ok, pc.match_substring_regex(event_name, _NOT_BLANK))
-    ok = _and(ok, pc.match_substring_regex(customer_id, _NOT_BLANK))
-    ok = _and(
-        ok, pc.or_kleene(pc.is_null(event_id), pc.match_substring_regex(event_id, _NOT_BLANK))
-    )
-    for column in (event_name, customer_id, timestamp_text, event_id, source):
-        seen = pc.add(seen, pc.count_substring(column, ":").fill_null(0))
-    ok = _and(ok, pc.match_substring_regex(timestamp_text, _ISO_TIMESTAMP))
-    timestamp = _timestamps(timestamp_text, ok)
-    micros = timestamp.cast(pa.int64())
-    ok = _and(ok, pc.and_(pc.greater_equal(micros, MIN_MICROS), pc.less_equal(micros, MAX_MICROS)))
-    source = pc.if_else(pc.equal(source, ""), pa.scalar(None, TEXT_ARROW), source)
-
-    dicts = [p if p.__class__ is dict else {} for p in raw_props]
-    properties: dict[str, tuple[pa.Array, pa.Array]] = {}
-    for key, values in _pivot(dicts, count).items():
-        text, number, fine, key_colons = _property_column(key, values)
-        ok = _and(ok, fine)
-        seen = pc.add(seen, key_colons)
-        if text.null_count < count:
-            properties[key] = (text, number)
-    # a line never has fewer colons than msgspec kept, so equal sums prove every line
-    if pc.sum(seen).as_py() != total_colons:
-        ok = _and(ok, pc.equal(seen, pc.count_substring(lines, ":")))
-    return Columns(ok, event_id, event_name, customer_id, timestamp, source, properties)
+    if lines.text is None:
+        return None
+    con = _connection()
+    table = pa.table({"i": pa.array(range(len(lines)), pa.int64()), "line": lines.text})
+    # in batches: DuckDB scans an Arrow table one batch per thread
+    con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
+    keys = sorted(set(hint))
+    try:
+        while True:
+            table = con.sql(
+                _prove_sql(keys),
+                params={
+                    "grammar": GRAMMAR,
+                    "min_micros": MIN_MICROS,
+                    "max_micros": MAX_MICROS,
+                },
+            ).to_arrow_table()
+            more = set(pc.list_flatten(table.column("unknown")).to_pylist()) - set(keys)
+            wider = sorted(set(keys) | more)
+            if not more or len(wider) > MAX_KEYS or _clash(wider):
+                break
+            keys = wider
+    finally:
+        con.unregister("chunk_lines")
+    table = table.filter(table.column("ok"))
+    return (table, keys) if table.num_rows else None
 
 
-def _pivot(dicts: list[dict[str, msgspec.Raw]], count: int) -> dict[str, list[msgspec.Raw]]:
-    """Per property key, each record's raw value (``_NO_RAW`` where absent)."""
-    keys = set().union(*dicts)
-    if len(keys) <= _WIDE_KEYS:
-        return {key: [d.get(key, _NO_RAW) for d in dicts] for key in keys}
-    columns: dict[str, list[msgspec.Raw]] = {}
-    for row, d in enumerate(dicts):
-        for key, value in d.items():
-            column = columns.get(key)
-            if column is None:
-                column = columns[key] = [_NO_RAW] * count
-            column[row] = value
-    return columns
+def _clash(keys: Sequence[str]) -> bool:
+    """Whether two keys are one name to DuckDB (a struct's field names ignore case)."""
+    return len({fold_column_name(key) for key in keys}) < len(keys)
 
 
-def _property_column(
-    key: str, values: list[msgspec.Raw]
-) -> tuple[pa.Array, pa.Array, pa.BooleanArray, pa.Array]:
-    """(p__K, n__K, provable per row, colons per row) of one key's raw JSON values."""
-    lengths = pa.array(map(len, values), pa.int64(), size=len(values))
-    offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(lengths)])
-    raw = pa.LargeStringArray.from_buffers(
-        len(values), offsets.buffers()[1], pa.py_buffer(b"".join(values))
-    )
-    present = pc.greater(lengths, 0)
+def _property_column(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+    """(p__K, n__K, provable per row) of one key's values as JSON text (NULL: absent)."""
     first = pc.utf8_slice_codeunits(raw, 0, 1)
-    is_string = pc.equal(first, '"')
-    nested = pc.is_in(first, pa.array(["{", "["]))
-    is_null = pc.equal(raw, "null")
-    has_value = pc.and_(present, pc.invert(is_null))
-    is_bool = pc.is_in(raw, pa.array(["true", "false"]))
-    is_number = pc.and_(has_value, pc.invert(pc.or_(pc.or_(is_string, nested), is_bool)))
+    is_string = pc.equal(first, '"').fill_null(fill_value=False)
+    is_bool = pc.is_in(raw, pa.array(["true", "false"])).fill_null(fill_value=False)
+    is_number = pc.and_(pc.is_valid(raw), pc.invert(pc.or_(is_string, is_bool)))
     inner = pc.utf8_slice_codeunits(raw, 1, -1)
-    none = pa.nulls(len(values), pa.bool_()).fill_null(fill_value=False)
-    text_is_number = simple_text = simple_json = none  # skip regexes a column cannot need
+    false = pa.nulls(len(raw), pa.bool_()).fill_null(fill_value=False)
+    text_is_number = simple_text = canonical = false  # skip regexes a column cannot need
     if pc.any(is_string).as_py():
         text_is_number = pc.and_(is_string, pc.match_substring_regex(inner, _TEXT_NUMBER))
         if pc.any(text_is_number).as_py():
             simple = pc.match_substring_regex(inner, _SIMPLE_TEXT_NUMBER)
             simple_text = pc.and_(text_is_number, simple)
     if pc.any(is_number).as_py():
-        simple_json = pc.and_(is_number, pc.match_substring_regex(raw, _SIMPLE_JSON_NUMBER))
-    numeric = pc.or_(simple_json, simple_text)
-    # provable: not nested, and every number is one the cast takes exactly
-    fine = pc.and_(
-        pc.invert(nested),
-        pc.invert(pc.or_(pc.xor(is_number, simple_json), pc.xor(text_is_number, simple_text))),
-    )
-    if key == "" or "\x00" in key:  # bad_property_key, whatever the value (null too)
-        fine = pc.and_(fine, pc.invert(present))
-    text = pc.if_else(is_string, inner, pc.if_else(has_value, raw, None)).cast(TEXT_ARROW)
-    number_text = pc.if_else(pc.and_(numeric, fine), text, None)
-    number = number_text.cast(NUMBER_ARROW)
-    key_colons = pc.add(
-        pc.multiply(present.cast(pa.int64()), 1 + key.count(":")), pc.count_substring(raw, ":")
-    )
-    return text, number, fine, key_colons
-
-
-def _timestamps(text: pa.Array, ok: pa.BooleanArray) -> pa.Array:
-    """Cast ISO 8601 text to UTC instants; rows not ``ok`` (or invalid dates) are NULL."""
-    masked = pc.if_else(ok, text, None)
-    try:
-        return masked.cast(TIMESTAMP_ARROW)
-    except pa.ArrowInvalid:  # a day the month has not got (2026-02-30): row by row
-        micros: list[int | None] = []
-        for item in masked.to_pylist():
-            try:
-                one = pa.array([item], TEXT_ARROW).cast(TIMESTAMP_ARROW).cast(pa.int64())
-            except pa.ArrowInvalid:
-                micros.append(None)
-            else:
-                micros.append(one[0].as_py())
-        return pa.array(micros, pa.int64()).cast(TIMESTAMP_ARROW)
-
-
-def _and(mask: pa.BooleanArray, condition: pa.Array) -> pa.BooleanArray:
-    """``mask AND condition``, a NULL condition counting as False."""
-    return pc.and_(mask, condition.fill_null(fill_value=False))
+        whole = pc.match_substring_regex(raw, f"^{CANONICAL_NUMBER}$")
+        canonical = pc.and_(is_number, whole.fill_null(fill_value=False))
+    # provable: every number is one the re-print kept and the cast takes exactly
+    fine = pc.invert(pc.or_(pc.xor(is_number, canonical), pc.xor(text_is_number, simple_text)))
+    text = pc.if_else(is_string, inner, raw).cast(TEXT_ARROW)
+    number_text = pc.if_else(pc.or_(canonical, simple_text), text, None)
+    return text, number_text.cast(NUMBER_ARROW), fine
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +360,7 @@ def read_chunk(
     seq_base: int,
     file_index: int,
     derive_id: Callable[[int], str],
+    hint: Iterable[str] = (),
 ) -> Chunk:
     """Read a chunk of JSON lines: the provable records columnar, the rest as records.
 
@@ -356,152 +370,119 @@ def read_chunk(
         seq_base: the ingest's records before this chunk.
         file_index: the file's index in the ingest.
         derive_id: the event id of a record without one, by its line number.
+        hint: property keys the chunk probably has (the previous chunk's).
     """
-    with _collector_paused():
-        return _read_chunk(
-            data,
+    lines = split_lines(data)
+    proved = _prove(lines, hint)
+    properties: dict[str, tuple[pa.Array, pa.Array]] = {}
+    if proved is not None:
+        proved, keys = proved
+        properties, fine = _property_columns(proved, keys)
+        if fine is not None:  # a value the re-print may have changed: exact path
+            proved = proved.filter(fine) if pc.any(fine).as_py() else None
+            properties = _filter_columns(properties, fine)
+    fast = proved.column("i").to_pylist() if proved is not None else []
+    # every other line goes through the exact path (blank lines are not records)
+    slow: list[tuple[int, SourceRecord]] = []
+    blanks: list[int] = []
+    if len(fast) < len(lines):
+        is_fast = set(fast)
+        for index in range(len(lines)):
+            if index in is_fast:
+                continue
+            record = json_line_record(first_line + index, lines.line(index))
+            if record is None:
+                blanks.append(index)
+            else:
+                slow.append((index + 1 - len(blanks), record))
+    table: pa.Table | None = None
+    if proved is not None:
+        ordinals = (
+            [index + 1 - bisect.bisect_left(blanks, index) for index in fast]
+            if blanks
+            else [index + 1 for index in fast]
+        )
+        table = _fast_table(
+            proved,
+            properties,
+            lines,
+            ordinals=ordinals,
             first_line=first_line,
             seq_base=seq_base,
             file_index=file_index,
             derive_id=derive_id,
         )
+    return Chunk(len(lines) - len(blanks), table, frozenset(properties), slow)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a chunk allocates millions of acyclic objects,
-    and the collections they trigger cost ~25% of the chunk's time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def _property_columns(
+    proved: pa.Table, keys: Sequence[str]
+) -> tuple[dict[str, tuple[pa.Array, pa.Array]], pa.BooleanArray | None]:
+    """(p__K, n__K) per key with a value, and which rows are provable (None: all)."""
+    count = proved.num_rows
+    columns: dict[str, tuple[pa.Array, pa.Array]] = {}
+    fine: pa.BooleanArray | None = None
+    for n, key in enumerate(keys):
+        raw = proved.column(f"v{n}").combine_chunks()
+        if raw.null_count == count:
+            continue  # only nulls: the same as absent
+        text, number, key_fine = _property_column(raw)
+        if not pc.all(key_fine).as_py():
+            fine = key_fine if fine is None else pc.and_(fine, key_fine)
+        columns[key] = (text, number)
+    return columns, fine
 
 
-def _read_chunk(
-    data: bytes,
-    *,
-    first_line: int,
-    seq_base: int,
-    file_index: int,
-    derive_id: Callable[[int], str],
-) -> Chunk:
-    lines = split_lines(data)
-    raw = raw_column(lines)
-    candidate = lines.candidate.to_pylist() if raw is not None else [False] * len(lines)
-    slow: list[tuple[int, SourceRecord]] = []
-    if all(candidate):
-        ordinals = range(1, len(lines) + 1)
-        records = len(lines)
-        indexes = list(range(len(lines)))
-    else:
-        ordinals_list = [0] * len(lines)
-        indexes = []
-        records = 0
-        for index, is_candidate in enumerate(candidate):
-            if is_candidate:
-                records += 1
-                ordinals_list[index] = records
-                indexes.append(index)
-                continue
-            record = json_line_record(first_line + index, lines.line(index))
-            if record is not None:
-                records += 1
-                slow.append((records, record))
-        ordinals = ordinals_list
-    decoded = decode(lines, indexes)
-    kept = [i for i, record in zip(indexes, decoded, strict=True) if record is not None]
-    if len(kept) < len(indexes):
-        for index, record in zip(indexes, decoded, strict=True):
-            if record is None:
-                slow_record = json_line_record(first_line + index, lines.line(index))
-                assert slow_record is not None  # a candidate line is not blank
-                slow.append((ordinals[index], slow_record))
-        decoded = [record for record in decoded if record is not None]
-    table: pa.Table | None = None
-    keys: frozenset[str] = frozenset()
-    if kept:
-        kept_lines = lines.lines if len(kept) == len(lines) else lines.lines.take(kept)
-        total_colons = (
-            lines.data.count(b":")
-            if len(kept) == len(lines)
-            else pc.sum(pc.count_substring(kept_lines, ":")).as_py()
-        )
-        try:
-            columns: Columns | None = build_columns(decoded, kept_lines, total_colons)
-        except pa.ArrowException:  # not expected; the exact path decides, as always
-            columns = None
-        ok = columns.ok.to_pylist() if columns is not None else [False] * len(kept)
-        rows = [row for row, fine in enumerate(ok) if fine]
-        for row, fine in enumerate(ok):
-            if not fine:
-                index = kept[row]
-                slow_record = json_line_record(first_line + index, lines.line(index))
-                assert slow_record is not None
-                slow.append((ordinals[index], slow_record))
-        if rows:
-            assert raw is not None
-            assert columns is not None
-            table, keys = _fast_table(
-                columns,
-                pa.array(rows, pa.int64()),
-                [kept[row] for row in rows],
-                ordinals=ordinals,
-                raw=raw,
-                first_line=first_line,
-                seq_base=seq_base,
-                file_index=file_index,
-                derive_id=derive_id,
-            )
-    slow.sort(key=lambda item: item[0])
-    return Chunk(records, table, keys, slow)
+def _filter_columns(
+    columns: dict[str, tuple[pa.Array, pa.Array]], rows: pa.BooleanArray
+) -> dict[str, tuple[pa.Array, pa.Array]]:
+    """The columns' ``rows``, without keys left with no value."""
+    kept = {
+        key: (text.filter(rows), number.filter(rows)) for key, (text, number) in columns.items()
+    }
+    return {key: pair for key, pair in kept.items() if pair[0].null_count < len(pair[0])}
 
 
 def _fast_table(
-    columns: Columns,
-    rows: pa.Array,
-    line_indexes: list[int],
+    proved: pa.Table,
+    properties: dict[str, tuple[pa.Array, pa.Array]],
+    lines: Lines,
     *,
-    ordinals: Sequence[int],
-    raw: pa.Array,
+    ordinals: list[int],
     first_line: int,
     seq_base: int,
     file_index: int,
     derive_id: Callable[[int], str],
-) -> tuple[pa.Table, frozenset[str]]:
-    """The candidate table of the fast rows (``rows`` of ``columns``)."""
-    count = len(line_indexes)
-    record_numbers = [first_line + index for index in line_indexes]
-    event_id = columns.event_id.take(rows)
+) -> pa.Table:
+    """The candidate table of the proved rows."""
+    count = proved.num_rows
+    indexes = proved.column("i").combine_chunks()
+    record_numbers = pc.add(indexes, first_line)
+    event_id = proved.column(EVENT_ID).combine_chunks().cast(TEXT_ARROW)
     if event_id.null_count:
         ids = event_id.to_pylist()
+        numbers = record_numbers.to_pylist()
         event_id = pa.array(
             [
                 given if given is not None else derive_id(number)
-                for given, number in zip(ids, record_numbers, strict=True)
+                for given, number in zip(ids, numbers, strict=True)
             ],
             TEXT_ARROW,
         )
+    assert lines.text is not None  # proved rows exist only for UTF-8 chunks
     table: dict[str, pa.Array] = {
-        SEQ: pa.array([seq_base + ordinals[index] for index in line_indexes], pa.int64()),
-        FILE: pa.array([file_index] * count, pa.int32()),
-        RECORD: pa.array(record_numbers, pa.int64()),
-        RAW: raw.take(pa.array(line_indexes, pa.int64())),
+        SEQ: pc.add(pa.array(ordinals, pa.int64()), seq_base),
+        FILE: pa.nulls(count, pa.int32()).fill_null(file_index),
+        RECORD: record_numbers,
+        RAW: lines.text.take(indexes),
         EVENT_ID: event_id,
-        EVENT_NAME: columns.event_name.take(rows),
-        CUSTOMER_ID: columns.customer_id.take(rows),
-        TIMESTAMP: columns.timestamp.take(rows),
-        SOURCE: columns.source.take(rows),
+        EVENT_NAME: proved.column(EVENT_NAME).combine_chunks().cast(TEXT_ARROW),
+        CUSTOMER_ID: proved.column(CUSTOMER_ID).combine_chunks().cast(TEXT_ARROW),
+        TIMESTAMP: proved.column(TIMESTAMP).combine_chunks().cast(TIMESTAMP_ARROW),
+        SOURCE: proved.column(SOURCE).combine_chunks().cast(TEXT_ARROW),
     }
-    keys = []
-    for key, (text, number) in columns.properties.items():
-        text = text.take(rows)
-        if text.null_count == count:
-            continue
+    for key, (text, number) in properties.items():
         text_name, number_name = property_columns(key)
         table[text_name] = text
-        table[number_name] = number.take(rows)
-        keys.append(key)
-    return pa.table(table), frozenset(keys)
+        table[number_name] = number
+    return pa.table(table)

@@ -284,12 +284,18 @@ class _Reading:
         """
 
         derive = file_sha256.event_id
-
+        hint: frozenset[str] = frozenset()  # the property keys of the last chunk
         for first_line, data in json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress):
             base = self.records_read
             chunk = read_chunk(
-                data, first_line=first_line, seq_base=base, file_index=index, derive_id=derive
+                data,
+                first_line=first_line,
+                seq_base=base,
+                file_index=index,
+                derive_id=derive,
+                hint=hint,
             )
+            hint = chunk.keys or hint
             slow_events: list[tuple[int, SourceRecord, str, Event]] = []
             rejects: list[tuple[SourceRecord, Reject]] = []
             keys = set(chunk.keys)
