@@ -280,7 +280,8 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
     if lines.text is None:
         return None
     con = _connection()
-    table = pa.table({"i": pa.array(range(len(lines)), pa.int64()), "line": lines.text})
+    indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1)), 1)
+    table = pa.table({"i": indexes, "line": lines.text})
     # in batches: DuckDB scans an Arrow table one batch per thread
     con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
     keys = sorted(set(hint))
@@ -381,12 +382,12 @@ def read_chunk(
         if fine is not None:  # a value the re-print may have changed: exact path
             proved = proved.filter(fine) if pc.any(fine).as_py() else None
             properties = _filter_columns(properties, fine)
-    fast = proved.column("i").to_pylist() if proved is not None else []
+    fast = proved.num_rows if proved is not None else 0
     # every other line goes through the exact path (blank lines are not records)
     slow: list[tuple[int, SourceRecord]] = []
     blanks: list[int] = []
-    if len(fast) < len(lines):
-        is_fast = set(fast)
+    if fast < len(lines):
+        is_fast = set(proved.column("i").to_pylist()) if proved is not None else set()
         for index in range(len(lines)):
             if index in is_fast:
                 continue
@@ -397,11 +398,11 @@ def read_chunk(
                 slow.append((index + 1 - len(blanks), record))
     table: pa.Table | None = None
     if proved is not None:
-        ordinals = (
-            [index + 1 - bisect.bisect_left(blanks, index) for index in fast]
-            if blanks
-            else [index + 1 for index in fast]
-        )
+        indexes = proved.column("i").combine_chunks()
+        ordinals = pc.add(indexes, 1)  # 1-based among the chunk's records
+        if blanks:
+            before = [bisect.bisect_left(blanks, index) for index in indexes.to_pylist()]
+            ordinals = pc.subtract(ordinals, pa.array(before, pa.int64()))
         table = _fast_table(
             proved,
             properties,
@@ -448,7 +449,7 @@ def _fast_table(
     properties: dict[str, tuple[pa.Array, pa.Array]],
     lines: Lines,
     *,
-    ordinals: list[int],
+    ordinals: pa.Array,
     first_line: int,
     seq_base: int,
     file_index: int,
@@ -471,7 +472,7 @@ def _fast_table(
         )
     assert lines.text is not None  # proved rows exist only for UTF-8 chunks
     table: dict[str, pa.Array] = {
-        SEQ: pc.add(pa.array(ordinals, pa.int64()), seq_base),
+        SEQ: pc.add(ordinals, seq_base),
         FILE: pa.nulls(count, pa.int32()).fill_null(file_index),
         RECORD: record_numbers,
         RAW: lines.text.take(indexes),
