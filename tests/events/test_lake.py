@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -177,3 +178,36 @@ def test_exact_decimals_round_trip_through_ingest(values: list[Decimal]) -> None
         assert row["n__v"] == value
         assert row["n__s"] == value
         assert row["p__v"] == format(value, "f")
+
+
+def test_each_days_file_is_sorted_by_timestamp_then_event_id(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Rows read in scrambled order (several DuckDB vectors per day, equal timestamps,
+    some ids repeated) come out of every day's file sorted by (timestamp, event_id)."""
+    records = []
+    for i in range(9000):
+        n = (i * 7919) % 9000  # a permutation of 0..8999
+        day = 1 + n % 3
+        second = (n // 3) % 500  # many events share a timestamp
+        records.append(
+            native(
+                event_id=f"e{n:05}",
+                timestamp=f"2024-03-0{day}T00:{second // 60:02}:{second % 60:02}Z",
+                properties={"n": n},
+            )
+        )
+    records += records[:100]  # later copies: duplicates, kept out of the lake
+    result = workspace.ingest(write_jsonl(tmp_path / "in.jsonl", records))
+    assert (result.accepted, result.duplicates) == (9000, 100)
+    paths = lake_file_paths(workspace.con, workspace.root)
+    assert len(paths) == 3
+    with duckdb.connect() as reader:
+        reader.execute("SET TimeZone = 'UTC'")
+        for path in paths:
+            rows = reader.execute(
+                "SELECT timestamp, event_id FROM read_parquet(?, hive_partitioning = false)",
+                [path],
+            ).fetchall()
+            assert len(rows) == 3000
+            assert rows == sorted(rows)
