@@ -54,6 +54,8 @@ _COMPRESSION: Final = "zstd"
 _COMPRESSION_LEVEL: Final = 1
 #: DuckDB's memory for an ingest's dedup and writes; beyond it, DuckDB spills to disk.
 _WORK_MEMORY_LIMIT: Final = "1GB"
+#: At most this many day files are written at once (each buffers a row group in memory).
+_MAX_WRITERS: Final = 4
 #: The candidates' ids, read once from the staged files (two narrow columns).
 _IDS_SQL: Final = """
 CREATE TABLE ids AS SELECT _seq, event_id FROM read_parquet($files, union_by_name = true)
@@ -178,9 +180,9 @@ def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection
     Each file has the core columns, then ``p__K``, ``n__K`` for the keys (sorted) that
     some row of that date has; rows sorted by (timestamp, event_id). A day's file is one
     row group, which DuckDB writes on one thread, so the days are written by as many
-    threads as DuckDB has (each on its own cursor), and each file is fsynced by the
-    thread that wrote it. On any failure, the files written so far are deleted before
-    the error propagates.
+    threads as DuckDB has, up to ``_MAX_WRITERS`` (each on its own cursor), and each
+    file is fsynced by the thread that wrote it. On any failure, the files written so
+    far are deleted before the error propagates.
     """
     names = [row[0] for row in work.execute("DESCRIBE accepted").fetchall()]
     keys = sorted(key for key in map(property_key, names) if key is not None)
@@ -225,7 +227,7 @@ def _write_days(
 ) -> None:
     """COPY each planned day of ``accepted`` to its file (fsynced), on parallel cursors."""
     threads = int(work.execute("SELECT current_setting('threads')").fetchall()[0][0])
-    workers = max(1, min(threads, len(planned)))
+    workers = max(1, min(threads, _MAX_WRITERS, len(planned)))
     queue = list(reversed(planned))  # list.pop() is atomic: the threads share it
     failures: list[BaseException] = []
 
