@@ -57,3 +57,33 @@ def test_import_meterbill_loads_no_cli_or_spark() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_meterbill_ingest_starts_without_polars_or_the_catalog(tmp_path: Path) -> None:
+    """Process start is part of ingest's time: the command loads the events stage only."""
+    from meterbill.folder import CATALOG_FILE
+
+    (tmp_path / CATALOG_FILE).write_text("", encoding="utf-8")
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "e1", "event_name": "n", "customer_id": "c", '
+        '"timestamp": "2024-03-01T00:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\n"
+        "from meterbill.cli.main import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('polars', 'pydantic', 'jinja2', 'meterbill.workspace', 'meterbill.catalog')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "ingest", str(events), "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.splitlines() == ["read 1: accepted 1, duplicates 0, rejected 0", "[]"]

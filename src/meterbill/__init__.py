@@ -2,8 +2,13 @@
 
 The public API is ``Workspace`` (every operation, returning Polars frames) and the
 errors; the command line is a thin layer over it. ``import meterbill`` loads neither
-click, rich nor pyspark.
+click, rich nor pyspark, and ``Workspace`` (with Polars, the catalog and the compiler)
+loads on first use, so that ``meterbill ingest`` starts without them.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from meterbill.errors import (
     CatalogError,
@@ -15,7 +20,9 @@ from meterbill.errors import (
     SubscriptionError,
     WorkspaceError,
 )
-from meterbill.workspace import RunResult, Workspace
+
+if TYPE_CHECKING:
+    from meterbill.workspace import RunResult, Workspace
 
 __version__ = "0.1.0"
 
@@ -32,3 +39,12 @@ __all__ = [
     "WorkspaceError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Workspace`` and ``RunResult``, imported on first use."""
+    if name in ("RunResult", "Workspace"):
+        from meterbill import workspace
+
+        return getattr(workspace, name)
+    raise AttributeError(f"module 'meterbill' has no attribute {name!r}")

@@ -9,8 +9,10 @@ currency's minor unit. Python's ``ROUND_HALF_UP`` is half away from zero (-10.12
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:  # only round_money_column needs Polars; ingest imports this module
+    import polars as pl
 
 #: ISO 4217 minor units for currencies that do not use 2 places; every other code is 2.
 _MINOR_UNITS: dict[str, int] = {
@@ -86,6 +88,8 @@ def round_money_column(amount: pl.Expr, places: pl.Expr) -> pl.Expr:
     distinct scale is one ``round``, picked by ``when``. The result is ``Decimal(38, 4)``
     (every minor unit fits), half away from zero.
     """
+    import polars as pl
+
     out = pl.lit(None, dtype=pl.Decimal(38, 4))
     for places_value in sorted(set(_MINOR_UNITS.values()) | {2}):
         rounded = amount.round(places_value, mode="half_away_from_zero").cast(pl.Decimal(38, 4))

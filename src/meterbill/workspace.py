@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -30,27 +29,17 @@ from meterbill.compiler.cache import compile_cached
 from meterbill.engines import EngineName, create_engine
 from meterbill.engines.base import run_window
 from meterbill.errors import MeterbillError, WorkspaceError
+from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
 from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
 from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import Period, local_midnight, period_at, periods_through
 
-CATALOG_FILE = "catalog.toml"
-EXAMPLES = ("openai-o1",)
 Progress = Callable[[str], None]
 
 
 def _noop(_: str) -> None:
     return None
-
-
-def example_dir(name: str) -> Path:
-    """The shipped example's folder (``meterbill/data/<name>`` or the checkout's ``data/``)."""
-    package = Path(str(resources.files("meterbill")))
-    for candidate in (package / "data" / name, package.parent.parent / "data" / name):
-        if (candidate / CATALOG_FILE).is_file():
-            return candidate
-    raise WorkspaceError(f"example {name!r} not found; known examples are {', '.join(EXAMPLES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +68,7 @@ class Workspace:
         Raises:
             WorkspaceError: the folder is not a workspace (``meterbill init`` makes one).
         """
-        self.root = Path(root).resolve()
-        if not (self.root / CATALOG_FILE).is_file():
-            raise WorkspaceError(
-                f"{self.root} is not a meterbill workspace (no {CATALOG_FILE}); "
-                "create one with: meterbill init DIR"
-            )
+        self.root = workspace_root(root)
 
     # -- creation ---------------------------------------------------------------------
 
@@ -157,21 +141,15 @@ class Workspace:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> object:
         """Ingest event files into the lake; returns the ``IngestResult`` counts."""
-        from meterbill.events import ingest_paths
+        from meterbill.events import ingest_workspace
 
-        with state.workspace_lock(self.root):
-            con = state.connect_state(self.root)
-            try:
-                return ingest_paths(
-                    self.root,
-                    con,
-                    paths,
-                    strict=strict,
-                    shape=shape,  # type: ignore[arg-type]  # a SHAPES choice (the CLI's)
-                    on_progress=on_progress,
-                )
-            finally:
-                con.close()
+        return ingest_workspace(
+            self.root,
+            paths,
+            strict=strict,
+            shape=shape,  # type: ignore[arg-type]  # a SHAPES choice (the CLI's)
+            on_progress=on_progress,
+        )
 
     # -- the invoice run ----------------------------------------------------------------
 

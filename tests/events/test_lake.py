@@ -8,11 +8,14 @@ import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from meterbill.errors import IngestError
 from meterbill.events import ingest_paths, lake_file_paths
 from meterbill.state import connect_state
 
@@ -177,3 +180,63 @@ def test_exact_decimals_round_trip_through_ingest(values: list[Decimal]) -> None
         assert row["n__v"] == value
         assert row["n__s"] == value
         assert row["p__v"] == format(value, "f")
+
+
+def test_each_days_file_is_sorted_by_timestamp_then_event_id(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Rows read in scrambled order (several DuckDB vectors per day, equal timestamps,
+    some ids repeated) come out of every day's file sorted by (timestamp, event_id)."""
+    records = []
+    for i in range(9000):
+        n = (i * 7919) % 9000  # a permutation of 0..8999
+        day = 1 + n % 3
+        second = (n // 3) % 500  # many events share a timestamp
+        records.append(
+            native(
+                event_id=f"e{n:05}",
+                timestamp=f"2024-03-0{day}T00:{second // 60:02}:{second % 60:02}Z",
+                properties={"n": n},
+            )
+        )
+    records += records[:100]  # later copies: duplicates, kept out of the lake
+    result = workspace.ingest(write_jsonl(tmp_path / "in.jsonl", records))
+    assert (result.accepted, result.duplicates) == (9000, 100)
+    paths = lake_file_paths(workspace.con, workspace.root)
+    assert len(paths) == 3
+    with duckdb.connect() as reader:
+        reader.execute("SET TimeZone = 'UTC'")
+        for path in paths:
+            rows = reader.execute(
+                "SELECT timestamp, event_id FROM read_parquet(?, hive_partitioning = false)",
+                [path],
+            ).fetchall()
+            assert len(rows) == 3000
+            assert rows == sorted(rows)
+
+
+def test_a_failed_day_write_removes_every_file_of_the_ingest(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Days are written by parallel threads: one day failing (a full disk) stops the rest,
+    deletes what the others wrote, and commits nothing."""
+    from meterbill.events import lake
+
+    workspace.ingest(write_jsonl(tmp_path / "first.jsonl", [native(event_id="keep")]))
+    before = workspace.disk_files()
+    original = lake._copy_day
+
+    def copy_day(cursor: Any, ingest_id: str, lake_file: Any, path: Path) -> None:
+        if lake_file.event_date == date(2024, 3, 5):
+            raise OSError(28, "No space left on device")
+        original(cursor, ingest_id, lake_file, path)
+
+    monkeypatch.setattr(lake, "_copy_day", copy_day)
+    days = [native(event_id=f"d{d}", timestamp=f"2024-03-{d:02}T12:00:00Z") for d in range(1, 9)]
+    with pytest.raises(IngestError, match=r"cannot write the lake: .*No space left"):
+        workspace.ingest(write_jsonl(tmp_path / "days.jsonl", days))
+    assert workspace.disk_files() == before
+    assert workspace.count("lake_files") == 1
+    assert workspace.count("ingests") == 1
+    monkeypatch.undo()
+    assert workspace.ingest(tmp_path / "days.jsonl").accepted == 8

@@ -5,18 +5,20 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import polars as pl
 
 from meterbill import __version__
 from meterbill.cli.diagnostics import fail, handle_errors
 from meterbill.cli.options import engine_option, open_workspace, output_options, workspace_option
 from meterbill.cli.render import print_table, stderr_status
-from meterbill.export import write_frame
-from meterbill.money import format_amount
-from meterbill.workspace import EXAMPLES, Workspace
+from meterbill.folder import EXAMPLES
+
+if TYPE_CHECKING:  # Polars and Workspace load in the commands that use them (start-up time)
+    import polars as pl
+
+    from meterbill.workspace import Workspace
 
 DEMO_THROUGH = "2026-11-01"
 
@@ -40,6 +42,8 @@ def cli(debug: bool) -> None:  # noqa: FBT001
 @handle_errors
 def demo(directory: Path | None) -> None:
     """Run the OpenAI O1 example end to end in a fresh workspace and print its invoice."""
+    from meterbill.workspace import Workspace
+
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-demo-"))
     stderr_status(f"creating the openai-o1 example workspace in {root}")
     workspace = Workspace.init(root, example="openai-o1")
@@ -58,6 +62,8 @@ def demo(directory: Path | None) -> None:
 @handle_errors
 def init(directory: Path, example: str | None) -> None:
     """Create a workspace in DIRECTORY."""
+    from meterbill.workspace import Workspace
+
     Workspace.init(directory, example=example)
     click.echo(f"created workspace {directory}", err=True)
 
@@ -143,13 +149,17 @@ def subscriptions_import(file: Path, workspace: Path) -> None:
 def ingest(paths: tuple[str, ...], strict: bool, shape: str, workspace: Path) -> None:  # noqa: FBT001
     """Ingest event files, folders or globs (JSON lines, CSV, Parquet, .gz) into the lake."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    opened = open_workspace(workspace)
+    from meterbill.events import ingest_workspace
+    from meterbill.folder import workspace_root
+
+    root = workspace_root(workspace)  # not Workspace: ingest starts without Polars
     console = Console(stderr=True)
     if not console.is_terminal:  # piped or captured: no bar, so stderr stays clean
-        result: Any = opened.ingest(list(paths), strict=strict, shape=shape)
+        result = ingest_workspace(root, list(paths), strict=strict, shape=shape)  # type: ignore[arg-type]  # a SHAPES choice
     else:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
         bar = Progress(
             "[dim]ingest[/dim]",
             BarColumn(),
@@ -164,7 +174,13 @@ def ingest(paths: tuple[str, ...], strict: bool, shape: str, workspace: Path) ->
             bar.update(task, completed=done, total=total)
 
         with bar:
-            result = opened.ingest(list(paths), strict=strict, shape=shape, on_progress=on_progress)
+            result = ingest_workspace(
+                root,
+                list(paths),
+                strict=strict,
+                shape=shape,  # type: ignore[arg-type]  # a SHAPES choice
+                on_progress=on_progress,
+            )
     click.echo(
         f"read {result.records_read}: accepted {result.accepted}, "
         f"duplicates {result.duplicates}, rejected {result.rejected}"
@@ -265,6 +281,8 @@ def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
 
     Priced exactly as the invoice run will price it; nothing is written to the ledger.
     """
+    import polars as pl
+
     invoices, lines = open_workspace(workspace).preview(customer, at=at)
     for row in invoices.iter_rows(named=True):
         _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]))
@@ -303,6 +321,8 @@ def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
         ),
         title=title,
     )
+    from meterbill.money import format_amount
+
     click.echo(f"Total: {format_amount(row['total'], row['currency'])} {row['currency']}")
 
 
@@ -349,6 +369,8 @@ def sql(query: str, fmt: str, out: Path | None, workspace: Path) -> None:
 
 
 def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
+    from meterbill.export import write_frame
+
     if fmt == "table" and out is None:
         print_table(frame)
         return
@@ -383,6 +405,10 @@ def export(
     period_from: str | None, period_to: str | None, workspace: Path,
 ) -> None:  # fmt: skip
     """Export invoices or line items to Parquet, CSV or JSON lines."""
+    import polars as pl
+
+    from meterbill.export import write_frame
+
     ws = open_workspace(workspace)
     invoices = ws.invoices()
     if status:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from meterbill.workspace import Workspace
+if TYPE_CHECKING:
+    from meterbill.workspace import Workspace
 
 
 def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,4 +56,6 @@ def engine_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_workspace(path: Path) -> Workspace:
     """The workspace at ``path`` (a clear error if it is not one)."""
+    from meterbill.workspace import Workspace
+
     return Workspace(path)

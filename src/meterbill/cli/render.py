@@ -1,10 +1,12 @@
-"""Rich rendering of frames as tables (rich imported lazily: ``import meterbill`` stays light)."""
+"""Rich rendering of frames as tables (rich and Polars imported lazily: commands that print
+no table, such as ``ingest``, start without them)."""
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
 
-from meterbill.export import text_rows
+if TYPE_CHECKING:
+    import polars as pl
 
 #: Rows shown in a terminal table before it says "N of M rows".
 MAX_ROWS = 40
@@ -16,6 +18,8 @@ def print_table(frame: pl.DataFrame, *, title: str | None = None, max_rows: int 
     """Print a frame as a table on stdout, capped with a note on stderr."""
     from rich.console import Console
     from rich.table import Table
+
+    from meterbill.export import text_rows
 
     table = Table(title=title, show_lines=False)
     for column in frame.columns:

@@ -8,9 +8,10 @@ engine's module is imported only when asked for, so pyspark stays optional.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from meterbill.engines.base import Engine
+if TYPE_CHECKING:
+    from meterbill.engines.base import Engine
 
 EngineName = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = get_args(EngineName)
@@ -35,6 +36,15 @@ def create_engine(name: str, *, workspace_root: Path) -> Engine:
         settings = load_spark_settings(workspace_root)
         return SparkEngine(settings, lake_root=workspace_root / "lake")
     raise WorkspaceError(f"unknown engine {name!r}; known engines are {', '.join(ENGINES)}")
+
+
+def __getattr__(name: str) -> object:
+    """``Engine`` on first use (it loads Polars; ``ENGINES`` alone must not)."""
+    if name == "Engine":
+        from meterbill.engines.base import Engine
+
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ENGINES", "Engine", "EngineName", "create_engine"]

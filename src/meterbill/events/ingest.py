@@ -63,7 +63,7 @@ from meterbill.events.readers import (
 )
 from meterbill.events.rejects import RecordRejected, Reject
 from meterbill.events.shapes import Event, Shape, Subscriptions, shape_event
-from meterbill.state import lake_file_paths
+from meterbill.state import connect_state, lake_file_paths, workspace_lock
 
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
@@ -186,6 +186,26 @@ def ingest_paths(
             reading.events.close()  # no background write may outlive the folder
         shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def ingest_workspace(
+    root: Path,
+    paths: Sequence[str],
+    *,
+    strict: bool = False,
+    shape: Shape = "auto",
+    on_progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """``ingest_paths`` under the workspace lock, on a state connection of its own: what
+    ``Workspace.ingest`` and ``meterbill ingest`` run (``root``: an existing workspace)."""
+    with workspace_lock(root):
+        con = connect_state(root)
+        try:
+            return ingest_paths(
+                root, con, paths, strict=strict, shape=shape, on_progress=on_progress
+            )
+        finally:
+            con.close()
 
 
 def _staging_folder(root: Path, ingest_id: str) -> Path:
