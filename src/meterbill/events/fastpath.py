@@ -45,7 +45,8 @@ from __future__ import annotations
 import bisect
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -210,8 +211,9 @@ def _count_distinct(column: str, names: Sequence[str]) -> str:
 
 
 @functools.cache
-def _connection() -> duckdb.DuckDBPyConnection:
-    """This process's DuckDB for the fast path (in memory; it holds one chunk at a time)."""
+def _database() -> duckdb.DuckDBPyConnection:
+    """This process's DuckDB for the fast path (in memory, empty): each chunk is proved
+    on a cursor of its own, so ingests on several threads never share a registration."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     return con
@@ -279,7 +281,7 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
     """
     if lines.text is None:
         return None
-    con = _connection()
+    con = _database().cursor()
     indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1)), 1)
     table = pa.table({"i": indexes, "line": lines.text})
     # in batches: DuckDB scans an Arrow table one batch per thread
@@ -301,7 +303,7 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
                 break
             keys = wider
     finally:
-        con.unregister("chunk_lines")
+        con.close()
     table = table.filter(table.column("ok"))
     return (table, keys) if table.num_rows else None
 
@@ -354,6 +356,53 @@ class Chunk:
     slow: list[tuple[int, SourceRecord]]
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A chunk split into lines, its provable lines proved (``prepare_chunk``)."""
+
+    first_line: int
+    data: bytes
+    lines: Lines
+    proved: tuple[pa.Table, list[str]] | None  # (parsed rows, property keys read)
+
+
+def prepare_chunk(first_line: int, data: bytes, hint: Iterable[str] = ()) -> Prepared:
+    """Split a chunk of JSON lines and prove what can be (the part in native code).
+
+    Args:
+        first_line: the file line number of the chunk's first line.
+        data: whole lines (the last one may lack its newline), BOM removed.
+        hint: property keys the chunk probably has (the previous chunk's).
+    """
+    lines = split_lines(data)
+    return Prepared(first_line, data, lines, _prove(lines, hint))
+
+
+def prepared_chunks(chunks: Iterable[tuple[int, bytes]]) -> Iterator[Prepared]:
+    """``prepare_chunk`` over ``(first_line, data)`` chunks, one chunk ahead on a
+    background thread (reading, Arrow and DuckDB release the GIL), so the next chunk is
+    read and proved while the caller finishes this one. Each chunk's hint is the keys
+    its predecessor was read with."""
+    source = iter(chunks)
+    keys: list[str] = []
+
+    def prepare() -> Prepared | None:
+        nonlocal keys
+        item = next(source, None)
+        if item is None:
+            return None
+        prepared = prepare_chunk(*item, hint=keys)
+        if prepared.proved is not None:
+            keys = prepared.proved[1]
+        return prepared
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbill-prove") as pool:
+        pending = pool.submit(prepare)
+        while (prepared := pending.result()) is not None:
+            pending = pool.submit(prepare)
+            yield prepared
+
+
 def read_chunk(
     data: bytes,
     *,
@@ -363,18 +412,27 @@ def read_chunk(
     derive_id: Callable[[int], str],
     hint: Iterable[str] = (),
 ) -> Chunk:
-    """Read a chunk of JSON lines: the provable records columnar, the rest as records.
+    """Read one chunk of JSON lines (``prepare_chunk`` then ``finish_chunk``)."""
+    return finish_chunk(
+        prepare_chunk(first_line, data, hint),
+        seq_base=seq_base,
+        file_index=file_index,
+        derive_id=derive_id,
+    )
+
+
+def finish_chunk(
+    prepared: Prepared, *, seq_base: int, file_index: int, derive_id: Callable[[int], str]
+) -> Chunk:
+    """A prepared chunk's provable records as a candidate table, the rest as records.
 
     Args:
-        data: whole lines (the last one may lack its newline), BOM removed.
-        first_line: the file line number of the chunk's first line.
+        prepared: the chunk, split and proved.
         seq_base: the ingest's records before this chunk.
         file_index: the file's index in the ingest.
         derive_id: the event id of a record without one, by its line number.
-        hint: property keys the chunk probably has (the previous chunk's).
     """
-    lines = split_lines(data)
-    proved = _prove(lines, hint)
+    lines, first_line, proved = prepared.lines, prepared.first_line, prepared.proved
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
     if proved is not None:
         proved, keys = proved

@@ -43,7 +43,7 @@ import duckdb
 
 from meterbill.errors import IngestError
 from meterbill.events.batches import EventBatches, RejectBatches
-from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, read_chunk
+from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, finish_chunk, prepared_chunks
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
@@ -304,18 +304,11 @@ class _Reading:
         """
 
         derive = file_sha256.event_id
-        hint: frozenset[str] = frozenset()  # the property keys of the last chunk
-        for first_line, data in json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress):
+        chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
+        for prepared in prepared_chunks(chunks):
+            first_line, data = prepared.first_line, prepared.data
             base = self.records_read
-            chunk = read_chunk(
-                data,
-                first_line=first_line,
-                seq_base=base,
-                file_index=index,
-                derive_id=derive,
-                hint=hint,
-            )
-            hint = chunk.keys or hint
+            chunk = finish_chunk(prepared, seq_base=base, file_index=index, derive_id=derive)
             slow_events: list[tuple[int, SourceRecord, str, Event]] = []
             rejects: list[tuple[SourceRecord, Reject]] = []
             keys = set(chunk.keys)
