@@ -1,43 +1,48 @@
 """The columnar fast path for JSON lines of the native shape, in DuckDB.
 
 The exact path (``readers.parse_json_record`` then ``shapes.shape_event``) costs ~30 us
-of Python per record. This module reads a whole chunk of lines (~32 MB) at once, with no
+of Python per record. This module reads a chunk of lines (~32 MB) at once, with no
 Python per record:
 
 1. Arrow's CSV reader (one column, no quoting, multi-threaded) splits the chunk into
-   lines;
-2. one DuckDB query over those lines (multi-threaded) keeps the lines it can *prove* and
-   parses them with ``json_transform`` into the top-level fields and a map of property
-   values (each value's JSON text);
-3. pyarrow compute turns the property map into ``p__K``/``n__K`` columns.
+   lines (``split_lines``);
+2. one DuckDB query over those lines (``_PROVE_SQL``, on all cores) marks the lines it
+   can *prove* and parses them with ``json_transform`` into the top-level fields and
+   each property's JSON text (``prepare_chunk``; ``prepared_chunks`` runs this one
+   chunk ahead on a background thread);
+3. pyarrow compute turns the property texts into ``p__K``/``n__K`` columns and builds
+   the candidate table (``finish_chunk``).
 
 A line takes the fast path only if it provably gives exactly what the exact path gives;
 every other line goes through the exact path, which assigns reject reasons as always.
 The proof rests on a strict grammar (``GRAMMAR``, a whole-line regular expression):
 
-* the line is one JSON object whose values are scalars or flat objects of scalars, with
-  only spaces and tabs as whitespace (so it is JSON by RFC 8259, which Python's reader
-  takes, and DuckDB's lenient reader, which also takes trailing commas and NaN, reads
-  it the same);
+* one JSON object of the native fields only (no unknown field, no
+  ``external_customer_id``), spaces and tabs as the only whitespace: JSON by RFC 8259,
+  which Python's reader takes and DuckDB's lenient one (trailing commas, NaN) reads the
+  same;
 * strings hold no backslash and no control character: no escapes, so the decoded text
   is the raw text (and quotes never occur inside a string);
+* ``event_name``, ``customer_id`` and a given ``event_id`` are strings holding a
+  character ``str.strip`` keeps; ``source`` a string or null; ``timestamp`` ISO 8601
+  ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; ``properties`` null or a flat object of
+  scalars with non-empty keys;
 * every number is *canonical* (no exponent, no leading zero, no trailing zero in the
   fraction, no ``-0``) with at most 15 digits, at most 12 of them after the point.
   DuckDB re-prints a number from its binary double (``json_transform`` to JSON text);
   a canonical literal with at most 15 significant digits survives that round trip
   (IEEE doubles hold 15 decimal digits), so when the re-printed text is itself canonical
   it *is* the literal: the lake's ``p__K`` text, with ``n__K`` its exact
-  ``DECIMAL(38,12)`` cast. Any other number sends its line to the exact path.
+  ``DECIMAL(38,12)`` cast. A value re-printed otherwise (``1e-12``) sends its line to
+  the exact path.
 
-Then the query checks what the exact path checks: top-level keys distinct and known
-(no ``external_customer_id``, no unknown field), ``event_name``, ``customer_id`` and a
-given ``event_id`` strings holding a character ``str.strip`` keeps, ``source`` a string
-or null, ``timestamp`` ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` naming a real
-instant within range, ``properties`` absent or an object with distinct, non-empty keys
-(DuckDB's map is NULL when a key repeats).
+The query then checks what a regular expression cannot: no key twice (``json_keys``),
+the timestamp a real instant within range, and the property keys among those it reads
+as columns (learned from chunk to chunk, at most ``MAX_KEYS``).
 
 ``tests/events/test_fastpath.py`` checks that both paths give identical lake rows,
-rejects and duplicates, for edge lines and for generated records.
+rejects and duplicates, for edge lines and for generated records, and which lines the
+fast path takes.
 """
 
 from __future__ import annotations
@@ -213,10 +218,9 @@ def _count_distinct(column: str, names: Sequence[str]) -> str:
 @functools.cache
 def _database() -> duckdb.DuckDBPyConnection:
     """This process's DuckDB for the fast path (in memory, empty): each chunk is proved
-    on a cursor of its own, so ingests on several threads never share a registration."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+    on a cursor of its own, so ingests on several threads never share a registration.
+    (No time zone setting matters: every timestamp proved carries its offset.)"""
+    return duckdb.connect()
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,8 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
     # in batches: DuckDB scans an Arrow table one batch per thread
     con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
     keys = sorted(set(hint))
+    if len(keys) > MAX_KEYS or _clash(keys):
+        keys = []
     try:
         while True:
             table = con.sql(
