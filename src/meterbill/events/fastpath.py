@@ -145,6 +145,7 @@ _TOP_MEMBER: Final = (
 )
 #: A whole line the fast path may read (the strict subset of JSON described above).
 GRAMMAR: Final = f"{_WS}\\{{{_WS}{_TOP_MEMBER}{_WS}(?:,{_WS}{_TOP_MEMBER}{_WS})*\\}}{_WS}"
+_WHOLE_GRAMMAR: Final = f"^(?:{GRAMMAR})$"
 
 #: ``schema.NUMBER_PATTERN`` (whole match, ASCII digits), for string values.
 _TEXT_NUMBER: Final = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
@@ -156,16 +157,15 @@ _SIMPLE_TEXT_NUMBER: Final = r"^[+-]?([0-9]{1,26}(\.[0-9]{0,12})?|\.[0-9]{1,12})
 MAX_KEYS: Final = 32
 _TOP_FIELDS: Final = (EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, "properties")
 
-#: Every line of ``chunk_lines`` (i, line), parsed if the grammar takes it, with ``ok``
-#: where it is provable. The grammar has checked the types and the text of the fields;
-#: the query checks that no key appears twice, that the properties are among the keys
+#: Every line of ``chunk_lines`` (i, line, grammatical), parsed if the grammar took it
+#: (never otherwise: DuckDB's JSON reader is lenient), with ``ok`` where it is provable.
+#: The grammar has checked the types and the text of the fields; the query checks that no key appears twice, that the properties are among the keys
 #: read (``{structure}``, their JSON text as ``{values}``; ``unknown`` lists the keys of
 #: a line that has others) and that the timestamp is a real instant within range.
 #: No WHERE clause: DuckDB would push it down and parse once per condition.
 _PROVE_SQL: Final = """
 WITH checked AS (
-    SELECT i, CASE WHEN regexp_full_match(line, $grammar) THEN line END AS line
-    FROM chunk_lines
+    SELECT i, CASE WHEN grammatical THEN line END AS line FROM chunk_lines
 ), parsed AS (
     SELECT i, json_keys(line) AS top, json_keys(line, '$.properties') AS keys,
            json_transform(line, {structure}) AS f
@@ -287,7 +287,9 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
         return None
     con = _database().cursor()
     indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1)), 1)
-    table = pa.table({"i": indexes, "line": lines.text})
+    # the grammar in Arrow: its regular expressions run ~3x faster than DuckDB's here
+    grammatical = pc.match_substring_regex(lines.text, _WHOLE_GRAMMAR)
+    table = pa.table({"i": indexes, "line": lines.text, "grammatical": grammatical})
     # in batches: DuckDB scans an Arrow table one batch per thread
     con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
     keys = sorted(set(hint))
@@ -297,11 +299,7 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
         while True:
             table = con.sql(
                 _prove_sql(keys),
-                params={
-                    "grammar": GRAMMAR,
-                    "min_micros": MIN_MICROS,
-                    "max_micros": MAX_MICROS,
-                },
+                params={"min_micros": MIN_MICROS, "max_micros": MAX_MICROS},
             ).to_arrow_table()
             more = set(pc.list_flatten(table.column("unknown")).to_pylist()) - set(keys)
             wider = sorted(set(keys) | more)
