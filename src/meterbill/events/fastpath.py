@@ -159,10 +159,11 @@ _TOP_FIELDS: Final = (EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, "pro
 
 #: Every line of ``chunk_lines`` (i, line, grammatical), parsed if the grammar took it
 #: (never otherwise: DuckDB's JSON reader is lenient), with ``ok`` where it is provable.
-#: The grammar has checked the types and the text of the fields; the query checks that no key appears twice, that the properties are among the keys
-#: read (``{structure}``, their JSON text as ``{values}``; ``unknown`` lists the keys of
-#: a line that has others) and that the timestamp is a real instant within range.
-#: No WHERE clause: DuckDB would push it down and parse once per condition.
+#: The grammar has checked the types and the text of the fields; the query checks that
+#: no key appears twice, that the properties are among the keys read (``{structure}``,
+#: their JSON text as ``{values}``; ``unknown`` lists the keys of a line that has others)
+#: and that the timestamp is a real instant within range. No WHERE clause: DuckDB would
+#: push it down and parse once per condition.
 _PROVE_SQL: Final = """
 WITH checked AS (
     SELECT i, CASE WHEN grammatical THEN line END AS line FROM chunk_lines
