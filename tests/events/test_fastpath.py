@@ -132,6 +132,8 @@ EDGE_LINES: list[str | bytes] = [
     b'{"event_id":"bad-utf8-prop","event_name":"a","customer_id":"c",'
     b'"timestamp":"2024-03-01T00:00:00Z","properties":{"k":"\xc0\x80"}}',
     _line(event_id="crlf") + "\r",
+    _line(event_id="crlf-twice") + "\r\r",
+    _line(event_id="cr-inside").replace(", ", ",\r", 1),
     "",
     "   ",
     _line(event_id="two-1") + _line(event_id="two-2"),
@@ -159,6 +161,15 @@ def test_edge_lines_give_the_same_lake_and_rejects(
     assert fast["counts"][0] == len(EDGE_LINES) - 2  # the blank lines are not records
 
 
+def test_crlf_files_give_the_same_lake_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"\r\n".join(line if isinstance(line, bytes) else line.encode() for line in EDGE_LINES)
+    fast, exact = _both_paths(tmp_path, data + b"\r\n", monkeypatch)
+    assert fast == exact
+    assert {"ok-1", "numbers", "ts-offset"} <= {row["event_id"] for row in fast["rows"]}
+
+
 def test_the_fast_path_takes_plain_native_lines() -> None:
     lines = [_line({"tokens": 12, "cost": 0.5, "model": "m"}, event_id=f"e{i}") for i in range(3)]
     chunk = fastpath.read_chunk(
@@ -183,6 +194,8 @@ PROVABLE: list[tuple[str, bool]] = [
     ),
     (_line({"n": None, "t": True, "s": "12.5", "u": "ユ"}, source="", event_id=None), True),
     (_line(timestamp="2024-03-01T12:00:00.123456+05:30"), True),
+    (_line() + "\r\n", True),  # a CRLF line end
+    (_line() + "\r", False),  # a CR without LF is part of the line
     (_line({"a": 1.50}), True),  # json.dumps writes 1.5
     (
         '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'

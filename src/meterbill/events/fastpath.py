@@ -236,7 +236,8 @@ class Lines:
         return len(self.lines)
 
     def line(self, index: int) -> bytes:
-        """Line ``index`` as read: with its newline, unless it is a final line without."""
+        """Line ``index`` as the exact path reads it: with its newline (LF; a CR before
+        it was dropped), unless it is a final line without."""
         text = self.lines[index].as_py()
         return (
             text if index == len(self.lines) - 1 and not self.data.endswith(b"\n") else text + b"\n"
@@ -269,6 +270,12 @@ def split_lines(data: bytes) -> Lines:
     if lines is None:
         whole = pa.array([data], pa.large_binary())
         lines = pc.split_pattern(whole, b"\n").values.slice(0, expected)
+        if b"\r\n" in data:  # CRLF ends: drop the CR as ``readers._strip_newline`` does
+            ended = len(lines) if data.endswith(b"\n") else len(lines) - 1
+            head = pc.replace_substring_regex(
+                lines.slice(0, ended), r"\r$", b"", max_replacements=1
+            )
+            lines = pa.concat_arrays([head, lines.slice(ended)])
     try:
         text = lines.cast(pa.large_string())  # the cast validates UTF-8
     except pa.ArrowInvalid:
