@@ -216,7 +216,16 @@ PROVABLE: list[tuple[str, bool]] = [
     (_line(event_id=""), False),
     (_line(timestamp="2024-03-01T12:00:00"), False),
     (_line(timestamp="2024-02-30T12:00:00Z"), False),
-    (_line(extra=1), False),
+    (_line(extra=1, environment_id="env_1", meta={"a": 1}), True),  # fields no shape reads
+    (_line(extra=[1]), False),
+    (_line(extra={"a": {"b": 1}}), False),
+    (_line(extra=1.50), True),  # json.dumps writes 1.5
+    (_line(type="t"), False),  # a field some shape reads
+    (
+        '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'
+        '"extra":1,"extra":2}',
+        False,
+    ),
     (_line(external_customer_id="c"), False),
     (_line(event_name="a\tb"), False),  # an escape
     (
@@ -301,8 +310,9 @@ def _records(draw: st.DrawFn) -> str:
         fields.append(("properties", "{" + ",".join(pairs) + "}"))
     if draw(st.integers(0, 19)) == 0:
         fields.append(("event_name", '"again"'))
-    if draw(st.integers(0, 19)) == 0:
-        fields.append(("extra", "1"))
+    if draw(st.integers(0, 9)) == 0:  # a field no shape reads, or one another shape reads
+        extra = st.sampled_from(["extra", "ids", "Type", "type", "code", "external_customer_id"])
+        fields.append((draw(extra), draw(_VALUES)))
     order = draw(st.permutations(fields))
     return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
 

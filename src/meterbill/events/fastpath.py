@@ -17,10 +17,11 @@ A line takes the fast path only if it provably gives exactly what the exact path
 every other line goes through the exact path, which assigns reject reasons as always.
 The proof rests on a strict grammar (``GRAMMAR``, a whole-line regular expression):
 
-* one JSON object of the native fields only (no unknown field, no
-  ``external_customer_id``), spaces and tabs as the only whitespace: JSON by RFC 8259,
-  which Python's reader takes and DuckDB's lenient one (trailing commas, NaN) reads the
-  same;
+* one JSON object of the native fields, plus any field no shape reads (which the exact
+  path ignores; a scalar or flat object here), never a field another shape reads
+  (``shapes.SHAPE_FIELDS``: ``external_customer_id``, ``type``, ...); spaces and tabs
+  as the only whitespace: JSON by RFC 8259, which Python's reader takes and DuckDB's
+  lenient one (trailing commas, NaN) reads the same;
 * strings hold no backslash and no control character: no escapes, so the decoded text
   is the raw text (and quotes never occur inside a string);
 * ``event_name``, ``customer_id`` and a given ``event_id`` are strings holding a
@@ -77,6 +78,7 @@ from meterbill.events.schema import (
     fold_column_name,
     property_columns,
 )
+from meterbill.events.shapes import SHAPE_FIELDS
 
 #: Bytes read per chunk (the chunk is cut after its last newline): ~170k bench events.
 CHUNK_BYTES: Final = 32 << 20
@@ -129,6 +131,26 @@ def _field(name: str, value: str) -> str:
     return f'"{name}"{_WS}:{_WS}(?:{value})'
 
 
+def _key_except(words: Iterable[str]) -> str:
+    """A non-empty key (a string without escapes) that is none of ``words`` (ASCII
+    letters and underscores), built from their trie: RE2 has no lookahead."""
+    children: dict[str, set[str]] = {}
+    for word in words:
+        for end in range(len(word)):
+            children.setdefault(word[:end], set()).add(word[end])
+    ends = set(words)
+
+    def after(prefix: str) -> str:
+        nexts = sorted(children.get(prefix, ()))
+        other = f'[^"\\\\\\x00-\\x1f{"".join(nexts)}]{_CHAR}*'  # leave the trie
+        branches = [other] + [char + after(prefix + char) for char in nexts]
+        if prefix and prefix not in ends:
+            branches.append("")  # the key is a proper prefix of a word
+        return "(?:" + "|".join(branches) + ")"
+
+    return f'"{after("")}"'
+
+
 _TOP_MEMBER: Final = (
     "(?:"
     + "|".join(
@@ -139,6 +161,8 @@ _TOP_MEMBER: Final = (
             _field(TIMESTAMP, _ISO_TIMESTAMP),
             _field(SOURCE, f"{_STRING}|null"),
             _field("properties", f"{_FLAT_OBJECT}|null"),
+            # a field no shape reads (the exact path ignores it): a scalar or flat object
+            f"{_key_except(SHAPE_FIELDS)}{_WS}:{_WS}(?:{_SCALAR}|{_FLAT_OBJECT})",
         ]
     )
     + ")"
@@ -178,7 +202,9 @@ WITH checked AS (
     FROM parsed
 )
 SELECT i,
-       coalesce(len(top) = {count_top} AND known_keys
+       coalesce(CASE WHEN len(top) = {count_top} THEN true  -- else unknown fields:
+                     ELSE len(top) = list_unique(top) END  -- checked only then
+                AND known_keys
                 AND event_name IS NOT NULL AND customer_id IS NOT NULL
                 AND epoch_us(ts) BETWEEN $min_micros AND $max_micros, false) AS ok,
        CASE WHEN NOT known_keys THEN keys END AS unknown,
