@@ -313,5 +313,6 @@ def _stage_path(folder: Path, kind: str, number: int) -> Path:
 
 def _write(table: pa.Table, path: Path) -> None:
     """Write a staged table (lz4: fast, and raw text compresses well; no dictionaries:
-    most staged columns are unique per row, and trying costs ~30%)."""
-    pq.write_table(table, path, compression="lz4", use_dictionary=False)
+    most staged columns are unique per row, and trying costs ~30%; no statistics: staged
+    files are always read whole, and computing them costs ~10%)."""
+    pq.write_table(table, path, compression="lz4", use_dictionary=False, write_statistics=False)
