@@ -88,6 +88,8 @@ EDGE_LINES: list[str | bytes] = [
     _line({"": None}, event_id="empty-key-null"),
     _line({"s": "+.5", "t": "-0.", "u": "00.5"}, event_id="odd-number-texts"),
     _line({"k:ey": "v:a:l"}, event_id="colons", source="s:rc"),
+    _line({"it's": 1, "a;b": "x'; DROP TABLE t; --", "a.b": 2, "a b": 3, "$[0]*": 4}),
+    _line({f"k{n}": n for n in range(40)}, event_id="wide"),
     '{"event_id":"dup-top","event_name":"a","event_name":"b","customer_id":"c",'
     '"timestamp":"2024-03-01T00:00:00Z"}',
     '{"event_id":"dup-prop","event_name":"a","customer_id":"c",'
@@ -217,6 +219,8 @@ PROVABLE: list[tuple[str, bool]] = [
     (_line(timestamp="2024-03-01T12:00:00"), False),
     (_line(timestamp="2024-02-30T12:00:00Z"), False),
     (_line(extra=1, environment_id="env_1", meta={"a": 1}), True),  # fields no shape reads
+    (_line({"it's": 1, "a;b": "x'; DROP TABLE t; --", "a.b": 2, "a b": 3, "$[0]*": 4}), True),
+    (_line({f"k{n}": n for n in range(40)}), False),  # more keys than the query reads
     (_line(extra=[1]), False),
     (_line(extra={"a": {"b": 1}}), False),
     (_line(extra=1.50), True),  # json.dumps writes 1.5
