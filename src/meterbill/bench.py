@@ -46,7 +46,7 @@ import duckdb
 
 from meterbill.compiler.sqlvalues import lit
 from meterbill.errors import MeterbillError, WorkspaceError
-from meterbill.events.lake import EVENTS_DIR
+from meterbill.events.lake import EVENTS_DIR, LakeFile, register_lake_files
 from meterbill.state import STATE_FILE, connect_state, scalar, workspace_lock
 from meterbill.workspace import CATALOG_FILE, example_dir
 
@@ -257,15 +257,6 @@ def generate_workspace(
     (root / CATALOG_FILE).write_text(seed + _EXTRA_METERS, encoding="utf-8")
 
 
-@dataclass(frozen=True, slots=True)
-class _LakeFile:
-    path: str  # relative to the workspace, forward slashes
-    event_date: date
-    row_count: int
-    min_timestamp: datetime
-    max_timestamp: datetime
-
-
 def _quiet(_: str) -> None:
     return None
 
@@ -292,7 +283,7 @@ def _write_lake(
     by_customer: bool,
     spill: Path,
     progress: Progress,
-) -> list[_LakeFile]:
+) -> list[LakeFile]:
     """Write one Parquet file per day that has events; return them with their stats."""
     days: list[tuple[str, date, int, int]] = []  # (relative path, day, lo, hi)
     for offset in range(MONTH_DAYS):
@@ -349,14 +340,14 @@ def _write_lake(
             row[0]: row[1:] for row in con.execute(_FILE_STATS_SQL, {"files": absolute}).fetchall()
         }
     return [
-        _LakeFile(relative, day, *stats[path])
+        LakeFile(relative, day, *stats[path], columns=LAKE_COLUMNS)
         for (relative, day, _, _), path in zip(days, absolute, strict=True)
     ]
 
 
 def _register(
     root: Path,
-    files: Sequence[_LakeFile],
+    files: Sequence[LakeFile],
     *,
     events: int,
     customers: int,
@@ -369,27 +360,7 @@ def _register(
         con = connect_state(root)
         try:
             con.begin()
-            if files:
-                con.executemany(
-                    "INSERT INTO lake_files (path, ingest_id, event_date, row_count, "
-                    "min_timestamp, max_timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        [
-                            f.path,
-                            ingest_id,
-                            f.event_date,
-                            f.row_count,
-                            f.min_timestamp,
-                            f.max_timestamp,
-                        ]
-                        for f in files
-                    ],
-                )
-                con.executemany(
-                    "INSERT INTO lake_columns (name, type) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    [list(column) for column in LAKE_COLUMNS],
-                )
+            register_lake_files(con, ingest_id, files)
             con.execute(
                 "INSERT INTO ingests (ingest_id, committed_at, sources, records_read, "
                 "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, 0, 0)",

@@ -503,6 +503,7 @@ def finish_chunk(
             proved,
             properties,
             lines,
+            indexes=indexes,
             ordinals=ordinals,
             first_line=first_line,
             seq_base=seq_base,
@@ -545,15 +546,15 @@ def _fast_table(
     properties: dict[str, tuple[pa.Array, pa.Array]],
     lines: Lines,
     *,
+    indexes: pa.Array,
     ordinals: pa.Array,
     first_line: int,
     seq_base: int,
     file_index: int,
     derive_id: Callable[[int], str],
 ) -> pa.Table:
-    """The candidate table of the proved rows."""
+    """The candidate table of the proved rows (``indexes``: their lines in the chunk)."""
     count = proved.num_rows
-    indexes = proved.column("i").combine_chunks()
     record_numbers = pc.add(indexes, first_line)
     event_id = proved.column(EVENT_ID).combine_chunks().cast(TEXT_ARROW)
     if event_id.null_count:

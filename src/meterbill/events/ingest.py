@@ -48,6 +48,7 @@ from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
     open_work_database,
+    register_lake_files,
     remove_lake_files,
     stage_accepted,
     stage_duplicates,
@@ -271,23 +272,41 @@ class _Reading:
 
     def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: _FileDigest) -> None:
         """Validate one record (the exact path) into a candidate or a reject."""
-        value = record.value
-        if isinstance(value, Reject):
-            self._reject(index, record.record_number, value, record.raw)
-            return
+        self._add(index, seq, record, self._shape(record, file_sha256.event_id))
+
+    def _shape(
+        self, record: SourceRecord, derive: Callable[[int], str]
+    ) -> tuple[str, Event] | Reject:
+        """The record as an event with its id (given, else derived), or why it is not one."""
+        if isinstance(record.value, Reject):
+            return record.value
         try:
-            event = shape_event(value, self.shape, self.subscriptions)
-            event_id = event.event_id or file_sha256.event_id(record.record_number)
-            self.events.append(
-                seq=seq,
-                file_index=index,
-                record_number=record.record_number,
-                raw=record.raw,
-                event_id=event_id,
-                event=event,
-            )
+            event = shape_event(record.value, self.shape, self.subscriptions)
         except RecordRejected as exc:
-            self._reject(index, record.record_number, exc.reject, record.raw)
+            return exc.reject
+        return event.event_id or derive(record.record_number), event
+
+    def _add(
+        self, index: int, seq: int, record: SourceRecord, shaped: tuple[str, Event] | Reject
+    ) -> None:
+        """Stage a shaped record as a candidate, or as a reject (its own, or a property
+        key clash found on staging)."""
+        if not isinstance(shaped, Reject):
+            event_id, event = shaped
+            try:
+                self.events.append(
+                    seq=seq,
+                    file_index=index,
+                    record_number=record.record_number,
+                    raw=record.raw,
+                    event_id=event_id,
+                    event=event,
+                )
+            except RecordRejected as exc:
+                shaped = exc.reject
+            else:
+                return
+        self._reject(index, record.record_number, shaped, record.raw)
 
     def _read_json_lines_fast(
         self,
@@ -309,38 +328,20 @@ class _Reading:
             first_line, data = prepared.first_line, prepared.data
             base = self.records_read
             chunk = finish_chunk(prepared, seq_base=base, file_index=index, derive_id=derive)
-            slow_events: list[tuple[int, SourceRecord, str, Event]] = []
-            rejects: list[tuple[SourceRecord, Reject]] = []
+            shaped = [
+                (ordinal, record, self._shape(record, derive)) for ordinal, record in chunk.slow
+            ]
             keys = set(chunk.keys)
-            for ordinal, record in chunk.slow:
-                value = record.value
-                if isinstance(value, Reject):
-                    rejects.append((record, value))
-                    continue
-                try:
-                    event = shape_event(value, self.shape, self.subscriptions)
-                except RecordRejected as exc:
-                    rejects.append((record, exc.reject))
-                    continue
-                event_id = event.event_id or derive(record.record_number)
-                slow_events.append((base + ordinal, record, event_id, event))
-                keys.update(event.properties)
+            for _, _, one in shaped:
+                if not isinstance(one, Reject):
+                    keys.update(one[1].properties)
             if self.events.conflicts(keys):
                 self._read_chunk_exactly(index, first_line, data, file_sha256)
                 continue
             if chunk.table is not None:
                 self.events.append_table(chunk.table, chunk.keys)
-            for seq, record, event_id, event in slow_events:
-                self.events.append(
-                    seq=seq,
-                    file_index=index,
-                    record_number=record.record_number,
-                    raw=record.raw,
-                    event_id=event_id,
-                    event=event,
-                )
-            for record, reject in rejects:
-                self._reject(index, record.record_number, reject, record.raw)
+            for ordinal, record, one in shaped:
+                self._add(index, base + ordinal, record, one)
             self.records_read += chunk.records
 
     def _read_chunk_exactly(
@@ -421,29 +422,9 @@ def _commit(
     duplicates: Path | None,
 ) -> None:
     """Step 4: record the whole ingest in one state transaction (or nothing)."""
-    columns = {name: sql_type for file in written for name, sql_type in file.columns}
     con.begin()
     try:
-        if written:
-            con.executemany(
-                "INSERT INTO lake_files (path, ingest_id, event_date, row_count, "
-                "min_timestamp, max_timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    [
-                        f.path,
-                        result.ingest_id,
-                        f.event_date,
-                        f.row_count,
-                        f.min_timestamp,
-                        f.max_timestamp,
-                    ]
-                    for f in written
-                ],
-            )
-            con.executemany(
-                "INSERT INTO lake_columns (name, type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-                [[name, sql_type] for name, sql_type in columns.items()],
-            )
+        register_lake_files(con, result.ingest_id, written)
         if rejects:
             con.execute(
                 "INSERT INTO rejected_events (ingest_id, source_file, record_number, reason, "

@@ -91,6 +91,28 @@ class LakeFile:
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), in file order
 
 
+def register_lake_files(
+    con: duckdb.DuckDBPyConnection, ingest_id: str, files: Sequence[LakeFile]
+) -> None:
+    """List ``files`` and their columns in the manifest (``lake_files``, ``lake_columns``),
+    inside the caller's transaction: until then, no reader opens them."""
+    if not files:
+        return
+    con.executemany(
+        "INSERT INTO lake_files (path, ingest_id, event_date, row_count, "
+        "min_timestamp, max_timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            [f.path, ingest_id, f.event_date, f.row_count, f.min_timestamp, f.max_timestamp]
+            for f in files
+        ],
+    )
+    columns = {name: sql_type for file in files for name, sql_type in file.columns}
+    con.executemany(
+        "INSERT INTO lake_columns (name, type) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        [[name, sql_type] for name, sql_type in columns.items()],
+    )
+
+
 def lake_column_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Return the names of every column some lake file has."""
     return [name for (name,) in con.execute("SELECT name FROM lake_columns").fetchall()]
