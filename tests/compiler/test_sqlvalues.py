@@ -1,0 +1,62 @@
+"""The SQL quoting functions: what sqlglot would render, and what DuckDB reads back."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import duckdb
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlglot import exp
+
+from meterbill.compiler.sqlvalues import dec, ident, lit
+
+# DuckDB's parser stops at NUL; every other code point is data inside quotes
+_TEXT = st.text(st.characters(exclude_characters="\x00"), max_size=40)
+
+
+@pytest.mark.parametrize(
+    ("value", "literal", "identifier"),
+    [
+        ("model", "'model'", '"model"'),
+        ("it's", "'it''s'", '"it\'s"'),
+        ('say "hi"', "'say \"hi\"'", '"say ""hi"""'),
+        ("'; DROP TABLE x; --", "'''; DROP TABLE x; --'", '"\'; DROP TABLE x; --"'),
+        ("back\\slash", "'back\\slash'", '"back\\slash"'),
+        ("ünï😀", "'ünï😀'", '"ünï😀"'),
+    ],
+)
+def test_quoting_table(value: str, literal: str, identifier: str) -> None:
+    assert lit(value) == literal
+    assert ident(value) == identifier
+
+
+@given(_TEXT)
+def test_lit_matches_sqlglot_and_duckdb_reads_it_back(value: str) -> None:
+    assert lit(value) == exp.Literal.string(value).sql("duckdb")
+    assert duckdb.sql(f"SELECT {lit(value)} AS v").fetchall() == [(value,)]  # noqa: S608
+
+
+@given(_TEXT.filter(bool))
+def test_ident_matches_sqlglot_and_duckdb_reads_it_back(name: str) -> None:
+    assert ident(name) == exp.to_identifier(name, quoted=True).sql("duckdb")
+    assert duckdb.sql(f"SELECT 1 AS {ident(name)}").columns == [name]  # noqa: S608
+
+
+@pytest.mark.parametrize("value", ["15.00", "-0.5", "0", "1E+3", "1e-12", "12345678901234567890.5"])
+def test_dec_is_the_exact_decimal(value: str) -> None:
+    (cast,) = duckdb.sql(f"SELECT {dec(Decimal(value))}").fetchall()[0]  # noqa: S608
+    assert cast == Decimal(value)
+
+
+@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), 1.5])
+def test_dec_refuses_non_finite_or_float(bad: object) -> None:
+    with pytest.raises(TypeError):
+        dec(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("function", [lit, ident])
+def test_quoting_refuses_non_strings(function) -> None:  # noqa: ANN001
+    with pytest.raises(TypeError):
+        function(7)
