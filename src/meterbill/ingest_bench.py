@@ -80,6 +80,7 @@ def generate_events(path: Path, *, events: int) -> None:
     partial = path.with_name(path.name + ".partial")
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # the bench reports its own steps
         con.execute(
             f"COPY ({_EVENTS_SQL}) TO {lit(str(partial))} (FORMAT json)",
             {"events": events, "every": DUPLICATE_EVERY},
