@@ -351,6 +351,22 @@ def _clash(keys: Sequence[str]) -> bool:
     return len({fold_column_name(key) for key in keys}) < len(keys)
 
 
+def text_numbers(strings: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
+    """(n__K, provable) of string property values (null: absent, provable).
+
+    A string reads as a number when it matches ``schema.NUMBER_PATTERN``; it is provable
+    when it does not, or when the ``DECIMAL(38,12)`` cast takes it exactly (at most 26
+    integer digits and 12 places: ``schema.text_number`` then needs no rounding).
+    """
+    is_number = pc.match_substring_regex(strings, _TEXT_NUMBER).fill_null(fill_value=False)
+    if not pc.any(is_number).as_py():  # skip the second regex a column cannot need
+        return pa.nulls(len(strings), NUMBER_ARROW), pc.invert(is_number)
+    simple = pc.match_substring_regex(strings, _SIMPLE_TEXT_NUMBER).fill_null(fill_value=False)
+    simple = pc.and_(is_number, simple)
+    number = pc.if_else(simple, strings, None).cast(TEXT_ARROW).cast(NUMBER_ARROW)
+    return number, pc.invert(pc.xor(is_number, simple))
+
+
 def _property_column(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
     """(p__K, n__K, provable per row) of one key's values as JSON text (NULL: absent)."""
     first = pc.utf8_slice_codeunits(raw, 0, 1)
@@ -358,21 +374,15 @@ def _property_column(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray
     is_bool = pc.is_in(raw, pa.array(["true", "false"])).fill_null(fill_value=False)
     is_number = pc.and_(pc.is_valid(raw), pc.invert(pc.or_(is_string, is_bool)))
     inner = pc.utf8_slice_codeunits(raw, 1, -1)
-    false = pa.nulls(len(raw), pa.bool_()).fill_null(fill_value=False)
-    text_is_number = simple_text = canonical = false  # skip regexes a column cannot need
-    if pc.any(is_string).as_py():
-        text_is_number = pc.and_(is_string, pc.match_substring_regex(inner, _TEXT_NUMBER))
-        if pc.any(text_is_number).as_py():
-            simple = pc.match_substring_regex(inner, _SIMPLE_TEXT_NUMBER)
-            simple_text = pc.and_(text_is_number, simple)
+    text = pc.if_else(is_string, inner, raw).cast(TEXT_ARROW)
+    number, fine = text_numbers(pc.if_else(is_string, inner, None))
     if pc.any(is_number).as_py():
         whole = pc.match_substring_regex(raw, f"^{CANONICAL_NUMBER}$")
         canonical = pc.and_(is_number, whole.fill_null(fill_value=False))
-    # provable: every number is one the re-print kept and the cast takes exactly
-    fine = pc.invert(pc.or_(pc.xor(is_number, canonical), pc.xor(text_is_number, simple_text)))
-    text = pc.if_else(is_string, inner, raw).cast(TEXT_ARROW)
-    number_text = pc.if_else(pc.or_(canonical, simple_text), text, None)
-    return text, number_text.cast(NUMBER_ARROW), fine
+        # provable: every number is one the re-print kept (so the cast is exact)
+        fine = pc.and_(fine, pc.invert(pc.xor(is_number, canonical)))
+        number = pc.if_else(canonical, pc.if_else(canonical, text, None).cast(NUMBER_ARROW), number)
+    return text, number, fine
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ One ingest runs in four steps, and only the last one touches the workspace's sta
    into candidate or reject batches that are staged as Parquet files in
    ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
    input's size; ``--strict`` stops here if anything was rejected, having written nothing.
-   JSON lines of the native shape are read a chunk at a time by ``fastpath`` (columnar),
-   with every record it cannot prove valid passed to the exact per-record path;
+   JSON lines of the native shape are read a chunk at a time by ``fastpath``, Parquet
+   files of the native shape a batch at a time by ``parquet_fast`` (both columnar),
+   with every record they cannot prove valid passed to the exact per-record path;
 2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
    candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);
@@ -40,6 +41,7 @@ from typing import Final
 from uuid import uuid4
 
 import duckdb
+import pyarrow as pa
 
 from meterbill.errors import IngestError
 from meterbill.events.batches import EventBatches, RejectBatches
@@ -54,8 +56,11 @@ from meterbill.events.lake import (
     stage_duplicates,
     write_lake_files,
 )
+from meterbill.events.parquet_fast import BATCH_ROWS, fast_layout, read_batch
 from meterbill.events.paths import expand_paths
 from meterbill.events.readers import (
+    BATCH_SIZE,
+    ParquetSource,
     SourceRecord,
     file_format,
     json_line_chunks,
@@ -157,7 +162,12 @@ def ingest_paths(
             with open_work_database(staging) as work:
                 accepted = stage_accepted(work, candidates, lake_file_paths(con, root))
                 duplicates = stage_duplicates(
-                    work, candidates, duplicates_file, ingest_id=ingest_id, sources=sources
+                    work,
+                    candidates,
+                    duplicates_file,
+                    ingest_id=ingest_id,
+                    sources=sources,
+                    raw_texts=reading.raw_texts,
                 )
                 try:
                     written = write_lake_files(root, ingest_id, work)
@@ -240,6 +250,9 @@ class _Reading:
         self.subscriptions = subscriptions
         self.rejects = RejectBatches(staging)
         self.records_read = 0
+        # Parquet files read by the fast path (file index -> path and what it was when
+        # read), whose staged rows carry no raw text: ``raw_texts`` reads it back
+        self._parquet: dict[int, tuple[Path, tuple[int, int]]] = {}
 
     def read(self, files: Sequence[Path], *, on_progress: ProgressCallback | None) -> None:
         sizes = [_file_size(path) for path in files]
@@ -263,8 +276,12 @@ class _Reading:
 
     def _read_file(self, index: int, path: Path, progress: Callable[[int], None] | None) -> None:
         file_sha256 = _FileDigest(path)
-        if file_format(path) == "jsonl" and self.shape in FAST_SHAPES:
+        fmt = file_format(path)
+        if fmt == "jsonl" and self.shape in FAST_SHAPES:
             self._read_json_lines_fast(index, path, file_sha256, progress)
+            return
+        if fmt == "parquet" and self.shape in FAST_SHAPES:
+            self._read_parquet_fast(index, path, file_sha256, progress)
             return
         for record in read_records(path, progress=progress):
             self.records_read += 1
@@ -356,6 +373,75 @@ class _Reading:
                 self.records_read += 1
                 self._take(index, self.records_read, record, sha)
 
+    def _read_parquet_fast(
+        self,
+        index: int,
+        path: Path,
+        file_sha256: _FileDigest,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Parquet through ``parquet_fast``: provable rows columnar, the rest exact (a
+        whole batch exact if its property keys would clash, as for JSON lines)."""
+        with ParquetSource(path) as source:
+            layout = fast_layout(source.schema) if source.layout.problem is None else None
+            if layout is not None:
+                self._parquet[index] = (path, _identity(path))
+            batches = source.batches(
+                batch_size=BATCH_ROWS if layout is not None else BATCH_SIZE, progress=progress
+            )
+            for first, batch in batches:
+                numbers = range(first, first + batch.num_rows)
+                base = self.records_read
+                self.records_read += batch.num_rows
+                if layout is None:
+                    for offset, record in enumerate(source.records(batch, numbers)):
+                        self._take(index, base + offset + 1, record, file_sha256)
+                    continue
+                fast = read_batch(
+                    batch,
+                    layout,
+                    first_record=first,
+                    seq_base=base,
+                    file_index=index,
+                    derive_id=file_sha256.event_id,
+                )
+                slow_records = source.records(
+                    batch.take(pa.array(fast.slow, pa.int64())), [numbers[i] for i in fast.slow]
+                )
+                shaped = [
+                    (offset, record, self._shape(record, file_sha256.event_id))
+                    for offset, record in zip(fast.slow, slow_records, strict=True)
+                ]
+                keys = set(fast.keys)
+                for _, _, one in shaped:
+                    if not isinstance(one, Reject):
+                        keys.update(one[1].properties)
+                if self.events.conflicts(keys):
+                    for offset, record in enumerate(source.records(batch, numbers)):
+                        self._take(index, base + offset + 1, record, file_sha256)
+                    continue
+                if fast.table is not None:
+                    self.events.append_table(fast.table, fast.keys)
+                for offset, record, one in shaped:
+                    self._add(index, base + offset + 1, record, one)
+
+    def raw_texts(self, index: int, numbers: Sequence[int]) -> dict[int, str]:
+        """The raw text of records of file ``index`` staged without one (see
+        ``_read_parquet_fast``), read back from the file.
+
+        Raises:
+            IngestError: the file changed since it was read.
+        """
+        path, identity = self._parquet[index]
+        try:
+            unchanged = _identity(path) == identity
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            raise IngestError(f"{path} changed while it was being ingested; ingest it again")
+        with ParquetSource(path) as source:
+            return source.raw_texts(numbers)
+
     def _reject(self, index: int, record_number: int, reject: Reject, raw: str) -> None:
         self.rejects.append(file_index=index, record_number=record_number, reject=reject, raw=raw)
 
@@ -380,6 +466,12 @@ def _file_size(path: Path) -> int:
         return path.stat().st_size
     except OSError as exc:
         raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """What tells a file changed: its size and modification time."""
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 class _FileDigest:

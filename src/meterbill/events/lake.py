@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 import duckdb
+import pyarrow as pa
 
 from meterbill.compiler.sqlvalues import ident, lit
 from meterbill.errors import IngestError
@@ -174,24 +175,53 @@ def stage_duplicates(
     *,
     ingest_id: str,
     sources: Sequence[str],
+    raw_texts: Callable[[int, Sequence[int]], Mapping[int, str]],
 ) -> int:
     """Write the candidates not accepted (``dropped``), in read order, as
     ``duplicate_events`` rows to ``target``; return their count (nothing is written
-    when there are none)."""
+    when there are none).
+
+    A candidate staged without its raw text (a Parquet row of the fast path) gets it
+    from ``raw_texts(file index, record numbers)``.
+    """
     count = int(work.execute("SELECT count(*) FROM dropped").fetchall()[0][0])
     if not count:
         return 0
     work.execute(
+        f"CREATE TABLE duplicate_rows AS SELECT {SEQ}, {EVENT_ID}, {FILE}, {RECORD}, {RAW} "  # noqa: S608 (names via ident, values via lit)
+        f"FROM read_parquet($files, union_by_name = true) SEMI JOIN dropped USING ({SEQ})",
+        {"files": [str(path) for path in candidate_files]},
+    )
+    missing = work.execute(
+        f"SELECT {FILE}, list({RECORD}) FROM duplicate_rows WHERE {RAW} IS NULL GROUP BY ALL"  # noqa: S608 (names via ident, values via lit)
+    ).fetchall()
+    if missing:
+        filled = [
+            (file_index, number, text)
+            for file_index, numbers in missing
+            for number, text in raw_texts(file_index, numbers).items()
+        ]
+        files, numbers, texts = zip(*filled, strict=True)
+        work.register(
+            "filled_raw",
+            pa.table(
+                {
+                    FILE: pa.array(files, pa.int32()),
+                    RECORD: pa.array(numbers, pa.int64()),
+                    RAW: pa.array(texts, pa.large_string()),
+                }
+            ),
+        )
+        work.execute(
+            f"UPDATE duplicate_rows SET {RAW} = f.{RAW} FROM filled_raw AS f "  # noqa: S608 (names via ident, values via lit)
+            f"WHERE duplicate_rows.{FILE} = f.{FILE} AND duplicate_rows.{RECORD} = f.{RECORD}"
+        )
+        work.unregister("filled_raw")
+    work.execute(
         f"COPY (SELECT $ingest_id::VARCHAR AS ingest_id, {EVENT_ID}, "  # noqa: S608 (names via ident, values via lit)
         f"$sources[{FILE} + 1] AS source_file, {RECORD} AS record_number, {RAW} AS raw "
-        "FROM read_parquet($files, union_by_name = true) "
-        f"SEMI JOIN dropped USING ({SEQ}) ORDER BY {SEQ}) TO {lit(str(target))} "
-        "(FORMAT parquet)",
-        {
-            "ingest_id": ingest_id,
-            "sources": list(sources),
-            "files": [str(path) for path in candidate_files],
-        },
+        f"FROM duplicate_rows ORDER BY {SEQ}) TO {lit(str(target))} (FORMAT parquet)",
+        {"ingest_id": ingest_id, "sources": list(sources)},
     )
     return count
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -534,6 +534,78 @@ class _ParquetLayout:
         return value
 
 
+class ParquetSource:
+    """An open Parquet file read as records: its batches (``batches``), their rows as
+    ``SourceRecord`` (``records``), and the raw text of given rows (``raw_texts``).
+
+    Raises:
+        IngestError: the file is not Parquet (on opening) or a part of it cannot be
+            decoded (while reading).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise IngestError(f"cannot read {path} as Parquet: {exc}") from None
+        self.schema: pa.Schema = self._file.schema_arrow
+        self.layout = _ParquetLayout.from_schema(self.schema)
+
+    def __enter__(self) -> ParquetSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def batches(
+        self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(record number of the first row, batch)`` of the recognised columns, in
+        order, nanosecond times truncated to microseconds (``microsecond_batch``)."""
+        total_rows = max(self._file.metadata.num_rows, 1)
+        size = self.path.stat().st_size
+        number = 0
+        batches = self._file.iter_batches(batch_size=batch_size, columns=self.layout.columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise IngestError(f"cannot read {self.path} as Parquet: {exc}") from None
+            yield number + 1, microsecond_batch(batch)
+            number += batch.num_rows
+            if progress is not None:
+                progress(size * number // total_rows)
+
+    def records(self, batch: pa.RecordBatch, numbers: Sequence[int]) -> Iterator[SourceRecord]:
+        """The rows of a batch (from ``batches``) as records numbered ``numbers``."""
+        for number, row in zip(numbers, _batch_rows(batch), strict=True):
+            if isinstance(row, Reject):
+                yield SourceRecord(number, "", row)
+            else:
+                yield SourceRecord(number, _row_json(row), self.layout.record(row))
+
+    def raw_texts(self, numbers: Iterable[int]) -> dict[int, str]:
+        """The raw text of the records ``numbers`` (readable rows), as ``records`` gives
+        it; only the row groups holding them are read."""
+        wanted = sorted(set(numbers))
+        texts: dict[int, str] = {}
+        start = 0
+        for group in range(self._file.num_row_groups):
+            rows = self._file.metadata.row_group(group).num_rows
+            inside = [number for number in wanted if start < number <= start + rows]
+            if inside:
+                table = self._file.read_row_group(group, columns=self.layout.columns)
+                rows_inside = pa.array([number - start - 1 for number in inside], pa.int64())
+                (batch,) = table.take(rows_inside).combine_chunks().to_batches()
+                for record in self.records(microsecond_batch(batch), inside):
+                    texts[record.record_number] = record.raw
+            start += rows
+        return texts
+
+
 def read_parquet(
     path: Path, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE
 ) -> Iterator[SourceRecord]:
@@ -542,36 +614,13 @@ def read_parquet(
     Raises:
         IngestError: the file is not Parquet or a part of it cannot be decoded.
     """
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise IngestError(f"cannot read {path} as Parquet: {exc}") from None
-    with parquet:
-        layout = _ParquetLayout.from_schema(parquet.schema_arrow)
-        total_rows = max(parquet.metadata.num_rows, 1)
-        size = path.stat().st_size
-        number = 0
-        batches = parquet.iter_batches(batch_size=batch_size, columns=layout.columns)
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                break
-            except (pa.ArrowException, OSError) as exc:
-                raise IngestError(f"cannot read {path} as Parquet: {exc}") from None
-            for row in _batch_rows(batch):
-                number += 1
-                if isinstance(row, Reject):
-                    yield SourceRecord(number, "", row)
-                else:
-                    yield SourceRecord(number, _row_json(row), layout.record(row))
-            if progress is not None:
-                progress(size * number // total_rows)
+    with ParquetSource(path) as source:
+        for first, batch in source.batches(batch_size=batch_size, progress=progress):
+            yield from source.records(batch, range(first, first + batch.num_rows))
 
 
 def _batch_rows(batch: pa.RecordBatch) -> Sequence[Mapping[str, object] | Reject]:
     """Convert a batch to Python rows; a row Python cannot hold becomes a Reject."""
-    batch = _microsecond_batch(batch)
     try:
         return batch.to_pylist()
     except (pa.ArrowException, ValueError, OverflowError):  # includes UnicodeDecodeError
@@ -606,7 +655,7 @@ def _microsecond_type(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
-def _microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+def microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Truncate nanosecond columns to microseconds (a failed cast is left as it was)."""
     arrays = list(batch.columns)
     changed = False

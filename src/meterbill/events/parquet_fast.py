@@ -1,0 +1,303 @@
+"""The columnar fast path for Parquet files of the native shape, in pyarrow compute.
+
+The exact path turns every Parquet row into Python objects (``readers.read_parquet``,
+then ``shapes.native_event``): ~30 us a row. A file whose columns all have a form this
+module reads (``fast_layout``) is read a batch at a time with no Python per row; a row
+it cannot prove identical to the exact path's result goes through the exact path,
+which gives it its reject reason or its exact value as always. Readable forms:
+
+* ``event_name``, ``customer_id`` (required) and ``event_id``, ``source`` (optional):
+  string columns; ``timestamp``: a timestamp column (naive means UTC, nanoseconds are
+  truncated as the exact path truncates them); no column of another shape
+  (``external_customer_id``, ``type``, ...), which auto-detection would read;
+* properties as a STRUCT column or as ``properties.<key>`` columns (not both), each
+  field a string, boolean, integer, float64 or decimal (at most 12 places and 26
+  integer digits); not a MAP, JSON text, float32, date or binary (those files take the
+  exact path).
+
+A row is proved when its required strings hold a character ``str.strip`` keeps, a given
+``event_id`` too, its timestamp is within years 1-9999, and every property value
+converts as ``schema.property_value`` converts it: a float64 only when Arrow prints it
+without an exponent and with magnitude at least 1e-4 (then Python's ``repr`` is that
+text, with ``.0`` added to an integral one), strings that read as numbers only when the
+``DECIMAL(38,12)`` cast takes them exactly (``fastpath.text_numbers``).
+
+A row's raw text (kept for the duplicates store) is not computed here: it costs more
+than reading the row, and only duplicates need it. The rows are staged with ``_raw``
+NULL, and ``lake.stage_duplicates`` gets the text of those that turned out to be
+duplicates from the file (``readers.ParquetSource.raw_texts``, through the ingest,
+which first checks that the file has not changed).
+
+``tests/events/test_parquet_fast.py`` checks that both paths give identical lake rows,
+rejects and duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
+from meterbill.events.fastpath import text_numbers
+from meterbill.events.schema import (
+    CUSTOMER_ID,
+    EVENT_ID,
+    EVENT_NAME,
+    MAX_MICROS,
+    MIN_MICROS,
+    NUMBER_ARROW,
+    PROPERTIES,
+    SOURCE,
+    TEXT_ARROW,
+    TIMESTAMP,
+    TIMESTAMP_ARROW,
+    property_columns,
+)
+from meterbill.events.shapes import SHAPE_FIELDS
+
+#: Rows per batch (DuckDB writes row groups of 122,880 rows).
+BATCH_ROWS: Final = 131_072
+
+_NATIVE_FIELDS: Final = frozenset(
+    {EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, PROPERTIES}
+)
+_PROPERTY_PREFIX: Final = PROPERTIES + "."
+#: Every character ``str.isspace`` holds (``str.strip`` removes exactly these); a test
+#: checks the list against Python's own.
+WHITESPACE: Final = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: A string with a character ``str.strip`` keeps (RE2 syntax).
+_NOT_BLANK: Final = "[^" + "".join(f"\\x{{{ord(char):x}}}" for char in WHITESPACE) + "]"
+#: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
+_PLAIN_FLOAT_FROM: Final = 1e-4
+#: A float's exact decimal: up to 17 digits, 4 zeros after the point before them.
+_FLOAT_DECIMAL: Final = pa.decimal128(38, 22)
+
+
+@dataclass(frozen=True, slots=True)
+class FastLayout:
+    """Which columns of a Parquet file the fast path reads, and as what.
+
+    Attributes:
+        columns: the batch's columns it reads, in file order (an ``event_id`` or
+            ``source`` column of type null is the same as none, and left out).
+        properties: ``(column, key)`` per property: the STRUCT's fields (column
+            ``properties``) or the ``properties.<key>`` columns.
+        struct: whether the properties are one STRUCT column.
+    """
+
+    columns: list[str]
+    properties: tuple[tuple[str, str], ...]
+    struct: bool
+
+
+def fast_layout(schema: pa.Schema) -> FastLayout | None:
+    """The fast path's reading of a file, or None when the file takes the exact path."""
+    names = schema.names
+    if len(set(names)) < len(names):
+        return None  # the exact path rejects every row
+    columns = [name for name in names if name in _NATIVE_FIELDS]
+    if any(name in SHAPE_FIELDS and name not in _NATIVE_FIELDS for name in names):
+        return None
+    if not {EVENT_NAME, CUSTOMER_ID, TIMESTAMP} <= set(columns):
+        return None
+    for name in (EVENT_NAME, CUSTOMER_ID):
+        if not _is_text(schema.field(name).type):
+            return None
+    for name in (EVENT_ID, SOURCE):  # optional: a column of nulls is the same as none
+        if name in columns and not _is_text(schema.field(name).type):
+            if not pa.types.is_null(schema.field(name).type):
+                return None
+            columns.remove(name)
+    if not pa.types.is_timestamp(schema.field(TIMESTAMP).type):
+        return None
+    prefixed = [name for name in names if name.startswith(_PROPERTY_PREFIX)]
+    if PROPERTIES in columns:
+        struct = schema.field(PROPERTIES).type
+        if prefixed or not pa.types.is_struct(struct):
+            return None
+        fields = [struct.field(i) for i in range(struct.num_fields)]
+        pairs = tuple((PROPERTIES, field.name) for field in fields)
+        types = [field.type for field in fields]
+    else:
+        pairs = tuple((name, name[len(_PROPERTY_PREFIX) :]) for name in prefixed)
+        types = [schema.field(name).type for name in prefixed]
+        columns = [name for name in names if name in columns or name in prefixed]
+    keys = [key for _, key in pairs]
+    if len(set(keys)) < len(keys) or any(not key or "\x00" in key for key in keys):
+        return None
+    if not all(map(_readable_value_type, types)):
+        return None
+    return FastLayout(columns, pairs, PROPERTIES in columns)
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype)
+
+
+def _readable_value_type(dtype: pa.DataType) -> bool:
+    """Whether a property column of this type converts here as ``property_value`` does."""
+    if pa.types.is_decimal128(dtype):
+        return 0 <= dtype.scale <= 12 and dtype.precision - dtype.scale <= 26
+    return (
+        _is_text(dtype)
+        or pa.types.is_boolean(dtype)
+        or pa.types.is_integer(dtype)
+        or pa.types.is_float64(dtype)
+        or pa.types.is_null(dtype)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FastBatch:
+    """One batch read: the proved rows as a candidate table, and the others' indexes.
+
+    Attributes:
+        table: the proved rows (``batches.CANDIDATE_SCHEMA`` then ``p__K``/``n__K`` per
+            key with a value; ``_raw`` NULL, see the module docstring), or None.
+        keys: the property keys with a value in ``table``.
+        slow: the indexes (in the batch) of the rows left to the exact path, in order.
+    """
+
+    table: pa.Table | None
+    keys: frozenset[str]
+    slow: list[int]
+
+
+def read_batch(
+    batch: pa.RecordBatch,
+    layout: FastLayout,
+    *,
+    first_record: int,
+    seq_base: int,
+    file_index: int,
+    derive_id: Callable[[int], str],
+) -> FastBatch:
+    """Prove and convert one batch (nanoseconds already truncated, as the exact path
+    truncates them: ``readers.microsecond_batch``).
+
+    Args:
+        batch: the file's ``layout.columns``.
+        first_record: the record number (file row, 1-based) of the batch's first row.
+        seq_base: the ingest's records before this batch.
+        file_index: the file's index in the ingest.
+        derive_id: the event id of a record without one, by its record number.
+    """
+    count = batch.num_rows
+    try:
+        batch.validate(full=True)  # UTF-8 of every string: the exact path rejects others
+    except pa.ArrowInvalid:
+        return FastBatch(None, frozenset(), list(range(count)))
+    ok = pc.and_(_not_blank(batch.column(EVENT_NAME)), _not_blank(batch.column(CUSTOMER_ID)))
+    names = layout.columns
+    event_id = batch.column(EVENT_ID) if EVENT_ID in names else pa.nulls(count, TEXT_ARROW)
+    ok = pc.and_(ok, pc.or_(pc.is_null(event_id), _not_blank(event_id)).fill_null(fill_value=True))
+    try:
+        micros = batch.column(TIMESTAMP).cast(pa.timestamp("us")).cast(pa.int64())
+    except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
+        return FastBatch(None, frozenset(), list(range(count)))
+    in_range = pc.and_(
+        pc.greater_equal(micros, MIN_MICROS), pc.less_equal(micros, MAX_MICROS)
+    ).fill_null(fill_value=False)
+    ok = pc.and_(ok, in_range)
+    properties: dict[str, tuple[pa.Array, pa.Array]] = {}
+    struct = batch.column(PROPERTIES) if layout.struct else None
+    for column, key in layout.properties:
+        if struct is not None:
+            values = pc.struct_field(struct, [struct.type.get_field_index(key)])
+        else:
+            values = batch.column(column)
+        if values.null_count == count:
+            continue  # only nulls: the same as absent
+        text, number, fine = _property_column(values)
+        ok = pc.and_(ok, fine)
+        properties[key] = (text, number)
+    rows = pc.indices_nonzero(ok)
+    slow = pc.indices_nonzero(pc.invert(ok)).to_pylist()
+    if not len(rows):
+        return FastBatch(None, frozenset(), slow)
+    record_numbers = pc.add(rows, first_record)
+    ids = event_id.take(rows).cast(TEXT_ARROW)
+    if ids.null_count:
+        numbers = record_numbers.to_pylist()
+        ids = pa.array(
+            [
+                given if given is not None else derive_id(number)
+                for given, number in zip(ids.to_pylist(), numbers, strict=True)
+            ],
+            TEXT_ARROW,
+        )
+    source = (
+        pc.if_else(pc.equal(batch.column(SOURCE), ""), None, batch.column(SOURCE))
+        if SOURCE in names
+        else pa.nulls(count, TEXT_ARROW)
+    )
+    table: dict[str, pa.Array] = {
+        SEQ: pc.add(rows, seq_base + 1),
+        FILE: pa.nulls(len(rows), pa.int32()).fill_null(file_index),
+        RECORD: record_numbers,
+        RAW: pa.nulls(len(rows), CANDIDATE_SCHEMA.field(RAW).type),
+        EVENT_ID: ids,
+        EVENT_NAME: batch.column(EVENT_NAME).take(rows).cast(TEXT_ARROW),
+        CUSTOMER_ID: batch.column(CUSTOMER_ID).take(rows).cast(TEXT_ARROW),
+        TIMESTAMP: micros.take(rows).cast(pa.timestamp("us")).cast(TIMESTAMP_ARROW),
+        SOURCE: source.take(rows).cast(TEXT_ARROW),
+    }
+    keys = []
+    for key, (text, number) in properties.items():
+        text = text.take(rows)
+        if text.null_count == len(rows):
+            continue
+        keys.append(key)
+        text_name, number_name = property_columns(key)
+        table[text_name] = text
+        table[number_name] = number.take(rows)
+    return FastBatch(pa.table(table), frozenset(keys), slow)
+
+
+def _not_blank(strings: pa.Array) -> pa.BooleanArray:
+    """Non-null strings holding a character ``str.strip`` keeps (nulls: False)."""
+    return pc.match_substring_regex(strings, _NOT_BLANK).fill_null(fill_value=False)
+
+
+def _property_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+    """(p__K, n__K, provable per row) of one property's values, as ``property_value``
+    converts them (a null is absent: provable, NULL text)."""
+    dtype = values.type
+    count = len(values)
+    if pa.types.is_null(dtype):
+        nothing = pa.nulls(count, TEXT_ARROW)
+        return nothing, pa.nulls(count, NUMBER_ARROW), pc.is_null(values)
+    if _is_text(dtype):
+        number, fine = text_numbers(values)
+        return values.cast(TEXT_ARROW), number, fine
+    everywhere = pa.nulls(count, pa.bool_()).fill_null(fill_value=True)
+    if pa.types.is_boolean(dtype):  # "true"/"false", not a number
+        return values.cast(TEXT_ARROW), pa.nulls(count, NUMBER_ARROW), everywhere
+    if pa.types.is_integer(dtype) or pa.types.is_decimal128(dtype):
+        # str(int) and format(Decimal, "f") are Arrow's texts; both fit DECIMAL(38,12)
+        return values.cast(TEXT_ARROW), values.cast(NUMBER_ARROW), everywhere
+    return _float_column(values)
+
+
+def _float_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+    """float64 values: provable where ``repr`` is Arrow's text without an exponent."""
+    printed = values.cast(TEXT_ARROW)
+    plain = pc.invert(pc.match_substring(printed, "e"))
+    magnitude = pc.abs(values)
+    python_plain = pc.or_(pc.greater_equal(magnitude, _PLAIN_FLOAT_FROM), pc.equal(values, 0.0))
+    # NaN and infinities are not provable: the exact path rejects them
+    fine_value = pc.and_(pc.and_(plain, python_plain), pc.is_finite(values))
+    integral = pc.invert(pc.match_substring(printed, "."))
+    text = pc.if_else(integral, pc.binary_join_element_wise(printed, ".0", ""), printed)
+    text = pc.if_else(fine_value, text, None)
+    exact = pc.cast(text, _FLOAT_DECIMAL, safe=False)
+    number = pc.round(exact, ndigits=12, round_mode="half_towards_infinity").cast(NUMBER_ARROW)
+    fine = pc.or_(pc.is_null(values), fine_value).fill_null(fill_value=False)
+    return text, number, fine

@@ -1,0 +1,273 @@
+"""The Parquet fast path gives exactly what the exact (per-row) path gives.
+
+Each case writes one Parquet file and ingests it into fresh workspaces twice, once as
+shipped (fast path on) and once with it switched off, then a second time into each
+(every row a duplicate, so the raw text the fast path reads back is compared too), and
+compares counts, lake rows, rejects and duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meterbill.errors import IngestError
+from meterbill.events import ingest, ingest_paths, parquet_fast
+from meterbill.events.schema import property_value
+from meterbill.state import connect_state
+
+from .helpers import Workspace
+
+T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def _outcome(root: Path, path: Path) -> dict[str, Any]:
+    root.mkdir(parents=True)
+    con = connect_state(root)
+    try:
+        first = ingest_paths(root, con, [str(path)])
+        again = ingest_paths(root, con, [str(path)])
+        rejects = con.execute(
+            "SELECT record_number, reason, message, raw FROM rejected_events "
+            "ORDER BY ingest_id, record_number"
+        ).fetchall()
+        duplicates = con.execute(
+            "SELECT event_id, record_number, raw FROM duplicate_events "
+            "ORDER BY ingest_id, record_number"
+        ).fetchall()
+        rows = Workspace(root, con).lake_rows()
+    finally:
+        con.close()
+    for row in rows:
+        del row["ingest_id"]
+    counts = [
+        (result.records_read, result.accepted, result.duplicates, result.rejected)
+        for result in (first, again)
+    ]
+    return {"counts": counts, "rows": rows, "rejects": rejects, "duplicates": duplicates}
+
+
+def _both_paths(
+    tmp: Path, table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = tmp / "in.parquet"
+    pq.write_table(table, path, row_group_size=3)  # several row groups and batches
+    proved: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> parquet_fast.FastBatch:
+        batch = parquet_fast.read_batch(*args, **kwargs)
+        proved.append(batch.table.num_rows if batch.table is not None else 0)
+        return batch
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest, "BATCH_ROWS", 4)
+        patch.setattr(ingest, "read_batch", counted)
+        fast = _outcome(tmp / "fast", path)
+    fast["proved"] = sum(proved)
+    with monkeypatch.context() as patch:
+        patch.setattr(ingest, "FAST_SHAPES", frozenset())
+        exact = _outcome(tmp / "exact", path)
+    return fast, exact
+
+
+def _events(n: int, **columns: Any) -> dict[str, Any]:
+    """Columns of ``n`` valid native events, overridden by ``columns``."""
+    base: dict[str, Any] = {
+        "event_id": [f"e{i}" for i in range(n)],
+        "event_name": ["llm.usage"] * n,
+        "customer_id": [f"c{i % 3}" for i in range(n)],
+        "timestamp": [T0] * n,
+    }
+    base.update(columns)
+    return base
+
+
+#: Property values at the edges of what the fast path may prove.
+EDGE_STRINGS = ["gpt-4o", "12.5", "+1", ".5", "1.", "007", "1e5", "٣", " 1", "1e400",
+                "0.12345678901234", "123456789012345678901234567", "", "ユーザー", None]  # fmt: skip
+EDGE_FLOATS = [0.1, 100.0, -0.0, 0.0, 1e-05, 0.0001, 9.99e-05, 1e15, 1e16, 123456789012345.6,
+               0.30000000000000004, 1 / 3, 2.5e-7, float("nan"), float("inf"), -1.5, None]  # fmt: skip
+#: (event_id, event_name, timestamp, source) at the edges, one row each.
+EDGE_FIELDS = [("", "a", T0, None), (None, "  ", T0, ""), ("  ", "\u3000", T0, "src"),
+               ("id-4", "x\x01", T0, "s'; DROP TABLE x; --"), ("id-5", None, T0, None),
+               ("dup", "ok", None, None), ("dup", "ok", T0, None), (None, "ok", T0, None)]  # fmt: skip
+EDGE_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_name", pa.string()),
+        ("customer_id", pa.string()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("source", pa.string()),
+        (
+            "properties",
+            pa.struct(
+                [
+                    ("model", pa.string()),
+                    ("cost", pa.float64()),
+                    ("tokens", pa.int64()),
+                    ("price", pa.decimal128(10, 2)),
+                    ("flag", pa.bool_()),
+                    ("nothing", pa.null()),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: list[dict[str, Any]] = []
+
+    def row(properties: dict[str, Any] | None, **fields: Any) -> None:
+        number = len(rows)
+        record = {"event_id": f"e{number}", "event_name": "ok", "customer_id": "c",
+                  "timestamp": T0, "source": None, "properties": properties}  # fmt: skip
+        record.update(fields)
+        rows.append(record)
+
+    for event_id, name, stamp, source in EDGE_FIELDS:
+        row({"model": "m"}, event_id=event_id, event_name=name, timestamp=stamp, source=source)
+    for value in EDGE_STRINGS:
+        row({"model": value, "tokens": 7, "flag": True})
+    for value in EDGE_FLOATS:
+        row({"cost": value, "price": Decimal("-0.01"), "flag": False})
+    for number in (-40, 0, 2**62):
+        row({"tokens": number, "price": Decimal("1.50"), "nothing": None})
+    row(None)
+    table = pa.Table.from_pylist(rows, schema=EDGE_SCHEMA)
+    fast, exact = _both_paths(tmp_path, table, monkeypatch)
+    proved = fast.pop("proved")
+    assert 0 < proved < 2 * len(rows)  # both paths at work, in both ingests
+    assert fast == exact
+    assert fast["counts"][0][3] > 0 and fast["counts"][1][2] > 0  # rejects, then duplicates
+
+
+@pytest.mark.parametrize(
+    ("columns", "proved"),
+    [
+        pytest.param({"properties.model": ["a", "b"], "properties.n": [1.5, 2.0]}, 2, id="columns"),
+        pytest.param({"source": ["x", ""]}, 2, id="no-properties"),
+        pytest.param({"event_id": [None, None]}, 2, id="derived-ids"),
+        pytest.param({"event_id": pa.array([None, "x"], pa.string())}, 2, id="some-derived"),
+        pytest.param({"timestamp": pa.array([T0, T0], pa.timestamp("ns"))}, 2, id="naive-ns"),
+        pytest.param(
+            {"timestamp": pa.array([1, 2], pa.int64()).cast(pa.timestamp("s", tz="Asia/Tokyo"))},
+            2,
+            id="seconds-tokyo",
+        ),
+        pytest.param(
+            {"timestamp": pa.array([253402300800_000000, 0], pa.int64()).cast(pa.timestamp("us"))},
+            1,
+            id="year-10000",
+        ),
+        pytest.param(
+            {"timestamp": pa.array([10**17, 0], pa.int64()).cast(pa.timestamp("ms"))},
+            0,
+            id="seconds-overflow",
+        ),
+        pytest.param({"properties": pa.array([{"Model": "a"}, {"Model": "b"}])}, 2, id="struct"),
+    ],
+)
+def test_layouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, columns: dict[str, Any], proved: int
+) -> None:
+    table = pa.table(_events(2, **columns))
+    fast, exact = _both_paths(tmp_path, table, monkeypatch)
+    assert fast.pop("proved") == 2 * proved  # each ingest (the second: duplicates)
+    assert fast == exact
+
+
+def test_key_clash_across_batches_keeps_the_first_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = pa.table(_events(8, **{"properties.Model": ["a"] * 4 + [None] * 4}))
+    table = table.append_column("properties.model", pa.array([None] * 4 + ["b"] * 4))
+    fast, exact = _both_paths(tmp_path, table, monkeypatch)
+    fast.pop("proved")
+    assert fast == exact
+    assert fast["counts"][0] == (8, 4, 0, 4)
+
+
+@pytest.mark.parametrize(
+    ("schema", "fast"),
+    [
+        ({"properties": pa.struct([("k", pa.string())])}, True),
+        ({"properties.k": pa.float64(), "properties.j": pa.int32()}, True),
+        ({"properties": pa.struct([("k", pa.decimal128(38, 12))])}, True),
+        ({"properties": pa.struct([("k", pa.decimal128(38, 10))])}, False),  # 28 digits
+        ({"properties": pa.struct([("k", pa.float32())])}, False),
+        ({"properties": pa.map_(pa.string(), pa.string())}, False),
+        ({"properties": pa.string()}, False),  # JSON text
+        ({"properties": pa.struct([("k", pa.struct([("x", pa.int64())]))])}, False),
+        ({"properties": pa.struct([("k", pa.date32())])}, False),
+        ({"properties": pa.struct([("k", pa.string())]), "properties.j": pa.string()}, False),
+        ({"external_customer_id": pa.string()}, False),
+        ({"type": pa.string()}, False),
+        ({"event_id": pa.int64()}, False),
+        ({"timestamp": pa.string()}, False),
+        ({"other": pa.string()}, True),  # no shape reads it: ignored
+    ],
+)
+def test_which_files_take_the_fast_path(schema: dict[str, pa.DataType], fast: bool) -> None:
+    fields = {"event_name": pa.string(), "customer_id": pa.string(),
+              "timestamp": pa.timestamp("us", tz="UTC")}  # fmt: skip
+    fields.update(schema)
+    assert (parquet_fast.fast_layout(pa.schema(list(fields.items()))) is not None) is fast
+
+
+def test_whitespace_is_what_str_strip_removes() -> None:
+    expected = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+    assert expected == parquet_fast.WHITESPACE
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_floats_convert_as_the_exact_path_converts_them(value: float) -> None:
+    text, number, fine = parquet_fast._property_column(pa.array([value], pa.float64()))
+    if fine[0].as_py():
+        assert (text[0].as_py(), number[0].as_py()) == property_value(value)
+    # the fast path takes the usual magnitudes (Arrow prints an exponent from 1e10 on)
+    assert fine[0].as_py() or not (value == 0 or 1e-4 <= abs(value) < 1e9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=2, max_value=10**8, min_value=-(10**8)
+    )
+)
+def test_decimals_convert_as_the_exact_path_converts_them(value: Decimal) -> None:
+    text, number, fine = parquet_fast._property_column(pa.array([value], pa.decimal128(12, 2)))
+    assert fine[0].as_py()
+    assert (text[0].as_py(), number[0].as_py()) == property_value(value)
+
+
+def test_a_file_changed_before_its_duplicates_are_kept_fails_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table(_events(2, event_id=["same", "same"])), path)
+    original = ingest._Reading.raw_texts
+
+    def touched(self: Any, index: int, numbers: Any) -> Any:
+        pq.write_table(pa.table(_events(3)), path)  # another writer replaces the file
+        return original(self, index, numbers)
+
+    monkeypatch.setattr(ingest._Reading, "raw_texts", touched)
+    root = tmp_path / "ws"
+    root.mkdir()
+    con = connect_state(root)
+    try:
+        with pytest.raises(IngestError, match="changed while it was being ingested"):
+            ingest_paths(root, con, [str(path)])
+        assert con.execute("SELECT count(*) FROM ingests").fetchone() == (0,)
+    finally:
+        con.close()
