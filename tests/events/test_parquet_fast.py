@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from meterbill.errors import IngestError
@@ -230,6 +230,10 @@ def test_whitespace_is_what_str_strip_removes() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
+@example(0.123456789012)  # 12 places: cast as it is
+@example(0.1234567890125)  # 13 places, a tie at the 12th: half away from zero
+@example(-0.1234567890125)
+@example(1e9 - 0.5)
 def test_floats_convert_as_the_exact_path_converts_them(value: float) -> None:
     text, number, fine = parquet_fast._property_column(pa.array([value], pa.float64()))
     if fine[0].as_py():

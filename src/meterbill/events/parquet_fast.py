@@ -72,8 +72,6 @@ WHITESPACE: Final = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-#: A string with a character ``str.strip`` keeps (RE2 syntax).
-_NOT_BLANK: Final = "[^" + "".join(f"\\x{{{ord(char):x}}}" for char in WHITESPACE) + "]"
 #: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
 _PLAIN_FLOAT_FROM: Final = 1e-4
 #: A float's exact decimal: up to 17 digits, 4 zeros after the point before them.
@@ -263,7 +261,8 @@ def read_batch(
 
 def _not_blank(strings: pa.Array) -> pa.BooleanArray:
     """Non-null strings holding a character ``str.strip`` keeps (nulls: False)."""
-    return pc.match_substring_regex(strings, _NOT_BLANK).fill_null(fill_value=False)
+    rest = pc.utf8_ltrim(strings, characters=WHITESPACE)
+    return pc.not_equal(rest, "").fill_null(fill_value=False)
 
 
 def _property_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
@@ -297,7 +296,13 @@ def _float_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray
     integral = pc.invert(pc.match_substring(printed, "."))
     text = pc.if_else(integral, pc.binary_join_element_wise(printed, ".0", ""), printed)
     text = pc.if_else(fine_value, text, None)
-    exact = pc.cast(text, _FLOAT_DECIMAL, safe=False)
-    number = pc.round(exact, ndigits=12, round_mode="half_towards_infinity").cast(NUMBER_ARROW)
+    # at most 12 places: the cast is exact; more: round those (slow in Arrow) half-up
+    places = pc.subtract(pc.binary_length(text), pc.find_substring(text, "."))
+    long = pc.greater(places, 13).fill_null(fill_value=False)  # 13: the point, 12 digits
+    number = pc.if_else(long, None, text).cast(NUMBER_ARROW)
+    if pc.any(long).as_py():
+        exact = text.filter(long).cast(_FLOAT_DECIMAL)
+        rounded = pc.round(exact, ndigits=12, round_mode="half_towards_infinity")
+        number = pc.replace_with_mask(number, long, rounded.cast(NUMBER_ARROW))
     fine = pc.or_(pc.is_null(values), fine_value).fill_null(fill_value=False)
     return text, number, fine
