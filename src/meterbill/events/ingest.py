@@ -59,7 +59,6 @@ from meterbill.events.lake import (
 from meterbill.events.parquet_fast import BATCH_ROWS, fast_layout, read_batch
 from meterbill.events.paths import expand_paths
 from meterbill.events.readers import (
-    BATCH_SIZE,
     ParquetSource,
     SourceRecord,
     file_format,
@@ -384,19 +383,13 @@ class _Reading:
         whole batch exact if its property keys would clash, as for JSON lines)."""
         with ParquetSource(path) as source:
             layout = fast_layout(source.schema) if source.layout.problem is None else None
-            if layout is not None:
-                self._parquet[index] = (path, _identity(path))
-            batches = source.batches(
-                batch_size=BATCH_ROWS if layout is not None else BATCH_SIZE, progress=progress
-            )
-            for first, batch in batches:
-                numbers = range(first, first + batch.num_rows)
+            if layout is None:
+                for first, batch in source.batches(progress=progress):
+                    self._take_batch(index, source, first, batch, file_sha256)
+                return
+            self._parquet[index] = (path, _identity(path))
+            for first, batch in source.batches(batch_size=BATCH_ROWS, progress=progress):
                 base = self.records_read
-                self.records_read += batch.num_rows
-                if layout is None:
-                    for offset, record in enumerate(source.records(batch, numbers)):
-                        self._take(index, base + offset + 1, record, file_sha256)
-                    continue
                 fast = read_batch(
                     batch,
                     layout,
@@ -406,7 +399,7 @@ class _Reading:
                     derive_id=file_sha256.event_id,
                 )
                 slow_records = source.records(
-                    batch.take(pa.array(fast.slow, pa.int64())), [numbers[i] for i in fast.slow]
+                    batch.take(pa.array(fast.slow, pa.int64())), [first + i for i in fast.slow]
                 )
                 shaped = [
                     (offset, record, self._shape(record, file_sha256.event_id))
@@ -417,13 +410,26 @@ class _Reading:
                     if not isinstance(one, Reject):
                         keys.update(one[1].properties)
                 if self.events.conflicts(keys):
-                    for offset, record in enumerate(source.records(batch, numbers)):
-                        self._take(index, base + offset + 1, record, file_sha256)
+                    self._take_batch(index, source, first, batch, file_sha256)
                     continue
                 if fast.table is not None:
                     self.events.append_table(fast.table, fast.keys)
                 for offset, record, one in shaped:
                     self._add(index, base + offset + 1, record, one)
+                self.records_read += batch.num_rows
+
+    def _take_batch(
+        self,
+        index: int,
+        source: ParquetSource,
+        first: int,
+        batch: pa.RecordBatch,
+        file_sha256: _FileDigest,
+    ) -> None:
+        """Every row of a Parquet batch through the exact path, in order."""
+        for record in source.records(batch, range(first, first + batch.num_rows)):
+            self.records_read += 1
+            self._take(index, self.records_read, record, file_sha256)
 
     def raw_texts(self, index: int, numbers: Sequence[int]) -> dict[int, str]:
         """The raw text of records of file ``index`` staged without one (see
