@@ -55,6 +55,8 @@ _COMPRESSION: Final = "zstd"
 _COMPRESSION_LEVEL: Final = 1
 #: DuckDB's memory for an ingest's dedup and writes; beyond it, DuckDB spills to disk.
 _WORK_MEMORY_LIMIT: Final = "1GB"
+#: Duplicates' raw texts are read back from their files this many at a time.
+_FILL_ROWS: Final = 100_000
 #: At most this many day files are written at once (each buffers a row group in memory).
 _MAX_WRITERS: Final = 4
 #: The candidates' ids, read once from the staged files (two narrow columns).
@@ -192,31 +194,7 @@ def stage_duplicates(
         f"FROM read_parquet($files, union_by_name = true) SEMI JOIN dropped USING ({SEQ})",
         {"files": [str(path) for path in candidate_files]},
     )
-    missing = work.execute(
-        f"SELECT {FILE}, list({RECORD}) FROM duplicate_rows WHERE {RAW} IS NULL GROUP BY ALL"  # noqa: S608 (names via ident, values via lit)
-    ).fetchall()
-    if missing:
-        filled = [
-            (file_index, number, text)
-            for file_index, numbers in missing
-            for number, text in raw_texts(file_index, numbers).items()
-        ]
-        files, numbers, texts = zip(*filled, strict=True)
-        work.register(
-            "filled_raw",
-            pa.table(
-                {
-                    FILE: pa.array(files, pa.int32()),
-                    RECORD: pa.array(numbers, pa.int64()),
-                    RAW: pa.array(texts, pa.large_string()),
-                }
-            ),
-        )
-        work.execute(
-            f"UPDATE duplicate_rows SET {RAW} = f.{RAW} FROM filled_raw AS f "  # noqa: S608 (names via ident, values via lit)
-            f"WHERE duplicate_rows.{FILE} = f.{FILE} AND duplicate_rows.{RECORD} = f.{RECORD}"
-        )
-        work.unregister("filled_raw")
+    _fill_raw(work, raw_texts)
     work.execute(
         f"COPY (SELECT $ingest_id::VARCHAR AS ingest_id, {EVENT_ID}, "  # noqa: S608 (names via ident, values via lit)
         f"$sources[{FILE} + 1] AS source_file, {RECORD} AS record_number, {RAW} AS raw "
@@ -224,6 +202,42 @@ def stage_duplicates(
         {"ingest_id": ingest_id, "sources": list(sources)},
     )
     return count
+
+
+def _fill_raw(
+    work: duckdb.DuckDBPyConnection,
+    raw_texts: Callable[[int, Sequence[int]], Mapping[int, str]],
+) -> None:
+    """Give the rows of ``duplicate_rows`` staged without raw text their text, asked of
+    ``raw_texts`` ``_FILL_ROWS`` records at a time (a re-ingested file can make every
+    row a duplicate: the texts go to a work table, not to Python memory)."""
+    work.execute(f"CREATE TABLE filled_raw ({FILE} INTEGER, {RECORD} BIGINT, {RAW} VARCHAR)")
+    with work.cursor() as reading:
+        missing = reading.sql(
+            f"SELECT {FILE}, {RECORD} FROM duplicate_rows WHERE {RAW} IS NULL "  # noqa: S608 (names via ident, values via lit)
+            f"ORDER BY {FILE}, {RECORD}"
+        ).to_arrow_reader(_FILL_ROWS)
+        for batch in missing:
+            files = batch.column(0).to_pylist()
+            numbers = batch.column(1).to_pylist()
+            rows: list[tuple[int, int, str]] = []
+            for file_index in sorted(set(files)):
+                wanted = [n for f, n in zip(files, numbers, strict=True) if f == file_index]
+                rows += [(file_index, n, text) for n, text in raw_texts(file_index, wanted).items()]
+            filled = pa.table(
+                {
+                    FILE: pa.array([row[0] for row in rows], pa.int32()),
+                    RECORD: pa.array([row[1] for row in rows], pa.int64()),
+                    RAW: pa.array([row[2] for row in rows], pa.large_string()),
+                }
+            )
+            work.register("filled_batch", filled)
+            work.execute("INSERT INTO filled_raw SELECT * FROM filled_batch")
+            work.unregister("filled_batch")
+    work.execute(
+        f"UPDATE duplicate_rows SET {RAW} = f.{RAW} FROM filled_raw AS f "  # noqa: S608 (names via ident, values via lit)
+        f"WHERE duplicate_rows.{FILE} = f.{FILE} AND duplicate_rows.{RECORD} = f.{RECORD}"
+    )
 
 
 def write_lake_files(root: Path, ingest_id: str, work: duckdb.DuckDBPyConnection) -> list[LakeFile]:
