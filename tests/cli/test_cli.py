@@ -317,6 +317,12 @@ def test_invoice_show_unknown(workspace: Path) -> None:
     assert_error(run("invoice", "show", "nope", "-w", workspace, ok=False), 2, "no invoice 'nope'")
 
 
+def test_invoice_finalize_unknown(workspace: Path) -> None:
+    assert_error(
+        run("invoice", "finalize", "in_typo", "-w", workspace, ok=False), 2, "no invoice 'in_typo'"
+    )
+
+
 def test_through_must_be_a_date(workspace: Path) -> None:
     assert_error(
         run("invoice", "run", "--through", "soon", "-w", workspace, ok=False), 2, "--through"
