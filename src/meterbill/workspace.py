@@ -85,6 +85,7 @@ class Workspace:
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path} exists and is not a folder")
         path.mkdir(parents=True, exist_ok=True)
+        (path / "lake").mkdir(exist_ok=True)  # the README's layout from the start; ingests fill it
         if example is None:
             (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
         else:

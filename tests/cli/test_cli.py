@@ -329,6 +329,15 @@ def test_through_must_be_a_date(workspace: Path) -> None:
     )
 
 
+def test_init_creates_catalog_state_and_lake(tmp_path: Path) -> None:
+    result = run("init", tmp_path / "acme")
+    assert result.stderr == f"created workspace {tmp_path / 'acme'}\n"
+    assert sorted(p.name for p in (tmp_path / "acme").iterdir() if not p.name.startswith(".")) == [
+        "catalog.toml", "lake", "state.duckdb",
+    ]  # fmt: skip
+    assert (tmp_path / "acme" / "lake").is_dir()
+
+
 def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
     assert_error(run("init", workspace, ok=False), 2, "already holds a workspace")
 
