@@ -292,6 +292,16 @@ def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> N
         5,
         "end: must be after start",
     )
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end\n"
+        "s9,c9,openai_o1,soon,\ns10,c9,openai_o1,2026-10-01,later\n"
+    )
+    assert_error(
+        run("subscriptions", "import", subs, "-w", workspace, ok=False),
+        5,
+        "nothing imported: row 1: start: not a date or ISO 8601 timestamp: 'soon'; "
+        "row 2: end: not a date or ISO 8601 timestamp: 'later'",
+    )
 
 
 def test_strict_ingest_commits_nothing(workspace: Path, tmp_path: Path) -> None:
