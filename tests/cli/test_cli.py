@@ -348,6 +348,30 @@ def test_init_creates_catalog_state_and_lake(tmp_path: Path) -> None:
     assert (tmp_path / "acme" / "lake").is_dir()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["invoice", "run"], "Missing option '--through'. (see 'cli invoice run --help')"),
+        (["customers", "import"], "Missing argument 'FILE'. (see 'cli customers import --help')"),
+        (["-w", "x", "catalog", "check"], "No such option '-w'. (see 'cli --help')"),
+        (["nosuch"], "No such command 'nosuch'. (see 'cli --help')"),
+        (["ingest", "e.jsonl", "--shape", "x"], "Invalid value for '--shape': 'x' is not one of"),
+    ],
+)
+def test_bad_command_lines_are_one_error_line(args: list[str], message: str) -> None:
+    assert_error(run(*args, ok=False), 2, message)
+
+
+def test_no_command_prints_help() -> None:
+    result = run(ok=False)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: ") and "Commands:" in result.stderr
+
+
+def test_version() -> None:
+    assert run("--version").stdout.startswith("meterbill, version ")
+
+
 def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
     assert_error(run("init", workspace, ok=False), 2, "already holds a workspace")
 
