@@ -165,9 +165,13 @@ def import_subscriptions(
         timezone = zones.get(customer_id, "UTC")
         try:
             start = parse_instant(row["start"], timezone)
+        except ValueError as exc:
+            problems.append(f"{where}: start: {exc}")
+            continue
+        try:
             end = parse_instant(row["end"], timezone) if row.get("end") else None
         except ValueError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(f"{where}: end: {exc}")
             continue
         if end is not None and end <= start:
             problems.append(f"{where}: end: must be after start")

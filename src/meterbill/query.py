@@ -14,6 +14,7 @@ query that slips past the first layer cannot write.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -60,7 +61,7 @@ def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
                 "event_name": m.event_name,
                 "aggregation": m.aggregation,
                 "field": m.field,
-                "filters": str(m.filter_text()),
+                "filters": json.dumps(m.filter_text(), ensure_ascii=False) if m.filters else None,
                 "group_by": ", ".join(m.group_by) or None,
             }
             for m in catalog.meters.values()

@@ -85,6 +85,7 @@ class Workspace:
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path} exists and is not a folder")
         path.mkdir(parents=True, exist_ok=True)
+        (path / "lake").mkdir(exist_ok=True)  # the README's layout from the start; ingests fill it
         if example is None:
             (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
         else:
@@ -244,11 +245,18 @@ class Workspace:
         """Finalize drafts; returns how many were numbered.
 
         All drafts, or the listed ones; with ``through``, only those whose period ends by
-        then (a date is each customer's local midnight, as for ``invoice_run``).
+        then (a date is each customer's local midnight, as for ``invoice_run``). A listed
+        invoice that is already finalized is left as it is.
+
+        Raises:
+            WorkspaceError: a listed id is no invoice's (nothing is finalized), or a bad
+                ``through``.
         """
         if through is not None:
             _through_instant(through, "UTC")  # validates before any work
         with self._state() as con:
+            if invoice_ids:
+                _refuse_unknown_invoices(con, invoice_ids)
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -487,6 +495,22 @@ def _periods_at(
             f"customer {customer!r} has no subscription active at {instant.isoformat()}"
         )
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant
+
+
+def _refuse_unknown_invoices(con: duckdb.DuckDBPyConnection, invoice_ids: list[str]) -> None:
+    """Refuse ids that name no invoice (a typo must not finalize the others silently).
+
+    Raises:
+        WorkspaceError: naming every unknown id.
+    """
+    rows = con.execute(
+        "SELECT id FROM unnest(?::VARCHAR[]) AS t(id)"
+        " WHERE id NOT IN (SELECT invoice_id FROM invoices) ORDER BY id",
+        [invoice_ids],
+    ).fetchall()
+    if rows:
+        names = ", ".join(repr(row[0]) for row in rows)
+        raise WorkspaceError(f"no invoice {names}; nothing was finalized")
 
 
 def _drafts_through(

@@ -292,6 +292,16 @@ def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> N
         5,
         "end: must be after start",
     )
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end\n"
+        "s9,c9,openai_o1,soon,\ns10,c9,openai_o1,2026-10-01,later\n"
+    )
+    assert_error(
+        run("subscriptions", "import", subs, "-w", workspace, ok=False),
+        5,
+        "nothing imported: row 1: start: not a date or ISO 8601 timestamp: 'soon'; "
+        "row 2: end: not a date or ISO 8601 timestamp: 'later'",
+    )
 
 
 def test_strict_ingest_commits_nothing(workspace: Path, tmp_path: Path) -> None:
@@ -317,10 +327,49 @@ def test_invoice_show_unknown(workspace: Path) -> None:
     assert_error(run("invoice", "show", "nope", "-w", workspace, ok=False), 2, "no invoice 'nope'")
 
 
+def test_invoice_finalize_unknown(workspace: Path) -> None:
+    assert_error(
+        run("invoice", "finalize", "in_typo", "-w", workspace, ok=False), 2, "no invoice 'in_typo'"
+    )
+
+
 def test_through_must_be_a_date(workspace: Path) -> None:
     assert_error(
         run("invoice", "run", "--through", "soon", "-w", workspace, ok=False), 2, "--through"
     )
+
+
+def test_init_creates_catalog_state_and_lake(tmp_path: Path) -> None:
+    result = run("init", tmp_path / "acme")
+    assert result.stderr == f"created workspace {tmp_path / 'acme'}\n"
+    assert sorted(p.name for p in (tmp_path / "acme").iterdir() if not p.name.startswith(".")) == [
+        "catalog.toml", "lake", "state.duckdb",
+    ]  # fmt: skip
+    assert (tmp_path / "acme" / "lake").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["invoice", "run"], "Missing option '--through'. (see 'cli invoice run --help')"),
+        (["customers", "import"], "Missing argument 'FILE'. (see 'cli customers import --help')"),
+        (["-w", "x", "catalog", "check"], "No such option '-w'. (see 'cli --help')"),
+        (["nosuch"], "No such command 'nosuch'. (see 'cli --help')"),
+        (["ingest", "e.jsonl", "--shape", "x"], "Invalid value for '--shape': 'x' is not one of"),
+    ],
+)
+def test_bad_command_lines_are_one_error_line(args: list[str], message: str) -> None:
+    assert_error(run(*args, ok=False), 2, message)
+
+
+def test_no_command_prints_help() -> None:
+    result = run(ok=False)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: ") and "Commands:" in result.stderr
+
+
+def test_version() -> None:
+    assert run("--version").stdout.startswith("meterbill, version ")
 
 
 def test_init_refuses_an_existing_workspace(workspace: Path) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from meterbill import Workspace
+from meterbill.errors import WorkspaceError
 from meterbill.export import write_frame
 from meterbill.invoices import ledger
 from tests.invoices.helpers import call, ingest, make_workspace
@@ -180,6 +181,18 @@ def test_finalize_numbering_is_gapless_across_runs(workspace: Workspace) -> None
     ]
     assert numbers(workspace)[("s2", "2026-04-01")] == "INV-000006"
     assert workspace.finalize() == 0
+
+
+def test_finalize_refuses_an_unknown_id_and_finalizes_nothing(workspace: Workspace) -> None:
+    run = workspace.invoice_run(through="2026-04-01")
+    first, second = run.invoices.sort("invoice_id")["invoice_id"].to_list()[:2]
+    with pytest.raises(WorkspaceError, match=r"no invoice 'in_typo', 'x'; nothing was finalized"):
+        workspace.finalize(invoice_ids=[first, "x", "in_typo"])
+    assert set(numbers(workspace).values()) == {None}
+    assert workspace.finalize(invoice_ids=[first]) == 1
+    # a listed invoice already finalized is no error: only the drafts are numbered
+    assert workspace.finalize(invoice_ids=[first, second]) == 1
+    assert sorted(n for n in numbers(workspace).values() if n) == ["INV-000001", "INV-000002"]
 
 
 def test_finalize_through_uses_each_customers_midnight(workspace: Workspace) -> None:
