@@ -1,8 +1,10 @@
 """Exports of invoices and line items to Parquet, CSV and JSON (lines).
 
 Parquet keeps DECIMAL and UTC timestamps. CSV and JSON write amounts as decimal text with
-the currency's places (``202.50``; a JPY amount has none) and instants as ISO 8601 UTC
-(``2026-10-01T00:00:00Z``), so no reader ever parses money as a float.
+the currency's places (``202.50``; a JPY amount has none), other decimals (quantities) as
+plain decimal text and instants as ISO 8601 UTC (``2026-10-01T00:00:00Z``), so no reader
+ever parses money or a quantity as a float. JSON keeps integers (counts, line numbers)
+and booleans as JSON numbers and booleans.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ _AMOUNTS = ("amount", "subtotal", "total")
 def _text(value: Any, column: str, currency: str | None) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if column in _AMOUNTS and currency is not None:
         return format_amount(value, currency)
     if hasattr(value, "isoformat"):
@@ -34,11 +38,25 @@ def _text(value: Any, column: str, currency: str | None) -> str | None:
 
 
 def text_rows(frame: pl.DataFrame) -> list[dict[str, str | None]]:
-    """Rows with every value as the text CSV and JSON carry."""
+    """Rows with every value as the text CSV carries."""
     out = []
     for row in frame.iter_rows(named=True):
         currency = row.get("currency")
         out.append({column: _text(value, column, currency) for column, value in row.items()})
+    return out
+
+
+def _json_rows(frame: pl.DataFrame) -> list[dict[str, object]]:
+    """Rows as JSON carries them: ``text_rows``, but integers and booleans as such."""
+    out = []
+    for row in frame.iter_rows(named=True):
+        currency = row.get("currency")
+        out.append(
+            {
+                column: value if isinstance(value, int) else _text(value, column, currency)
+                for column, value in row.items()
+            }
+        )
     return out
 
 
@@ -53,14 +71,13 @@ def write_frame(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:
         if fmt == "parquet":
             frame.write_parquet(out)
             return
-        rows = text_rows(frame)
         with out.open("w", encoding="utf-8", newline="") as handle:
             if fmt == "csv":
                 writer = csv.DictWriter(handle, fieldnames=frame.columns, lineterminator="\n")
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows(text_rows(frame))
             else:
-                for row in rows:
+                for row in _json_rows(frame):
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None

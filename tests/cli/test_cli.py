@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from decimal import Decimal
@@ -158,6 +159,22 @@ def test_step_by_step_flow(workspace: Path, example_dir: Path, tmp_path: Path) -
 
     explain = run("explain", "--raw", "-w", workspace).stdout
     assert "FROM lake_events" in explain and "'OpenAI O1'" in explain
+
+
+def test_out_dash_writes_to_standard_output(workspace: Path, example_dir: Path) -> None:
+    run("ingest", example_dir / "events.jsonl", "-w", workspace)
+    run("invoice", "run", "--through", "2026-11-01", "-w", workspace)
+    csv_out = run("export", "invoices", "--format", "csv", "--out", "-", "-w", workspace)
+    assert csv_out.stdout.splitlines()[1].endswith(",202.50,202.50,3")
+    assert "wrote" not in csv_out.stderr
+    parquet = run("export", "line-items", "--format", "parquet", "--out", "-", "-w", workspace)
+    frame = pl.read_parquet(io.BytesIO(parquet.stdout_bytes))
+    assert frame["amount"].to_list() == [Decimal("75.00"), Decimal("120.00"), Decimal("7.50")]
+    query = "SELECT count(*) AS n FROM line_items"
+    sql_out = run("sql", query, "--format", "parquet", "--out", "-", "-w", workspace)
+    assert pl.read_parquet(io.BytesIO(sql_out.stdout_bytes))["n"].to_list() == [3]
+    refused = run("sql", query, "--format", "parquet", "-w", workspace, ok=False)
+    assert refused.exit_code == 2 and "--out - for standard output" in refused.stderr
 
 
 def test_runs_are_idempotent_and_finalized_invoices_frozen(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -369,29 +369,48 @@ def sql(query: str, fmt: str, out: Path | None, workspace: Path) -> None:
 
 
 def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
-    from meterbill.export import write_frame
-
     if fmt == "table" and out is None:
         print_table(frame)
         return
     if fmt == "table":
         fail("--out needs --format csv, json or parquet", 2)
-    if out is None:
-        if fmt == "parquet":
-            fail("--format parquet needs --out FILE", 2)
-        target = Path(tempfile.mkstemp(suffix=f".{fmt}")[1])
+    if out is None and fmt == "parquet":
+        fail("--format parquet needs --out FILE (or --out - for standard output)", 2)
+    if _write(frame, fmt=fmt, out=out or _STDOUT):
+        click.echo(f"wrote {frame.height} rows to {out}", err=True)
+
+
+#: ``--out -``: standard output.
+_STDOUT: Final = Path("-")
+
+
+def _write(frame: pl.DataFrame, *, fmt: str, out: Path) -> bool:
+    """Write ``frame`` to ``out`` (``-``: standard output); whether it went to a file."""
+    from meterbill.export import write_frame
+
+    if out != _STDOUT:
+        write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
+        return True
+    target = Path(tempfile.mkstemp(suffix=f".{fmt}")[1])
+    try:
         write_frame(frame, fmt=fmt, out=target)  # type: ignore[arg-type]
-        sys.stdout.write(target.read_text(encoding="utf-8"))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(target.read_bytes())
+        sys.stdout.buffer.flush()
+    finally:
         target.unlink()
-        return
-    write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
-    click.echo(f"wrote {frame.height} rows to {out}", err=True)
+    return False
 
 
 @cli.command()
 @click.argument("what", type=click.Choice(["invoices", "line-items"]))
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), required=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write (- for standard output).",
+)
 @click.option(
     "--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status."
 )
@@ -407,8 +426,6 @@ def export(
     """Export invoices or line items to Parquet, CSV or JSON lines."""
     import polars as pl
 
-    from meterbill.export import write_frame
-
     ws = open_workspace(workspace)
     invoices = ws.invoices()
     if status:
@@ -422,8 +439,8 @@ def export(
     frame = invoices
     if what == "line-items":
         frame = ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
-    write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
-    click.echo(f"wrote {frame.height} {what} to {out}", err=True)
+    if _write(frame, fmt=fmt, out=out):
+        click.echo(f"wrote {frame.height} {what} to {out}", err=True)
 
 
 def _instant(text: str) -> Any:

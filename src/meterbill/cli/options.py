@@ -29,7 +29,9 @@ def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|csv|json|parquet`` and ``--out FILE``."""
     func = click.option(
-        "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file."
+        "--out",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to this file (- for standard output).",
     )(func)
     return click.option(
         "--format",

@@ -1,0 +1,50 @@
+"""Export formats: what CSV and JSON lines carry for each kind of value."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from meterbill.export import write_frame
+
+FRAME = pl.DataFrame(
+    {
+        "invoice_id": ["inv_1", "inv_2"],
+        "currency": ["USD", "JPY"],
+        "line_number": [1, 2],
+        "quantity": [Decimal("1000000.500000000000"), Decimal("3")],
+        "amount": [Decimal("202.5"), Decimal("1001")],
+        "period_start": [datetime(2026, 10, 1, tzinfo=UTC)] * 2,
+        "finalized": [True, False],
+        "group": [None, '["eu"]'],
+    },
+    schema_overrides={"quantity": pl.Decimal(38, 12), "amount": pl.Decimal(38, 4)},
+)
+
+
+def test_json_lines_keep_integers_and_booleans_and_money_as_text(tmp_path: Path) -> None:
+    out = tmp_path / "x.jsonl"
+    write_frame(FRAME, fmt="json", out=out)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows == [
+        {"invoice_id": "inv_1", "currency": "USD", "line_number": 1,
+         "quantity": "1000000.5", "amount": "202.50", "period_start": "2026-10-01T00:00:00Z",
+         "finalized": True, "group": None},
+        {"invoice_id": "inv_2", "currency": "JPY", "line_number": 2,
+         "quantity": "3", "amount": "1001", "period_start": "2026-10-01T00:00:00Z",
+         "finalized": False, "group": '["eu"]'},
+    ]  # fmt: skip
+
+
+def test_csv_is_all_text(tmp_path: Path) -> None:
+    out = tmp_path / "x.csv"
+    write_frame(FRAME, fmt="csv", out=out)
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "invoice_id,currency,line_number,quantity,amount,period_start,finalized,group",
+        "inv_1,USD,1,1000000.5,202.50,2026-10-01T00:00:00Z,true,",
+        'inv_2,JPY,2,3,1001,2026-10-01T00:00:00Z,false,"[""eu""]"',
+    ]
