@@ -6,9 +6,9 @@ One ingest runs in four steps, and only the last one touches the workspace's sta
    into candidate or reject batches that are staged as Parquet files in
    ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
    input's size; ``--strict`` stops here if anything was rejected, having written nothing.
-   JSON lines of the native shape are read a chunk at a time by ``fastpath``, Parquet
-   files of the native shape a batch at a time by ``parquet_fast`` (both columnar),
-   with every record they cannot prove valid passed to the exact per-record path;
+   Files of the native shape are read columnar, a chunk or batch at a time (JSON lines
+   by ``fastpath``, Parquet by ``parquet_fast``, CSV by ``csv_fast``), with every
+   record they cannot prove valid passed to the exact per-record path;
 2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
    candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);
@@ -45,6 +45,10 @@ import pyarrow as pa
 
 from meterbill.errors import IngestError
 from meterbill.events.batches import EventBatches, RejectBatches
+from meterbill.events.csv_fast import CHUNK_BYTES as CSV_CHUNK_BYTES
+from meterbill.events.csv_fast import CsvFastLayout
+from meterbill.events.csv_fast import fast_layout as csv_fast_layout
+from meterbill.events.csv_fast import read_chunk as read_csv_chunk
 from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, finish_chunk, prepared_chunks
 from meterbill.events.lake import (
     LakeFile,
@@ -59,6 +63,7 @@ from meterbill.events.lake import (
 from meterbill.events.parquet_fast import BATCH_ROWS, fast_layout, read_batch
 from meterbill.events.paths import expand_paths
 from meterbill.events.readers import (
+    CsvSource,
     ParquetSource,
     SourceRecord,
     file_format,
@@ -282,6 +287,9 @@ class _Reading:
         if fmt == "parquet" and self.shape in FAST_SHAPES:
             self._read_parquet_fast(index, path, file_sha256, progress)
             return
+        if fmt == "csv" and self.shape in FAST_SHAPES:
+            self._read_csv_fast(index, path, file_sha256, progress)
+            return
         for record in read_records(path, progress=progress):
             self.records_read += 1
             self._take(index, self.records_read, record, file_sha256)
@@ -417,6 +425,65 @@ class _Reading:
                 for offset, record, one in shaped:
                     self._add(index, base + offset + 1, record, one)
                 self.records_read += batch.num_rows
+
+    def _read_csv_fast(
+        self,
+        index: int,
+        path: Path,
+        file_sha256: _FileDigest,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """CSV through ``csv_fast``, chunk by chunk, until a chunk it cannot read (a
+        quote, ...): from there on, the rest of the file exactly."""
+        with CsvSource(path) as source:
+            layout = csv_fast_layout(source.layout)
+            if layout is not None:
+                for data in source.chunks(CSV_CHUNK_BYTES, progress=progress):
+                    if not self._take_csv_chunk(index, source, layout, data, file_sha256):
+                        source.read_exactly_from(data)
+                        break
+            for record in source.records(progress=progress):
+                self.records_read += 1
+                self._take(index, self.records_read, record, file_sha256)
+
+    def _take_csv_chunk(
+        self,
+        index: int,
+        source: CsvSource,
+        layout: CsvFastLayout,
+        data: bytes,
+        file_sha256: _FileDigest,
+    ) -> bool:
+        """Stage one CSV chunk: provable rows columnar, the rest exact; False (nothing
+        staged) if the chunk is to be read exactly: ``csv_fast`` cannot read it, or its
+        property keys would clash (as for JSON lines)."""
+        chunk = read_csv_chunk(
+            data,
+            layout,
+            seq_base=self.records_read,
+            number_base=source.number,
+            file_index=index,
+            derive_id=file_sha256.event_id,
+        )
+        if chunk is None:
+            return False
+        shaped = []
+        for ordinal, line in chunk.slow:
+            record = source.line_record(source.number + ordinal, line)
+            shaped.append((ordinal, record, self._shape(record, file_sha256.event_id)))
+        keys = set(chunk.keys)
+        for _, _, one in shaped:
+            if not isinstance(one, Reject):
+                keys.update(one[1].properties)
+        if self.events.conflicts(keys):
+            return False
+        if chunk.table is not None:
+            self.events.append_table(chunk.table, chunk.keys)
+        for ordinal, record, one in shaped:
+            self._add(index, self.records_read + ordinal, record, one)
+        self.records_read += chunk.records
+        source.number += chunk.records
+        return True
 
     def _take_batch(
         self,

@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import chain
 from pathlib import Path
-from typing import IO, BinaryIO, Final, Literal
+from typing import IO, Final, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -309,9 +311,9 @@ class _LineFeed:
     ``take`` are that row's raw text (several lines for a quoted multi-line field).
     """
 
-    def __init__(self, handle: BinaryIO | IO[bytes]) -> None:
-        self._lines = iter(handle)
-        self._first = True
+    def __init__(self, lines: Iterable[bytes], *, at_start: bool = True) -> None:
+        self._lines = iter(lines)
+        self._first = at_start  # a BOM is dropped from the file's first line only
         self._pieces: list[str] = []
         self._bad: UnicodeDecodeError | None = None
 
@@ -345,7 +347,7 @@ class _LineFeed:
 
 
 @dataclass(frozen=True, slots=True)
-class _CsvLayout:
+class CsvLayout:
     """Where each native field sits in a CSV header."""
 
     width: int
@@ -355,7 +357,7 @@ class _CsvLayout:
     problem: Reject | None
 
     @classmethod
-    def from_header(cls, header: list[str]) -> _CsvLayout:
+    def from_header(cls, header: list[str]) -> CsvLayout:
         names = [name.strip() for name in header]
         fields: list[tuple[int, str]] = []
         property_cells: list[tuple[int, str]] = []
@@ -420,46 +422,112 @@ def _merge_properties(
     return record
 
 
+class CsvSource:
+    """An open CSV file with a header row: its ``layout``, then its records, read
+    exactly (``records``) or as chunks of whole lines (``chunks``) with a hand-over to
+    the exact reader at any chunk (``read_exactly_from``).
+
+    Raises:
+        IngestError: the header row cannot be read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+            csv.field_size_limit(_CSV_FIELD_LIMIT)
+        self.path = path
+        self._source = _Source(path)
+        self.number = 0
+        """Data rows read so far (a record's number is its data row)."""
+        self._rest = b""
+        self._feed = _LineFeed(self._source.handle)
+        self._rows = csv.reader(self._feed, strict=True)
+        try:
+            header = next(self._rows)
+        except StopIteration:
+            header = None  # an empty file has no records
+        except csv.Error as exc:
+            self.close()
+            raise IngestError(f"cannot read the CSV header of {path}: {exc}") from None
+        if self._feed.take()[1] is not None:
+            self.close()
+            raise IngestError(f"cannot read the CSV header of {path}: not UTF-8")
+        self.layout = CsvLayout.from_header(header) if header is not None else None
+
+    def __enter__(self) -> CsvSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._source.__exit__()
+
+    def records(self, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
+        """The records from here on, as the exact reader reads them."""
+        if self.layout is None:
+            return
+        while True:
+            try:
+                row = next(self._rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                self.number += 1
+                reject = Reject("bad_csv", f"malformed CSV: {exc}")
+                yield SourceRecord(self.number, self._feed.take()[0], reject)
+                continue
+            raw, bad = self._feed.take()
+            if not raw.strip():
+                continue  # a blank line is not a data row
+            self.number += 1
+            value = _encoding_reject(bad) if bad is not None else self.layout.record(row)
+            yield SourceRecord(self.number, raw, value)
+            if progress is not None and self.number % PROGRESS_EVERY == 0:
+                progress(self._source.position())
+
+    def chunks(self, chunk_bytes: int, *, progress: Progress | None = None) -> Iterator[bytes]:
+        """The lines after the header, ``chunk_bytes`` at a time, cut after a newline."""
+        handle = self._source.handle
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                if self._rest:
+                    chunk, self._rest = self._rest, b""
+                    yield chunk
+                return
+            data = self._rest + block
+            cut = data.rfind(b"\n") + 1
+            chunk, self._rest = data[:cut], data[cut:]
+            if chunk:
+                yield chunk
+                if progress is not None:
+                    progress(self._source.position())
+
+    def read_exactly_from(self, chunk: bytes) -> None:
+        """Make ``records`` read from ``chunk`` (the one ``chunks`` gave last, not read)
+        on, to the end of the file."""
+        self._rest += self._source.handle.readline()  # end on a whole line
+        lines = chain(io.BytesIO(chunk + self._rest), self._source.handle)
+        self._rest = b""
+        self._feed = _LineFeed(lines, at_start=False)
+        self._rows = csv.reader(self._feed, strict=True)
+
+    def line_record(self, number: int, text: str) -> SourceRecord:
+        """Record ``number``, a non-blank line without quotes, CR or NUL, as ``records``
+        reads it."""
+        assert self.layout is not None
+        (row,) = csv.reader([text], strict=True)
+        return SourceRecord(number, text, self.layout.record(row))
+
+
 def read_csv(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
     """Yield the records of a CSV file with a header row.
 
     Raises:
         IngestError: the header row cannot be read.
     """
-    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
-        csv.field_size_limit(_CSV_FIELD_LIMIT)
-    with _Source(path) as source:
-        feed = _LineFeed(source.handle)
-        rows = csv.reader(feed, strict=True)
-        try:
-            header = next(rows)
-        except StopIteration:
-            return  # an empty file has no records
-        except csv.Error as exc:
-            raise IngestError(f"cannot read the CSV header of {path}: {exc}") from None
-        if feed.take()[1] is not None:
-            raise IngestError(f"cannot read the CSV header of {path}: not UTF-8")
-        layout = _CsvLayout.from_header(header)
-        number = 0
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                number += 1
-                yield SourceRecord(
-                    number, feed.take()[0], Reject("bad_csv", f"malformed CSV: {exc}")
-                )
-                continue
-            raw, bad = feed.take()
-            if not raw.strip():
-                continue  # a blank line is not a data row
-            number += 1
-            value = _encoding_reject(bad) if bad is not None else layout.record(row)
-            yield SourceRecord(number, raw, value)
-            if progress is not None and number % PROGRESS_EVERY == 0:
-                progress(source.position())
+    with CsvSource(path) as source:
+        yield from source.records(progress=progress)
 
 
 # -- Parquet -----------------------------------------------------------------------------
