@@ -42,7 +42,7 @@ def test_missing_pyspark_is_one_line_exit_7(example: Path, monkeypatch: pytest.M
     assert result.stdout == ""
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("meterbill: error: the Spark engine needs pyspark")
-    assert "pip install 'meterbill[spark]'" in last
+    assert "pip install '.[spark]'" in last
 
 
 def test_bad_settings_are_a_workspace_error(example: Path) -> None:

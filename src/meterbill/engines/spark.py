@@ -1,7 +1,7 @@
 """The Spark engine: the same compiled query, transpiled, over the lake's Parquet in place.
 
 The only module that imports pyspark, and only when a Spark run starts, so ``import
-meterbill`` and every DuckDB run work without it (``pip install 'meterbill[spark]'``).
+meterbill`` and every DuckDB run work without it (the ``spark`` extra: ``pip install '.[spark]'`` from a checkout).
 
 A run binds three temporary views, as the DuckDB engine does: ``lake_events`` (exactly
 the manifest's files, read with ``mergeSchema`` since property columns differ between
@@ -62,7 +62,7 @@ _LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "2",
     "spark.driver.memory": "2g",
 }
-_INSTALL_HINT = "pip install 'meterbill[spark]'"
+_INSTALL_HINT = "install the spark extra: pip install '.[spark]' from a checkout, or pyspark>=4"
 _GLOB_CHARS = "\\{}[]*?"
 
 
