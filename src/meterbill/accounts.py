@@ -67,11 +67,13 @@ def parse_instant(text: str, timezone: str) -> datetime:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(), zone).astimezone(UTC)
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC)
     except ValueError:
         raise ValueError(f"not a date or ISO 8601 timestamp: {text!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across the offset to UTC
+        raise ValueError(f"out of the supported range of dates: {text!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +167,13 @@ def import_subscriptions(
         timezone = zones.get(customer_id, "UTC")
         try:
             start = parse_instant(row["start"], timezone)
+        except ValueError as exc:
+            problems.append(f"{where}: start: {exc}")
+            continue
+        try:
             end = parse_instant(row["end"], timezone) if row.get("end") else None
         except ValueError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(f"{where}: end: {exc}")
             continue
         if end is not None and end <= start:
             problems.append(f"{where}: end: must be after start")

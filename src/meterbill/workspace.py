@@ -84,7 +84,10 @@ class Workspace:
             raise WorkspaceError(f"{path} already holds a workspace")
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path} exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a parent that is a file, no permission, read-only disk
+            raise WorkspaceError(f"cannot create {path}: {exc.strerror or exc}") from None
         if example is None:
             (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
         else:
@@ -249,6 +252,8 @@ class Workspace:
         if through is not None:
             _through_instant(through, "UTC")  # validates before any work
         with self._state() as con:
+            if invoice_ids:
+                _check_invoice_ids(con, invoice_ids)
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -295,6 +300,8 @@ class Workspace:
 
         since = None if start is None else _through_instant(start, "UTC", "--from")
         until = None if end is None else _through_instant(end, "UTC", "--to")
+        if since is not None and until is not None and until < since:
+            raise WorkspaceError(f"--to ({end}) is before --from ({start})")
         catalog = self.catalog()
         with self._state() as con:
             files = [Path(p) for p in state.lake_file_paths(con, self.root, since, until)]
@@ -384,13 +391,19 @@ def _through_instant(through: str, timezone: str, option: str = "--through") -> 
         if len(through) == 10:
             return local_midnight(date.fromisoformat(through), timezone)
         value = datetime.fromisoformat(through.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            raise WorkspaceError(
+                f"{option}: a timestamp needs an offset (like +00:00): {through!r}"
+            )
+        return value.astimezone(UTC)
     except ValueError:
         raise WorkspaceError(
             f"{option}: not a date (2026-11-01) or a timestamp with offset: {through!r}"
         ) from None
-    if value.tzinfo is None:
-        raise WorkspaceError(f"{option}: a timestamp needs an offset (like +00:00): {through!r}")
-    return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across the offset to UTC
+        raise WorkspaceError(
+            f"{option}: out of the supported range of dates: {through!r}"
+        ) from None
 
 
 def _subscriptions(
@@ -504,6 +517,16 @@ def _drafts_through(
         for invoice_id, period_end, timezone in rows
         if period_end <= _through_instant(through, timezone)
     ]
+
+
+def _check_invoice_ids(con: duckdb.DuckDBPyConnection, invoice_ids: list[str]) -> None:
+    """Refuse ids that name no invoice (a typo must not finalize nothing, silently)."""
+    rows = con.execute(
+        "SELECT invoice_id FROM invoices WHERE list_contains(?, invoice_id)", [invoice_ids]
+    ).fetchall()
+    unknown = sorted(set(invoice_ids) - {row[0] for row in rows})
+    if unknown:
+        raise WorkspaceError(f"no invoice {', '.join(repr(i) for i in unknown)}")
 
 
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:

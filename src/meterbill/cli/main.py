@@ -11,7 +11,13 @@ import click
 
 from meterbill import __version__
 from meterbill.cli.diagnostics import fail, handle_errors
-from meterbill.cli.options import engine_option, open_workspace, output_options, workspace_option
+from meterbill.cli.options import (
+    engine_option,
+    folder_argument,
+    open_workspace,
+    output_options,
+    workspace_option,
+)
 from meterbill.cli.render import print_table, stderr_status
 from meterbill.folder import EXAMPLES
 
@@ -38,7 +44,7 @@ def cli(debug: bool) -> None:  # noqa: FBT001
 
 
 @cli.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@folder_argument("directory", required=False)
 @handle_errors
 def demo(directory: Path | None) -> None:
     """Run the OpenAI O1 example end to end in a fresh workspace and print its invoice."""
@@ -53,7 +59,7 @@ def demo(directory: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@folder_argument("directory")
 @click.option(
     "--example",
     type=click.Choice(EXAMPLES),
@@ -415,10 +421,10 @@ def export(
         invoices = invoices.filter(pl.col("status") == status)
     if customer:
         invoices = invoices.filter(pl.col("customer_id") == customer)
-    if period_from:
-        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from))
-    if period_to:
-        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to))
+    if period_from is not None:
+        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
+    if period_to is not None:
+        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
     frame = invoices
     if what == "line-items":
         frame = ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
@@ -426,10 +432,10 @@ def export(
     click.echo(f"wrote {frame.height} {what} to {out}", err=True)
 
 
-def _instant(text: str) -> Any:
+def _instant(text: str, option: str) -> Any:
     from meterbill.workspace import _through_instant
 
-    return _through_instant(text, "UTC")
+    return _through_instant(text, "UTC", option)
 
 
 @cli.command()
