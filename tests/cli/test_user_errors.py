@@ -67,6 +67,10 @@ def _a_file(_ws: Path, tmp: Path) -> None:
     (tmp / "file").write_text("a file, not a folder")
 
 
+def _damage_a_lake_file(ws: Path, _tmp: Path) -> None:
+    sorted((ws / "lake" / "events").rglob("*.parquet"))[0].write_bytes(b"garbage")
+
+
 SUBS_HEADER = "subscription_id,customer_id,plan,start\n"
 
 
@@ -254,6 +258,13 @@ CASES = [
         4,
         "cannot read {tmp}/bad.jsonl.gz:",
         _write("bad.jsonl.gz", b"\x1f\x8b\x08\x00garbage"),
+    ),
+    Case(
+        "ingest into a lake with a damaged file",
+        ("ingest", str(ROOT / "data" / "openai-o1" / "events.jsonl"), "-w", "{ws}"),
+        4,
+        "cannot read the lake's event ids: Invalid Input Error: File",
+        _damage_a_lake_file,
     ),
     # init
     Case(
