@@ -410,3 +410,30 @@ def test_sql_refusal_has_no_parser_warning(workspace: Path) -> None:
     assert result.stderr == (
         "meterbill: error: sql: only read-only queries (SELECT, WITH, ...) are allowed\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["invoice", "run"], "Missing option '--through'. (see: meterbill invoice run --help)"),
+        (["invoice", "run", "--thru", "2026-11-01"], "No such option '--thru'. Did you mean"),
+        (["nope"], "No such command 'nope'. (see: meterbill --help)"),
+        (["invoice", "nope"], "No such command 'nope'. (see: meterbill invoice --help)"),
+        (["usage", "--window", "year"], "Invalid value for '--window': 'year' is not one of"),
+        (["init"], "Missing argument 'DIRECTORY'."),
+        (["init", ""], "Invalid value for 'DIRECTORY': an empty path names no folder"),
+    ],
+)
+def test_a_bad_command_line_is_one_line(args: list[str], fragment: str) -> None:
+    result = CliRunner().invoke(cli, args, prog_name="meterbill")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("meterbill: error: "), result.stderr
+    assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("args", [["invoice"], ["invoice", "--help"], ["--help"]])
+def test_help_is_still_the_usage_block(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args, prog_name="meterbill")
+    assert result.output.startswith("Usage: meterbill")

@@ -5,7 +5,7 @@ Exit codes (documented in the README):
 ==  =====================================================
 0   success
 1   any other meterbill error
-2   workspace error, or a bad command line (click's usage errors)
+2   workspace error, or a bad command line (click's usage errors, also one line)
 3   catalog.toml is invalid
 4   ingest refused (``--strict`` with rejects, unreadable input)
 5   customers or subscriptions import refused
@@ -55,3 +55,38 @@ def handle_errors(func: F) -> F:
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+class _UsageLine(click.ClickException):
+    """A click usage error shown as one ``meterbill: error:`` line, with where to look."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        where = f" (see: {error.ctx.command_path} --help)" if error.ctx is not None else ""
+        super().__init__(f"{error.format_message()}{where}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"meterbill: error: {' '.join(self.message.split())}", err=True)
+
+
+class OneLineGroup(click.Group):
+    """The root command group: a bad command line (unknown command or option, a missing
+    or invalid argument, at any depth) is one line on stderr and exit 2, like every other
+    error, instead of click's usage block."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare group (``meterbill invoice``) prints its help
+        except click.UsageError as exc:
+            raise _UsageLine(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare group (``meterbill invoice``) prints its help
+        except click.UsageError as exc:
+            raise _UsageLine(exc) from None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from meterbill import __version__
-from meterbill.cli.diagnostics import fail, handle_errors
+from meterbill.cli.diagnostics import OneLineGroup, fail, handle_errors
 from meterbill.cli.options import (
     engine_option,
     folder_argument,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # Polars and Workspace load in the commands that use them (st
 DEMO_THROUGH = "2026-11-01"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meterbill")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:  # noqa: FBT001
