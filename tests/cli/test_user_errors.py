@@ -437,3 +437,22 @@ def test_a_bad_command_line_is_one_line(args: list[str], fragment: str) -> None:
 def test_help_is_still_the_usage_block(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args, prog_name="meterbill")
     assert result.output.startswith("Usage: meterbill")
+
+
+@pytest.mark.parametrize(
+    ("catalog", "summary"),
+    [
+        ("", "catalog ok: 0 meters, 0 plans, 0 prices"),
+        (
+            '[plans.p]\ncurrency = "USD"\ninterval = "month"\n',
+            "catalog ok: 0 meters, 1 plans, 0 prices",
+        ),
+    ],
+)
+def test_catalog_check_counts_plans_without_prices(
+    catalog: str, summary: str, workspace: Path
+) -> None:
+    (workspace / "catalog.toml").write_text(catalog, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["catalog", "check", "-w", str(workspace)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == summary

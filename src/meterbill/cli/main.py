@@ -89,15 +89,15 @@ def catalog_check(workspace: Path) -> None:
     """Validate catalog.toml and list its meters, plans and prices."""
     from meterbill.query import _catalog_frames
 
-    meters, prices = _catalog_frames(open_workspace(workspace).catalog())
+    parsed = open_workspace(workspace).catalog()
+    meters, prices = _catalog_frames(parsed)
     print_table(
         meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"),
         title="meters",
     )
     print_table(prices, title="prices")
     click.echo(
-        f"catalog ok: {meters.height} meters, {prices['plan'].n_unique()} plans, "
-        f"{prices.height} prices",
+        f"catalog ok: {meters.height} meters, {len(parsed.plans)} plans, {prices.height} prices",
         err=True,
     )
 
