@@ -165,8 +165,17 @@ CREATE TABLE IF NOT EXISTS unbilled_events (
 
 @contextmanager
 def workspace_lock(root: Path) -> Iterator[None]:
-    """Hold the workspace's exclusive lock (blocking until other commands finish)."""
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the workspace's exclusive lock (blocking until other commands finish).
+
+    Raises:
+        WorkspaceError: the lock file cannot be opened (a read-only workspace, say).
+    """
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot lock the workspace ({root / LOCK_FILE}): {exc.strerror or exc}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -58,6 +58,11 @@ def _corrupt_state(ws: Path, _tmp: Path) -> None:
         wal.unlink()
 
 
+def _lock_is_a_folder(ws: Path, _tmp: Path) -> None:
+    (ws / ".lock").unlink(missing_ok=True)
+    (ws / ".lock").mkdir()
+
+
 def _empty_folder(_ws: Path, tmp: Path) -> None:
     (tmp / "empty").mkdir()
     (tmp / "empty" / "notes.md").write_text("no events here")
@@ -101,6 +106,19 @@ CASES = [
                 "{ws}",
             ),
             ("export", "invoices", "--format", "csv", "--out", "{tmp}/out.csv", "-w", "{ws}"),
+        )
+    ],
+    *[
+        Case(
+            f"lock not openable: {args[0]}",
+            args,
+            2,
+            "cannot lock the workspace (",
+            _lock_is_a_folder,
+        )
+        for args in (
+            ("sql", "SELECT 1", "-w", "{ws}"),
+            ("ingest", str(ROOT / "data" / "openai-o1" / "events.jsonl"), "-w", "{ws}"),
         )
     ],
     # catalog.toml
