@@ -190,8 +190,13 @@ class Workspace:
                 plans=sorted(set(periods["plan"])),
                 root=self.root,
             )
-            sql_path.parent.mkdir(parents=True, exist_ok=True)
-            sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
+            try:
+                sql_path.parent.mkdir(parents=True, exist_ok=True)
+                sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
+            except OSError as exc:  # a read-only workspace, a full disk, runs/ not a folder
+                raise WorkspaceError(
+                    f"cannot write the run's SQL to {sql_path}: {exc.strerror or exc}"
+                ) from None
             files = _lake_files(con, self.root, periods) if periods.height else []
             on_progress(
                 f"pricing {periods.height} periods over {len(files)} lake files on {runner.name}"
