@@ -68,6 +68,11 @@ def _runs_is_a_file(ws: Path, _tmp: Path) -> None:
     (ws / "runs").write_text("not a folder")
 
 
+def _staging_is_a_file(ws: Path, _tmp: Path) -> None:
+    shutil.rmtree(ws / "lake" / ".staging", ignore_errors=True)
+    (ws / "lake" / ".staging").write_text("not a folder")
+
+
 def _empty_folder(_ws: Path, tmp: Path) -> None:
     (tmp / "empty").mkdir()
     (tmp / "empty" / "notes.md").write_text("no events here")
@@ -295,6 +300,13 @@ CASES = [
         4,
         "cannot read the lake's event ids: Invalid Input Error: File",
         _damage_a_lake_file,
+    ),
+    Case(
+        "ingest cannot create its staging folder",
+        ("ingest", str(ROOT / "data" / "openai-o1" / "events.jsonl"), "-w", "{ws}"),
+        4,
+        "cannot create {ws}/lake/.staging/",
+        _staging_is_a_file,
     ),
     # init
     Case(
