@@ -67,11 +67,13 @@ def parse_instant(text: str, timezone: str) -> datetime:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(), zone).astimezone(UTC)
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC)
     except ValueError:
         raise ValueError(f"not a date or ISO 8601 timestamp: {text!r}") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across the offset to UTC
+        raise ValueError(f"out of the supported range of dates: {text!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from uuid import uuid4
 
 import polars as pl
 
@@ -61,23 +64,40 @@ def _json_rows(frame: pl.DataFrame) -> list[dict[str, object]]:
 
 
 def write_frame(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:
-    """Write a frame as Parquet, CSV or JSON lines.
+    """Write a frame as Parquet, CSV or JSON lines, replacing ``out`` whole.
+
+    The rows go to a hidden file beside ``out`` that is renamed over it when complete, so
+    a failed write (disk full, a kill) never leaves a half-written export behind.
 
     Raises:
         ExportError: the file cannot be written.
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            frame.write_parquet(out)
-            return
-        with out.open("w", encoding="utf-8", newline="") as handle:
-            if fmt == "csv":
-                writer = csv.DictWriter(handle, fieldnames=frame.columns, lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(text_rows(frame))
-            else:
-                for row in _json_rows(frame):
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except (FileExistsError, NotADirectoryError):
+        raise ExportError(f"cannot write {out}: a parent of it is a file, not a folder") from None
     except OSError as exc:
         raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from None
+    partial = out.with_name(f".{out.name}.{uuid4().hex[:8]}.partial")
+    try:
+        _write(frame, fmt=fmt, out=partial)
+        os.replace(partial, out)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = re.sub(r" \(os error \d+\).*", "", reason).replace(str(partial), str(out))
+        raise ExportError(f"cannot write {out}: {reason}") from None
+
+
+def _write(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:
+    if fmt == "parquet":
+        frame.write_parquet(out)
+        return
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        if fmt == "csv":
+            writer = csv.DictWriter(handle, fieldnames=frame.columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(text_rows(frame))
+        else:
+            for row in _json_rows(frame):
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")

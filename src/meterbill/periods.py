@@ -126,12 +126,16 @@ def iter_periods(
     local_start = _wall_clock(start, zone)
     anchor = local_start if cycle == "anniversary" else _calendar_floor(local_start, interval)
     for index in range(_MAX_PERIODS):
-        full_start = _step(anchor, interval, interval_count * index)
-        full_end = _step(anchor, interval, interval_count * (index + 1))
-        # Bounds are compared as UTC instants: a local midnight that does not exist (a
-        # DST jump at 00:00) and the exact start/end instants stay exact.
-        period_start = max(_to_utc(full_start, zone), start)
-        period_end = _to_utc(full_end, zone) if end is None else min(_to_utc(full_end, zone), end)
+        try:
+            full_start = _step(anchor, interval, interval_count * index)
+            full_end = _step(anchor, interval, interval_count * (index + 1))
+            # Bounds are compared as UTC instants: a local midnight that does not exist (a
+            # DST jump at 00:00) and the exact start/end instants stay exact.
+            full_start_utc, full_end_utc = _to_utc(full_start, zone), _to_utc(full_end, zone)
+        except (OverflowError, ValueError):  # a period ending after year 9999: none is left
+            return
+        period_start = max(full_start_utc, start)
+        period_end = full_end_utc if end is None else min(full_end_utc, end)
         if period_start >= period_end:
             return
         yield Period(

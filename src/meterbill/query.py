@@ -15,6 +15,7 @@ query that slips past the first layer cannot write.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import duckdb
@@ -42,10 +43,17 @@ def check_read_only(query: str) -> None:
     Raises:
         WorkspaceError: not SQL, several statements, or a statement that is not a query.
     """
+    # sqlglot logs a warning when it falls back to a bare Command (LOAD, CALL, EXPLAIN):
+    # the refusal below is the one line the user sees.
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
     except sqlglot.errors.ParseError as exc:
         raise WorkspaceError(f"sql: cannot parse the query: {str(exc).splitlines()[0]}") from None
+    finally:
+        logger.setLevel(level)
     if len(statements) != 1:
         raise WorkspaceError("sql: give exactly one query")
     if not isinstance(statements[0], exp.Query):

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+
+from meterbill.errors import WorkspaceError
 
 STATE_FILE = "state.duckdb"
 LOCK_FILE = ".lock"
@@ -162,8 +165,17 @@ CREATE TABLE IF NOT EXISTS unbilled_events (
 
 @contextmanager
 def workspace_lock(root: Path) -> Iterator[None]:
-    """Hold the workspace's exclusive lock (blocking until other commands finish)."""
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the workspace's exclusive lock (blocking until other commands finish).
+
+    Raises:
+        WorkspaceError: the lock file cannot be opened (a read-only workspace, say).
+    """
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot lock the workspace ({root / LOCK_FILE}): {exc.strerror or exc}"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -173,11 +185,29 @@ def workspace_lock(root: Path) -> Iterator[None]:
 
 
 def connect_state(root: Path) -> duckdb.DuckDBPyConnection:
-    """Open the state database (creating its tables if needed), time zone UTC."""
-    con = duckdb.connect(str(root / STATE_FILE))
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(SCHEMA)
+    """Open the state database (creating its tables if needed), time zone UTC.
+
+    Raises:
+        WorkspaceError: the file is not a DuckDB database (corrupt), or another process
+            (not a meterbill command, which waits on the workspace lock) holds it open.
+    """
+    try:
+        con = duckdb.connect(str(root / STATE_FILE))
+    except duckdb.Error as exc:
+        raise WorkspaceError(f"cannot open the workspace state: {_first_line(exc)}") from exc
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(SCHEMA)
+    except duckdb.Error as exc:
+        con.close()
+        raise WorkspaceError(f"cannot open the workspace state: {_first_line(exc)}") from exc
     return con
+
+
+def _first_line(exc: Exception) -> str:
+    """A DuckDB error's first line, without its ``IO Error: `` style prefix."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
 
 
 def scalar(

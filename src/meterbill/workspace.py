@@ -84,8 +84,11 @@ class Workspace:
             raise WorkspaceError(f"{path} already holds a workspace")
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path} exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "lake").mkdir(exist_ok=True)  # the README's layout from the start; ingests fill it
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "lake").mkdir(exist_ok=True)  # the README's layout; ingests fill it
+        except OSError as exc:  # a parent that is a file, no permission, read-only disk
+            raise WorkspaceError(f"cannot create {path}: {exc.strerror or exc}") from None
         if example is None:
             (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
         else:
@@ -188,8 +191,13 @@ class Workspace:
                 plans=sorted(set(periods["plan"])),
                 root=self.root,
             )
-            sql_path.parent.mkdir(parents=True, exist_ok=True)
-            sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
+            try:
+                sql_path.parent.mkdir(parents=True, exist_ok=True)
+                sql_path.write_text(compiled.sql(runner.name), encoding="utf-8")  # type: ignore[arg-type]
+            except OSError as exc:  # a read-only workspace, a full disk, runs/ not a folder
+                raise WorkspaceError(
+                    f"cannot write the run's SQL to {sql_path}: {exc.strerror or exc}"
+                ) from None
             files = _lake_files(con, self.root, periods) if periods.height else []
             on_progress(
                 f"pricing {periods.height} periods over {len(files)} lake files on {runner.name}"
@@ -303,6 +311,8 @@ class Workspace:
 
         since = None if start is None else _through_instant(start, "UTC", "--from")
         until = None if end is None else _through_instant(end, "UTC", "--to")
+        if since is not None and until is not None and until < since:
+            raise WorkspaceError(f"--to ({end}) is before --from ({start})")
         catalog = self.catalog()
         with self._state() as con:
             files = [Path(p) for p in state.lake_file_paths(con, self.root, since, until)]
@@ -392,13 +402,19 @@ def _through_instant(through: str, timezone: str, option: str = "--through") -> 
         if len(through) == 10:
             return local_midnight(date.fromisoformat(through), timezone)
         value = datetime.fromisoformat(through.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            raise WorkspaceError(
+                f"{option}: a timestamp needs an offset (like +00:00): {through!r}"
+            )
+        return value.astimezone(UTC)
     except ValueError:
         raise WorkspaceError(
             f"{option}: not a date (2026-11-01) or a timestamp with offset: {through!r}"
         ) from None
-    if value.tzinfo is None:
-        raise WorkspaceError(f"{option}: a timestamp needs an offset (like +00:00): {through!r}")
-    return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved across the offset to UTC
+        raise WorkspaceError(
+            f"{option}: out of the supported range of dates: {through!r}"
+        ) from None
 
 
 def _subscriptions(

@@ -368,10 +368,10 @@ def test_init_creates_catalog_state_and_lake(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["invoice", "run"], "Missing option '--through'. (see 'cli invoice run --help')"),
-        (["customers", "import"], "Missing argument 'FILE'. (see 'cli customers import --help')"),
-        (["-w", "x", "catalog", "check"], "No such option '-w'. (see 'cli --help')"),
-        (["nosuch"], "No such command 'nosuch'. (see 'cli --help')"),
+        (["invoice", "run"], "Missing option '--through'. (see: cli invoice run --help)"),
+        (["customers", "import"], "Missing argument 'FILE'. (see: cli customers import --help)"),
+        (["-w", "x", "catalog", "check"], "No such option '-w'. (see: cli --help)"),
+        (["nosuch"], "No such command 'nosuch'. (see: cli --help)"),
         (["ingest", "e.jsonl", "--shape", "x"], "Invalid value for '--shape': 'x' is not one of"),
     ],
 )

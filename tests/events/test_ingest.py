@@ -356,9 +356,9 @@ def test_the_workspace_lake_is_never_ingested(workspace: Workspace, tmp_path: Pa
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("missing.jsonl", "no such file: "),
-        ("nothing-*.jsonl", "no such file: "),
-        ("empty-dir", "no such file: "),
+        ("missing.jsonl", "no such file or folder: "),
+        ("nothing-*.jsonl", "no event files match "),
+        ("empty-dir", "no event files in the folder "),
         ("notes.txt", "unsupported file type: "),
     ],
 )

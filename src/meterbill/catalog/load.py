@@ -38,6 +38,12 @@ def load_catalog(path: Path) -> Catalog:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CatalogError([f"file not found: {path}"], source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(
+            [f"not UTF-8 text: {exc.reason} at byte {exc.start}"], source=str(path)
+        ) from None
+    except OSError as exc:
+        raise CatalogError([f"cannot read: {exc.strerror or exc}"], source=str(path)) from None
     return parse_catalog(text, source=str(path))
 
 

@@ -27,6 +27,13 @@ NUMERIC_AGGREGATIONS: frozenset[str] = frozenset(
 )
 
 
+#: Catalog decimals are DECIMAL(38, 12) in SQL: 26 digits before the point at most.
+_DECIMAL_LIMIT = Decimal(10) ** (38 - QUANTITY_SCALE)
+#: The largest ``interval_count``: ample for any plan, and periods stay within datetime's
+#: years (a huge count overflowed period arithmetic with a traceback).
+MAX_INTERVAL_COUNT = 1000
+
+
 def _decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
     if isinstance(value, (bool, float)):
@@ -42,6 +49,11 @@ def _decimal_text(value: Any) -> Decimal:
             ) from None
         if -parsed.as_tuple().exponent > QUANTITY_SCALE:  # type: ignore[operator]
             raise ValueError(f"has more than {QUANTITY_SCALE} decimal places")
+        if abs(parsed) >= _DECIMAL_LIMIT:  # beyond DECIMAL(38, 12), SQL could not hold it
+            raise ValueError(
+                f"is too large (at most {_DECIMAL_LIMIT.adjusted()} digits before the point): "
+                f"{value!r}"
+            )
         return parsed
     raise ValueError('must be a decimal written as a string, like "15.00"')
 
@@ -196,7 +208,7 @@ class Plan(_Model):
     name: str = ""
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     interval: Interval
-    interval_count: Annotated[int, Field(ge=1, strict=True)] = 1
+    interval_count: Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT, strict=True)] = 1
     prices: list[Price] = Field(default_factory=list)
 
 

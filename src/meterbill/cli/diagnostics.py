@@ -5,7 +5,7 @@ Exit codes (documented in the README):
 ==  =====================================================
 0   success
 1   any other meterbill error
-2   workspace error, or a bad command line (an unknown option, a missing argument)
+2   workspace error, or a bad command line (click's usage errors, also one line)
 3   catalog.toml is invalid
 4   ingest refused (``--strict`` with rejects, unreadable input)
 5   customers or subscriptions import refused
@@ -57,34 +57,36 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class CliGroup(click.Group):
-    """The top-level ``meterbill`` group: click's own errors (an unknown option or command,
-    a missing argument, a bad choice) are one ``meterbill: error: ...`` line with a pointer
-    to ``--help``, exit 2, like every other error; ``meterbill`` alone still prints help.
-    """
+class _UsageLine(click.ClickException):
+    """A click usage error shown as one ``meterbill: error:`` line, with where to look."""
 
-    def main(  # type: ignore[override]
-        self,
-        args: Any = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,  # noqa: FBT001, FBT002 (click's signature)
-        **extra: Any,
-    ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        where = f" (see: {error.ctx.command_path} --help)" if error.ctx is not None else ""
+        super().__init__(f"{error.format_message()}{where}")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"meterbill: error: {' '.join(self.message.split())}", err=True)
+
+
+class OneLineGroup(click.Group):
+    """The root command group: a bad command line (unknown command or option, a missing
+    or invalid argument, at any depth) is one line on stderr and exit 2, like every other
+    error, instead of click's usage block."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare group (``meterbill invoice``) prints its help
         except click.UsageError as exc:
-            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            fail(exc.format_message() + where, exc.exit_code)
-        except click.ClickException as exc:
-            fail(exc.format_message(), exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
-        # a command's return value (None) or the code of an explicit exit (--help: 0)
-        sys.exit(code if isinstance(code, int) else 0)
+            raise _UsageLine(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare group (``meterbill invoice``) prints its help
+        except click.UsageError as exc:
+            raise _UsageLine(exc) from None

@@ -10,8 +10,14 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from meterbill import __version__
-from meterbill.cli.diagnostics import CliGroup, fail, handle_errors
-from meterbill.cli.options import engine_option, open_workspace, output_options, workspace_option
+from meterbill.cli.diagnostics import OneLineGroup, fail, handle_errors
+from meterbill.cli.options import (
+    engine_option,
+    folder_argument,
+    open_workspace,
+    output_options,
+    workspace_option,
+)
 from meterbill.cli.render import print_table, stderr_status
 from meterbill.folder import EXAMPLES
 
@@ -23,7 +29,7 @@ if TYPE_CHECKING:  # Polars and Workspace load in the commands that use them (st
 DEMO_THROUGH = "2026-11-01"
 
 
-@click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meterbill")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 def cli(debug: bool) -> None:  # noqa: FBT001
@@ -38,7 +44,7 @@ def cli(debug: bool) -> None:  # noqa: FBT001
 
 
 @cli.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@folder_argument("directory", required=False)
 @handle_errors
 def demo(directory: Path | None) -> None:
     """Run the OpenAI O1 example end to end in a fresh workspace and print its invoice."""
@@ -53,7 +59,7 @@ def demo(directory: Path | None) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@folder_argument("directory")
 @click.option(
     "--example",
     type=click.Choice(EXAMPLES),
@@ -83,15 +89,15 @@ def catalog_check(workspace: Path) -> None:
     """Validate catalog.toml and list its meters, plans and prices."""
     from meterbill.query import _catalog_frames
 
-    meters, prices = _catalog_frames(open_workspace(workspace).catalog())
+    parsed = open_workspace(workspace).catalog()
+    meters, prices = _catalog_frames(parsed)
     print_table(
         meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"),
         title="meters",
     )
     print_table(prices, title="prices")
     click.echo(
-        f"catalog ok: {meters.height} meters, {prices['plan'].n_unique()} plans, "
-        f"{prices.height} prices",
+        f"catalog ok: {meters.height} meters, {len(parsed.plans)} plans, {prices.height} prices",
         err=True,
     )
 
@@ -432,10 +438,10 @@ def export(
         invoices = invoices.filter(pl.col("status") == status)
     if customer:
         invoices = invoices.filter(pl.col("customer_id") == customer)
-    if period_from:
-        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from))
-    if period_to:
-        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to))
+    if period_from is not None:
+        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
+    if period_to is not None:
+        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
     frame = invoices
     if what == "line-items":
         frame = ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
@@ -443,10 +449,10 @@ def export(
         click.echo(f"wrote {frame.height} {what} to {out}", err=True)
 
 
-def _instant(text: str) -> Any:
+def _instant(text: str, option: str) -> Any:
     from meterbill.workspace import _through_instant
 
-    return _through_instant(text, "UTC")
+    return _through_instant(text, "UTC", option)
 
 
 @cli.command()

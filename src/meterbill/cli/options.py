@@ -26,6 +26,22 @@ def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def folder_argument(name: str, *, required: bool = True) -> Callable[..., Any]:
+    """A folder argument that refuses ``""`` (an unset shell variable), which ``Path``
+    would read as the current folder."""
+
+    def to_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+        if value is None:
+            return None
+        if not value:
+            raise click.BadParameter("an empty path names no folder", param=param)
+        return Path(value)
+
+    return click.argument(
+        name, required=required, type=click.Path(file_okay=False), callback=to_path
+    )
+
+
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--format table|csv|json|parquet`` and ``--out FILE``."""
     func = click.option(

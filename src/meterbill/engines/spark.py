@@ -1,7 +1,8 @@
 """The Spark engine: the same compiled query, transpiled, over the lake's Parquet in place.
 
 The only module that imports pyspark, and only when a Spark run starts, so ``import
-meterbill`` and every DuckDB run work without it (the ``spark`` extra: ``pip install '.[spark]'`` from a checkout).
+meterbill`` and every DuckDB run work without it (the ``spark`` extra:
+``pip install '.[spark]'`` from a checkout).
 
 A run binds three temporary views, as the DuckDB engine does: ``lake_events`` (exactly
 the manifest's files, read with ``mergeSchema`` since property columns differ between

@@ -230,11 +230,14 @@ def _staging_folder(root: Path, ingest_id: str) -> Path:
     ingest that was killed. Staging lives under ``lake/``, which ingest never reads.
     """
     parent = root / _STAGING_FOLDER
-    if parent.exists():
-        for debris in parent.iterdir():
-            shutil.rmtree(debris, ignore_errors=True)
-    folder = parent / ingest_id
-    folder.mkdir(parents=True)
+    try:
+        if parent.is_dir():
+            for debris in parent.iterdir():
+                shutil.rmtree(debris, ignore_errors=True)
+        folder = parent / ingest_id
+        folder.mkdir(parents=True)
+    except OSError as exc:  # a read-only workspace, a full disk, a file in the way
+        raise IngestError(f"cannot create {parent / ingest_id}: {exc.strerror or exc}") from None
     return folder
 
 

@@ -158,8 +158,9 @@ def stage_accepted(
             work.execute(_DROPPED_SQL, {"lake": list(lake_paths)})
         else:
             work.execute(_DROPPED_NO_LAKE_SQL)
-    except duckdb.IOException as exc:
-        raise IngestError(f"cannot read the lake's event ids: {exc}") from None
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:  # missing, damaged
+        first = str(exc).strip().splitlines()[0]
+        raise IngestError(f"cannot read the lake's event ids: {first}") from None
     work.execute(
         f"CREATE TABLE accepted AS SELECT * EXCLUDE ({SEQ}, {RAW}, {FILE}, {RECORD}) "  # noqa: S608 (names via ident, values via lit)
         "FROM read_parquet($files, union_by_name = true) "

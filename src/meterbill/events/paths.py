@@ -42,12 +42,25 @@ def expand_paths(paths: Sequence[str], *, skip: Path | None = None) -> list[Path
     skipped = _absolute(skip) if skip is not None else None
     found: dict[Path, None] = {}
     for given in paths:
+        if not given:  # an unset shell variable: never "the current folder"
+            raise IngestError("an empty path names no file")
         matches = _expand_one(given, skipped)
         if not matches:
-            hint = f" (no {_SUFFIXES_TEXT} files in it)" if Path(given).is_dir() else ""
-            raise IngestError(f"no such file: {given}{hint}")
+            raise IngestError(_no_match(given))
         found.update(dict.fromkeys(matches))
     return list(found)
+
+
+def _no_match(given: str) -> str:
+    """Why ``given`` named no event file: a missing path, an empty folder or glob."""
+    path = Path(given).expanduser()
+    if path.is_dir():
+        return f"no event files in the folder {given} (looked for {_SUFFIXES_TEXT})"
+    if path.exists():
+        return f"not a regular file: {given}"
+    if _GLOB_CHARACTERS.intersection(given):
+        return f"no event files match {given} (looked for {_SUFFIXES_TEXT})"
+    return f"no such file or folder: {given}"
 
 
 def _expand_one(given: str, skip: Path | None) -> list[Path]:
