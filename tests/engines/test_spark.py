@@ -35,7 +35,9 @@ def test_missing_pyspark_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
         "find_spec",
         lambda name, *a: None if name == "pyspark" else real(name, *a),
     )
-    with pytest.raises(EngineError, match=r"needs pyspark.*the spark extra: pip install '\.\[spark\]'"):
+    with pytest.raises(
+        EngineError, match=r"needs pyspark.*the spark extra: pip install '\.\[spark\]'"
+    ):
         start_session(SparkSettings())
 
 
