@@ -1,8 +1,10 @@
 """Customers and subscriptions: reading import files, validating, upserting by id.
 
 An import is all or nothing: every row is checked first (unknown plan, bad time zone,
-``end`` before ``start``, missing ids), every problem is reported with its row number,
-and only a clean file is written, in one transaction.
+``end`` before ``start``, missing ids, an id given twice), every problem is reported
+with its row number, and only a clean file is written, in one transaction. A column
+the import does not know is refused (a typo such as ``timezon`` would otherwise make
+every customer UTC without a word).
 
 ``start``/``end`` are a date (local midnight in the customer's time zone), a timestamp
 without offset (local wall clock) or a timestamp with offset (that instant).
@@ -25,10 +27,16 @@ from meterbill.errors import SubscriptionError
 
 _SHOWN = 10
 CYCLES = ("anniversary", "calendar")
+CUSTOMER_COLUMNS = ("customer_id", "name", "email", "timezone")
+SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan", "start", "end", "billing_cycle")
 
 
-def read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV, JSON lines or Parquet file, every value as text (or None)."""
+def read_table(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Rows of a CSV, JSON lines or Parquet file, every value as text (or None).
+
+    Raises:
+        SubscriptionError: the file cannot be read, or has a column not in ``columns``.
+    """
     if not path.is_file():
         raise SubscriptionError(f"no such file: {path}")
     suffix = path.suffix.lower()
@@ -45,6 +53,12 @@ def read_table(path: Path) -> list[dict[str, Any]]:
             )
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise SubscriptionError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from exc
+    unknown = [name for name in frame.columns if name not in columns]
+    if unknown:
+        raise SubscriptionError(
+            f"{path}: nothing imported: unknown column {', '.join(map(repr, unknown))} "
+            f"(the columns are {', '.join(columns)})"
+        )
     rows = []
     for row in frame.iter_rows(named=True):
         rows.append({k: (None if v is None or v == "" else str(v)) for k, v in row.items()})
@@ -90,6 +104,10 @@ def _refuse(path: Path, problems: list[str]) -> None:
         raise SubscriptionError(f"{path}: nothing imported: {'; '.join(problems[:_SHOWN])}{more}")
 
 
+def _twice(number: int, column: str, value: str, first: int) -> str:
+    return f"row {number}: {column}: {value!r} is also row {first} (one row per id)"
+
+
 def _existing(con: duckdb.DuckDBPyConnection, table: str, key: str, ids: Iterable[str]) -> set[str]:
     con.register("import_ids", pl.DataFrame({"id": list(ids)}, schema={"id": pl.String}).to_arrow())
     try:
@@ -109,13 +127,17 @@ def _upsert(con: duckdb.DuckDBPyConnection, statement: str, rows: list[tuple[Any
 
 def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult:
     """Upsert customers from a file (columns customer_id, name, email, timezone)."""
-    rows = read_table(path)
-    problems, clean = [], {}
+    rows = read_table(path, CUSTOMER_COLUMNS)
+    problems, clean, rows_of = [], {}, {}
     for number, row in enumerate(rows, 1):
         customer_id = row.get("customer_id")
         if not customer_id:
             problems.append(f"row {number}: customer_id: required")
             continue
+        if customer_id in rows_of:
+            problems.append(_twice(number, "customer_id", customer_id, rows_of[customer_id]))
+            continue
+        rows_of[customer_id] = number
         timezone = row.get("timezone") or "UTC"
         try:
             _zone(timezone)
@@ -141,10 +163,11 @@ def import_subscriptions(
 
     A customer that does not exist yet is created with time zone UTC.
     """
-    rows = read_table(path)
+    rows = read_table(path, SUBSCRIPTION_COLUMNS)
     zones = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
     problems: list[str] = []
     clean: dict[str, tuple[Any, ...]] = {}
+    rows_of: dict[str, int] = {}
     new_customers: set[str] = set()
     for number, row in enumerate(rows, 1):
         where = f"row {number}"
@@ -152,6 +175,13 @@ def import_subscriptions(
         if missing:
             problems.append(f"{where}: {', '.join(missing)}: required")
             continue
+        subscription_id = row["subscription_id"]
+        if subscription_id in rows_of:
+            problems.append(
+                _twice(number, "subscription_id", subscription_id, rows_of[subscription_id])
+            )
+            continue
+        rows_of[subscription_id] = number
         plan = row["plan"]
         if plan not in catalog.plans:
             known = ", ".join(sorted(catalog.plans)) or "none"

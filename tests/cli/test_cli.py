@@ -321,6 +321,33 @@ def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("command", "text", "message"),
+    [
+        ("customers", "customer_id,timezon\nc1,Europe/Berlin\n",
+         "unknown column 'timezon' (the columns are customer_id, name, email, timezone)"),
+        ("customers", "customer_id,name\nc1,A\nc2,B\nc1,C\n",
+         "row 3: customer_id: 'c1' is also row 1 (one row per id)"),
+        ("subscriptions",
+         "subscription_id,customer_id,plan,start,billing_cyle\ns1,c1,openai_o1,2026-10-01,x\n",
+         "unknown column 'billing_cyle'"),
+        ("subscriptions",
+         "subscription_id,customer_id,plan,start\ns1,c1,openai_o1,2026-10-01\n"
+         "s1,c2,openai_o1,2026-09-01\n",
+         "row 2: subscription_id: 's1' is also row 1 (one row per id)"),
+    ],
+)  # fmt: skip
+def test_imports_refuse_unknown_columns_and_ids_given_twice(
+    workspace: Path, tmp_path: Path, command: str, text: str, message: str
+) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(text)
+    before = run("sql", f"SELECT count(*) AS n FROM {command}", "--format", "csv", "-w", workspace)
+    assert_error(run(command, "import", path, "-w", workspace, ok=False), 5, message)
+    after = run("sql", f"SELECT count(*) AS n FROM {command}", "--format", "csv", "-w", workspace)
+    assert after.stdout == before.stdout  # nothing imported
+
+
 def test_strict_ingest_commits_nothing(workspace: Path, tmp_path: Path) -> None:
     events = tmp_path / "e.jsonl"
     events.write_text(
