@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -177,7 +178,14 @@ def workspace_lock(root: Path) -> Iterator[None]:
             f"cannot lock the workspace ({root / LOCK_FILE}): {exc.strerror or exc}"
         ) from exc
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # say why nothing happens, then wait
+            sys.stderr.write(
+                f"meterbill: waiting for another meterbill command on {root} to finish\n"
+            )
+            sys.stderr.flush()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from meterbill.events import ingest_paths
-from meterbill.state import connect_state
+from meterbill.state import connect_state, workspace_lock
 from meterbill.workspace import Workspace as Workspace_
 from meterbill.workspace import example_dir
 
@@ -219,3 +219,18 @@ def test_two_ingests_at_once_both_commit_without_loss_or_double_counting(
         assert (again.accepted, again.duplicates) == (0, 3500)
     finally:
         con.close()
+
+
+def test_a_command_waiting_for_the_workspace_says_so_then_runs(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace_.init(root)
+    first, _ = _events(tmp_path)
+    with workspace_lock(root):  # another command holds the workspace
+        process = _cli_ingest(root, first)
+        assert process.stderr is not None
+        line = process.stderr.readline()  # printed before it blocks
+        assert line == f"meterbill: waiting for another meterbill command on {root} to finish\n"
+        assert process.poll() is None  # still waiting
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert out.startswith("read 2001: accepted 2000")
