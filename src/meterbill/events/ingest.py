@@ -353,22 +353,12 @@ class _Reading:
         chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
         for prepared in prepared_chunks(chunks):
             first_line, data = prepared.first_line, prepared.data
-            base = self.records_read
-            chunk = finish_chunk(prepared, seq_base=base, file_index=index, derive_id=derive)
-            shaped = [
-                (ordinal, record, self._shape(record, derive)) for ordinal, record in chunk.slow
-            ]
-            keys = set(chunk.keys)
-            for _, _, one in shaped:
-                if not isinstance(one, Reject):
-                    keys.update(one[1].properties)
-            if self.events.conflicts(keys):
+            chunk = finish_chunk(
+                prepared, seq_base=self.records_read, file_index=index, derive_id=derive
+            )
+            if not self._stage(index, chunk.table, chunk.keys, chunk.slow, derive):
                 self._read_chunk_exactly(index, first_line, data, file_sha256)
                 continue
-            if chunk.table is not None:
-                self.events.append_table(chunk.table, chunk.keys)
-            for ordinal, record, one in shaped:
-                self._add(index, base + ordinal, record, one)
             self.records_read += chunk.records
 
     def _read_chunk_exactly(
@@ -400,33 +390,24 @@ class _Reading:
                 return
             self._parquet[index] = (path, _identity(path))
             for first, batch in source.batches(batch_size=BATCH_ROWS, progress=progress):
-                base = self.records_read
                 fast = read_batch(
                     batch,
                     layout,
                     first_record=first,
-                    seq_base=base,
+                    seq_base=self.records_read,
                     file_index=index,
                     derive_id=file_sha256.event_id,
                 )
                 slow_records = source.records(
                     batch.take(pa.array(fast.slow, pa.int64())), [first + i for i in fast.slow]
                 )
-                shaped = [
-                    (offset, record, self._shape(record, file_sha256.event_id))
+                slow = [
+                    (offset + 1, record)
                     for offset, record in zip(fast.slow, slow_records, strict=True)
                 ]
-                keys = set(fast.keys)
-                for _, _, one in shaped:
-                    if not isinstance(one, Reject):
-                        keys.update(one[1].properties)
-                if self.events.conflicts(keys):
+                if not self._stage(index, fast.table, fast.keys, slow, file_sha256.event_id):
                     self._take_batch(index, source, first, batch, file_sha256)
                     continue
-                if fast.table is not None:
-                    self.events.append_table(fast.table, fast.keys)
-                for offset, record, one in shaped:
-                    self._add(index, base + offset + 1, record, one)
                 self.records_read += batch.num_rows
 
     def _read_csv_fast(
@@ -470,22 +451,40 @@ class _Reading:
         )
         if chunk is None:
             return False
-        shaped = []
-        for ordinal, line in chunk.slow:
-            record = source.line_record(source.number + ordinal, line)
-            shaped.append((ordinal, record, self._shape(record, file_sha256.event_id)))
-        keys = set(chunk.keys)
-        for _, _, one in shaped:
-            if not isinstance(one, Reject):
-                keys.update(one[1].properties)
-        if self.events.conflicts(keys):
+        slow = [
+            (ordinal, source.line_record(source.number + ordinal, line))
+            for ordinal, line in chunk.slow
+        ]
+        if not self._stage(index, chunk.table, chunk.keys, slow, file_sha256.event_id):
             return False
-        if chunk.table is not None:
-            self.events.append_table(chunk.table, chunk.keys)
-        for ordinal, record, one in shaped:
-            self._add(index, self.records_read + ordinal, record, one)
         self.records_read += chunk.records
         source.number += chunk.records
+        return True
+
+    def _stage(
+        self,
+        index: int,
+        table: pa.Table | None,
+        keys: frozenset[str],
+        slow: Sequence[tuple[int, SourceRecord]],
+        derive: Callable[[int], str],
+    ) -> bool:
+        """Stage a fast path's chunk: its proved rows (``table``, with property ``keys``)
+        and its other records through the exact path (``slow``: ``(ordinal, record)``,
+        ordinal 1-based after the ingest's records so far). False, staging nothing, if
+        their property keys would clash: the first spelling must win in read order, so
+        the caller reads the chunk again exactly."""
+        shaped = [(ordinal, record, self._shape(record, derive)) for ordinal, record in slow]
+        all_keys = set(keys)
+        for _, _, one in shaped:
+            if not isinstance(one, Reject):
+                all_keys.update(one[1].properties)
+        if self.events.conflicts(all_keys):
+            return False
+        if table is not None:
+            self.events.append_table(table, keys)
+        for ordinal, record, one in shaped:
+            self._add(index, self.records_read + ordinal, record, one)
         return True
 
     def _take_batch(
