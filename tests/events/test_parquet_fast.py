@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from meterbill.errors import IngestError
 from meterbill.events import ingest, ingest_paths, lake, parquet_fast
-from meterbill.events.schema import property_value
+from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
 from meterbill.state import connect_state
 
 from .helpers import Workspace
@@ -175,6 +175,43 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             id="seconds-overflow",
         ),
         pytest.param({"properties": pa.array([{"Model": "a"}, {"Model": "b"}])}, 2, id="struct"),
+        pytest.param(  # local times in years 0 and 10000: the exact path cannot read them
+            {
+                "timestamp": pa.array([MIN_MICROS, 0], pa.int64()).cast(
+                    pa.timestamp("us", tz="-05:00")
+                )
+            },
+            1,
+            id="zone-before-year-1",
+        ),
+        pytest.param(
+            {
+                "timestamp": pa.array([MAX_MICROS, 0], pa.int64()).cast(
+                    pa.timestamp("us", tz="Asia/Tokyo")
+                )
+            },
+            1,
+            id="zone-after-year-9999",
+        ),
+        pytest.param(  # Python knows no such zone: the exact path rejects every row
+            {"timestamp": pa.array([0, 1], pa.int64()).cast(pa.timestamp("us", tz="Mars/Olympus"))},
+            0,
+            id="unknown-zone",
+        ),
+        pytest.param(  # Arrow prints "0E-12" and "1E-7", format(Decimal, "f") does not
+            {"properties.k": pa.array([Decimal(0), Decimal("1.5")], pa.decimal128(20, 12))},
+            1,
+            id="decimal-zero",
+        ),
+        pytest.param(
+            {
+                "properties.k": pa.array(
+                    [Decimal("-1E-7"), Decimal("0.000001")], pa.decimal128(9, 7)
+                )
+            },
+            1,
+            id="decimal-tiny",
+        ),
     ],
 )
 def test_layouts(
