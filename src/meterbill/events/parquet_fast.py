@@ -8,7 +8,8 @@ which gives it its reject reason or its exact value as always. Readable forms:
 
 * ``event_name``, ``customer_id`` (required) and ``event_id``, ``source`` (optional):
   string columns; ``timestamp``: a timestamp column (naive means UTC, nanoseconds are
-  truncated as the exact path truncates them); no column of another shape
+  truncated as the exact path truncates them) in a time zone Python knows (the exact
+  path rejects every row of another); no column of another shape
   (``external_customer_id``, ``type``, ...), which auto-detection would read;
 * properties as a STRUCT column or as ``properties.<key>`` columns (not both), each
   field a string, boolean, integer, float64 or decimal (at most 12 places and 26
@@ -16,11 +17,14 @@ which gives it its reject reason or its exact value as always. Readable forms:
   exact path).
 
 A row is proved when its required strings hold a character ``str.strip`` keeps, a given
-``event_id`` too, its timestamp is within years 1-9999, and every property value
+``event_id`` too, its timestamp is within years 1-9999 (a day less at each end in a
+zone other than UTC, whose local time may leave them), and every property value
 converts as ``schema.property_value`` converts it: a float64 only when Arrow prints it
 without an exponent and with magnitude at least 1e-4 (then Python's ``repr`` is that
-text, with ``.0`` added to an integral one), strings that read as numbers only when the
-``DECIMAL(38,12)`` cast takes them exactly (``fastpath.text_numbers``).
+text, with ``.0`` added to an integral one), a decimal only when Arrow prints it without
+an exponent (it prints one below 1e-6 at more than 6 places), strings that read as
+numbers only when the ``DECIMAL(38,12)`` cast takes them exactly
+(``fastpath.text_numbers``).
 
 A row's raw text (kept for the duplicates store) is not computed here: it costs more
 than reading the row, and only duplicates need it. The rows are staged with ``_raw``
