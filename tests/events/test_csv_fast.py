@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from meterbill.events import csv_fast, ingest, ingest_paths
 from meterbill.state import connect_state
@@ -203,3 +205,51 @@ def test_which_headers_take_the_fast_path(tmp_path: Path, header: str, fast: boo
     path.write_text(header + "\n")
     with CsvSource(path) as source:
         assert (csv_fast.fast_layout(source.layout) is not None) is fast
+
+
+#: Cells at the edges of what the fast path may prove, per column of ``HEADER``.
+_CELLS = (
+    ["e1", "e2", "", " ", "\u3000"],
+    ["llm.usage", " a", "", "\x1c", "\x85", "ユ"],
+    ["c1", "", "\t", "c\u2028"],
+    ["2024-03-01T12:00:00Z", "2024-03-01T12:00:00.5-00:00", "2024-03-01T12:00:00+23:59",
+     "2024-03-01T12:00:00z", "1709294400", "00001709294400", "100000000000", "999999999999999",
+     "-1", " 1709294400", "2023-02-29T00:00:00Z", "0001-01-01T00:00:00+00:01",
+     "9999-12-31T23:59:59.999999-00:01", "2024-03-01T12:00Z", "1709294400.5", ""],
+    ["", "s", " "],
+    ["", "1", "-0", "+.5", "1.", "1E-13", " 1", "abc", "٣", "1e26", "0.1234567890125", "NaN"],
+    ["", "7", "12345678901234567890123456", "123456789012345678901234567"],
+)  # fmt: skip
+
+
+@st.composite
+def _csv_files(draw: st.DrawFn) -> bytes:
+    lines = [draw(st.sampled_from([HEADER, HEADER.replace("tokens", "Model"), f" {HEADER} "]))]
+    for _ in range(draw(st.integers(0, 10))):
+        kind = draw(st.integers(0, 11))
+        if kind == 0:  # blank, or not a row of the header's width
+            lines.append(draw(st.sampled_from(["", " ", "\x1c", ",,,", "a,b,c,d,e,f,g,h"])))
+        elif kind == 1:  # a line the fast path cannot read: the rest goes exact
+            lines.append(draw(st.sampled_from(['q,"a",c1,1,,m,1', "r,a\rb,c1,1,,m,1"])))
+        else:
+            lines.append(",".join(draw(st.sampled_from(cells)) for cells in _CELLS))
+    ends = st.sampled_from(["\n", "\r\n"])
+    return "".join(line + draw(ends) for line in lines).encode()[: -draw(st.integers(0, 1)) or None]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_csv_files(), chunk_bytes=st.integers(1, 120), gzipped=st.booleans())
+def test_generated_files_give_the_same_lake_and_rejects(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    chunk_bytes: int,
+    gzipped: bool,
+) -> None:
+    tmp = tmp_path_factory.mktemp("gen")
+    name = "in.csv.gz" if gzipped else "in.csv"
+    fast, exact = _both_paths(tmp, data, monkeypatch, name=name, chunk_bytes=chunk_bytes)
+    fast.pop("proved")
+    assert fast == exact

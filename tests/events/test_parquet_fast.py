@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from meterbill.errors import IngestError
 from meterbill.events import ingest, ingest_paths, lake, parquet_fast
-from meterbill.events.schema import property_value
+from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
 from meterbill.state import connect_state
 
 from .helpers import Workspace
@@ -175,6 +176,43 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             id="seconds-overflow",
         ),
         pytest.param({"properties": pa.array([{"Model": "a"}, {"Model": "b"}])}, 2, id="struct"),
+        pytest.param(  # local times in years 0 and 10000: the exact path cannot read them
+            {
+                "timestamp": pa.array([MIN_MICROS, 0], pa.int64()).cast(
+                    pa.timestamp("us", tz="-05:00")
+                )
+            },
+            1,
+            id="zone-before-year-1",
+        ),
+        pytest.param(
+            {
+                "timestamp": pa.array([MAX_MICROS, 0], pa.int64()).cast(
+                    pa.timestamp("us", tz="Asia/Tokyo")
+                )
+            },
+            1,
+            id="zone-after-year-9999",
+        ),
+        pytest.param(  # Python knows no such zone: the exact path rejects every row
+            {"timestamp": pa.array([0, 1], pa.int64()).cast(pa.timestamp("us", tz="Mars/Olympus"))},
+            0,
+            id="unknown-zone",
+        ),
+        pytest.param(  # Arrow prints "0E-12" and "1E-7", format(Decimal, "f") does not
+            {"properties.k": pa.array([Decimal(0), Decimal("1.5")], pa.decimal128(20, 12))},
+            1,
+            id="decimal-zero",
+        ),
+        pytest.param(
+            {
+                "properties.k": pa.array(
+                    [Decimal("-1E-7"), Decimal("0.000001")], pa.decimal128(9, 7)
+                )
+            },
+            1,
+            id="decimal-tiny",
+        ),
     ],
 )
 def test_layouts(
@@ -276,3 +314,61 @@ def test_a_file_changed_before_its_duplicates_are_kept_fails_the_ingest(
         assert con.execute("SELECT count(*) FROM ingests").fetchone() == (0,)
     finally:
         con.close()
+
+
+#: Property columns at the edges: (type, values).
+_PROPERTY_TYPES = [
+    (pa.string(), EDGE_STRINGS),
+    (pa.large_string(), ["1", " ", None]),
+    (pa.float64(), EDGE_FLOATS),
+    (pa.int64(), [0, -(2**63), 2**63 - 1, None]),
+    (pa.uint64(), [2**64 - 1, None]),
+    (pa.bool_(), [True, False, None]),
+    (pa.decimal128(9, 2), [Decimal("-0.01"), Decimal("1234567.89"), None]),
+    (pa.decimal128(38, 12), [Decimal(0), Decimal("1E-12"), Decimal("-1.5"), None]),
+    (pa.null(), [None]),
+]
+_TEXT = [pa.string(), pa.large_string()]
+_INSTANTS = [0, MIN_MICROS, MAX_MICROS, MAX_MICROS - 10**10, 1_709_294_400_000_000, None]
+
+
+@st.composite
+def _tables(draw: st.DrawFn) -> pa.Table:
+    n = draw(st.integers(0, 8))
+
+    def column(values: list[Any], dtype: pa.DataType) -> pa.Array:
+        return pa.array([draw(st.sampled_from(values)) for _ in range(n)], dtype)
+
+    columns: dict[str, Any] = {}
+    if draw(st.booleans()):
+        columns["event_id"] = column(["a", "b", "", None], pa.string())
+    columns["event_name"] = column(["llm.usage", " ", None], draw(st.sampled_from(_TEXT)))
+    columns["customer_id"] = column(["c1", "c2"], pa.string())
+    zone = draw(st.sampled_from([None, "UTC", "-05:00", "Asia/Tokyo"]))
+    unit = draw(st.sampled_from(["us", "ns"]))
+    stamps = column(_INSTANTS, pa.int64()).cast(pa.timestamp("us", tz=zone))
+    columns["timestamp"] = stamps.cast(pa.timestamp(unit, tz=zone), safe=False)
+    properties = {}
+    for key in draw(st.lists(st.sampled_from(["k", "K", "m"]), max_size=3, unique=True)):
+        dtype, values = draw(st.sampled_from(_PROPERTY_TYPES))
+        properties[key] = column(values, dtype)
+    if properties and draw(st.booleans()):
+        present = column([True, True, False], pa.bool_())
+        columns["properties"] = pa.StructArray.from_arrays(
+            list(properties.values()), list(properties), mask=pc.invert(present)
+        )
+    else:
+        columns.update({f"properties.{key}": values for key, values in properties.items()})
+    return pa.table(columns)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(table=_tables())
+def test_generated_tables_give_the_same_lake_and_rejects(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, table: pa.Table
+) -> None:
+    fast, exact = _both_paths(tmp_path_factory.mktemp("gen"), table, monkeypatch)
+    fast.pop("proved")
+    assert fast == exact

@@ -8,7 +8,8 @@ which gives it its reject reason or its exact value as always. Readable forms:
 
 * ``event_name``, ``customer_id`` (required) and ``event_id``, ``source`` (optional):
   string columns; ``timestamp``: a timestamp column (naive means UTC, nanoseconds are
-  truncated as the exact path truncates them); no column of another shape
+  truncated as the exact path truncates them) in a time zone Python knows (the exact
+  path rejects every row of another); no column of another shape
   (``external_customer_id``, ``type``, ...), which auto-detection would read;
 * properties as a STRUCT column or as ``properties.<key>`` columns (not both), each
   field a string, boolean, integer, float64 or decimal (at most 12 places and 26
@@ -16,11 +17,14 @@ which gives it its reject reason or its exact value as always. Readable forms:
   exact path).
 
 A row is proved when its required strings hold a character ``str.strip`` keeps, a given
-``event_id`` too, its timestamp is within years 1-9999, and every property value
+``event_id`` too, its timestamp is within years 1-9999 (a day less at each end in a
+zone other than UTC, whose local time may leave them), and every property value
 converts as ``schema.property_value`` converts it: a float64 only when Arrow prints it
 without an exponent and with magnitude at least 1e-4 (then Python's ``repr`` is that
-text, with ``.0`` added to an integral one), strings that read as numbers only when the
-``DECIMAL(38,12)`` cast takes them exactly (``fastpath.text_numbers``).
+text, with ``.0`` added to an integral one), a decimal only when Arrow prints it without
+an exponent (it prints one below 1e-6 at more than 6 places), strings that read as
+numbers only when the ``DECIMAL(38,12)`` cast takes them exactly
+(``fastpath.text_numbers``).
 
 A row's raw text (kept for the duplicates store) is not computed here: it costs more
 than reading the row, and only duplicates need it. The rows are staged with ``_raw``
@@ -74,6 +78,8 @@ WHITESPACE: Final = (
 )
 #: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
 _PLAIN_FLOAT_FROM: Final = 1e-4
+#: A day in microseconds (a time zone's offset from UTC is less).
+_DAY_MICROS: Final = 86_400_000_000
 #: A float's exact decimal: up to 17 digits, 4 zeros after the point before them.
 _FLOAT_DECIMAL: Final = pa.decimal128(38, 22)
 
@@ -113,7 +119,7 @@ def fast_layout(schema: pa.Schema) -> FastLayout | None:
             if not pa.types.is_null(schema.field(name).type):
                 return None
             columns.remove(name)
-    if not pa.types.is_timestamp(schema.field(TIMESTAMP).type):
+    if not _readable_timestamp(schema.field(TIMESTAMP).type):
         return None
     prefixed = [name for name in names if name.startswith(_PROPERTY_PREFIX)]
     if PROPERTIES in columns:
@@ -133,6 +139,18 @@ def fast_layout(schema: pa.Schema) -> FastLayout | None:
     if not all(map(_readable_value_type, types)):
         return None
     return FastLayout(columns, pairs, PROPERTIES in columns)
+
+
+def _readable_timestamp(dtype: pa.DataType) -> bool:
+    """A timestamp type whose time zone Python knows: the exact path rejects every row
+    of a zone it does not (``datetime`` cannot hold its values)."""
+    if not pa.types.is_timestamp(dtype):
+        return False
+    try:
+        pa.array([0], pa.int64()).cast(dtype).to_pylist()
+    except (pa.ArrowException, ValueError):
+        return False
+    return True
 
 
 def _is_text(dtype: pa.DataType) -> bool:
@@ -200,8 +218,11 @@ def read_batch(
         micros = batch.column(TIMESTAMP).cast(pa.timestamp("us")).cast(pa.int64())
     except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
         return FastBatch(None, frozenset(), list(range(count)))
+    # a zone's local time can leave years 1-9999 within a day of the range's ends, where
+    # the exact path cannot read the row (``datetime``): those rows go exact
+    margin = 0 if batch.schema.field(TIMESTAMP).type.tz in (None, "UTC") else _DAY_MICROS
     in_range = pc.and_(
-        pc.greater_equal(micros, MIN_MICROS), pc.less_equal(micros, MAX_MICROS)
+        pc.greater_equal(micros, MIN_MICROS + margin), pc.less_equal(micros, MAX_MICROS - margin)
     ).fill_null(fill_value=False)
     ok = pc.and_(ok, in_range)
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
@@ -279,9 +300,14 @@ def _property_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanAr
     everywhere = pa.nulls(count, pa.bool_()).fill_null(fill_value=True)
     if pa.types.is_boolean(dtype):  # "true"/"false", not a number
         return values.cast(TEXT_ARROW), pa.nulls(count, NUMBER_ARROW), everywhere
-    if pa.types.is_integer(dtype) or pa.types.is_decimal128(dtype):
-        # str(int) and format(Decimal, "f") are Arrow's texts; both fit DECIMAL(38,12)
+    if pa.types.is_integer(dtype):  # str(int) is Arrow's text; it fits DECIMAL(38,12)
         return values.cast(TEXT_ARROW), values.cast(NUMBER_ARROW), everywhere
+    if pa.types.is_decimal128(dtype):
+        # format(Decimal, "f") is Arrow's text, except below 1e-6 (0 too) at more than 6
+        # places, which Arrow prints with an exponent ("0E-12"): those rows go exact
+        text = values.cast(TEXT_ARROW)
+        fine = pc.invert(pc.match_substring(text, "E")).fill_null(fill_value=True)
+        return text, values.cast(NUMBER_ARROW), fine
     return _float_column(values)
 
 
