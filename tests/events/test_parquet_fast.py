@@ -8,6 +8,7 @@ compares counts, lake rows, rejects and duplicates.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -293,15 +294,23 @@ def test_decimals_convert_as_the_exact_path_converts_them(value: Decimal) -> Non
     assert (text[0].as_py(), number[0].as_py()) == property_value(value)
 
 
+@pytest.mark.parametrize("same_size_and_time", [False, True])
 def test_a_file_changed_before_its_duplicates_are_kept_fails_the_ingest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, same_size_and_time: bool
 ) -> None:
     path = tmp_path / "in.parquet"
-    pq.write_table(pa.table(_events(2, event_id=["same", "same"])), path)
+    plain = {"compression": "none", "use_dictionary": False}
+    pq.write_table(pa.table(_events(2, event_id=["same", "same"])), path, **plain)
     original = ingest._Reading.raw_texts
 
     def touched(self: Any, index: int, numbers: Any) -> Any:
-        pq.write_table(pa.table(_events(3)), path)  # another writer replaces the file
+        before = path.stat()
+        if same_size_and_time:  # ids of the same length, the old time put back
+            pq.write_table(pa.table(_events(2, event_id=["SAME", "SAME"])), path, **plain)
+            assert path.stat().st_size == before.st_size
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        else:
+            pq.write_table(pa.table(_events(3)), path)  # another writer replaces the file
         return original(self, index, numbers)
 
     monkeypatch.setattr(ingest._Reading, "raw_texts", touched)

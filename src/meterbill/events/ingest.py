@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import zlib
 from collections.abc import Callable, Sequence
@@ -259,7 +260,7 @@ class _Reading:
         self.records_read = 0
         # Parquet files read by the fast path (file index -> path and what it was when
         # read), whose staged rows carry no raw text: ``raw_texts`` reads it back
-        self._parquet: dict[int, tuple[Path, tuple[int, int]]] = {}
+        self._parquet: dict[int, tuple[Path, tuple[int, int, str]]] = {}
 
     def read(self, files: Sequence[Path], *, on_progress: ProgressCallback | None) -> None:
         sizes = [_file_size(path) for path in files]
@@ -543,10 +544,16 @@ def _file_size(path: Path) -> int:
         raise IngestError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _identity(path: Path) -> tuple[int, int]:
-    """What tells a file changed: its size and modification time."""
-    status = path.stat()
-    return status.st_size, status.st_mtime_ns
+def _identity(path: Path) -> tuple[int, int, str]:
+    """What tells a Parquet file changed: its size, modification time and footer (the
+    metadata that places every row group and holds its statistics)."""
+    with path.open("rb") as handle:
+        status = os.fstat(handle.fileno())
+        handle.seek(max(status.st_size - 8, 0))
+        footer_length = int.from_bytes(handle.read(4), "little")
+        handle.seek(max(status.st_size - 8 - footer_length, 0))
+        footer = hashlib.sha256(handle.read(footer_length + 8)).hexdigest()
+    return status.st_size, status.st_mtime_ns, footer
 
 
 class _FileDigest:
