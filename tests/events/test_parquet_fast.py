@@ -9,7 +9,7 @@ compares counts, lake rows, rejects and duplicates.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -381,3 +381,23 @@ def test_generated_tables_give_the_same_lake_and_rejects(
     fast, exact = _both_paths(tmp_path_factory.mktemp("gen"), table, monkeypatch)
     fast.pop("proved")
     assert fast == exact
+
+
+def test_nanoseconds_are_truncated_toward_the_past(tmp_path: Path) -> None:
+    nanos = [-1, -1_001, 1_999]  # before and after 1970, never on a microsecond
+    stamps = pa.array(nanos, pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table(_events(3, timestamp=stamps)), path)
+    root = tmp_path / "ws"
+    root.mkdir()
+    con = connect_state(root)
+    try:
+        ingest_paths(root, con, [str(path)])
+        rows = Workspace(root, con).lake_rows()
+    finally:
+        con.close()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    micros = {
+        row["event_id"]: (row["timestamp"] - epoch) // timedelta(microseconds=1) for row in rows
+    }
+    assert micros == {"e0": -1, "e1": -2, "e2": 1}

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import IO, Final, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meterbill.errors import IngestError
@@ -724,18 +725,32 @@ def _microsecond_type(dtype: pa.DataType) -> pa.DataType:
 
 
 def microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Truncate nanosecond columns to microseconds (a failed cast is left as it was)."""
+    """Truncate nanosecond columns to microseconds (a failed cast is left as it was): a
+    timestamp column toward the past, as the timestamp rules say; nested values (rare,
+    and never an event's instant) toward zero, as Arrow's cast does."""
     arrays = list(batch.columns)
     changed = False
     for index, array in enumerate(arrays):
         target = _microsecond_type(array.type)
         if target != array.type:
             try:
-                arrays[index] = array.cast(target, safe=False)
+                if pa.types.is_timestamp(array.type):
+                    arrays[index] = _floor_micros(array, target)
+                else:
+                    arrays[index] = array.cast(target, safe=False)
                 changed = True
             except pa.ArrowException:
                 continue
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names) if changed else batch
+
+
+def _floor_micros(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """Nanosecond instants as microseconds, truncated toward the past (before 1970 too:
+    -1 ns is -1 us, where Arrow's cast would give 0)."""
+    nanos = array.cast(pa.int64())
+    micros = pc.divide(nanos, 1000)  # toward zero
+    above = pc.greater(pc.multiply(micros, 1000), nanos)
+    return pc.if_else(above, pc.subtract(micros, 1), micros).cast(target)
 
 
 def _row_json(row: Mapping[str, object]) -> str:
