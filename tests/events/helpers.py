@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from meterbill.events import IngestResult, ingest_paths, lake_file_paths
+from meterbill.state import connect_state
 
 
 @dataclass
@@ -108,3 +109,28 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(buffer.getvalue(), encoding="utf-8")
     return path
+
+
+def ingest_outcome(root: Path, path: Path, *, times: int = 1) -> dict[str, Any]:
+    """Ingest ``path`` ``times`` times into a new workspace at ``root``; return what any
+    reading of it must give alike: the counts of each ingest, the lake rows (without
+    ingest ids), the rejects and the duplicates."""
+    root.mkdir(parents=True)
+    con = connect_state(root)
+    try:
+        results = [ingest_paths(root, con, [str(path)]) for _ in range(times)]
+        rejects = con.execute(
+            "SELECT record_number, reason, message, raw FROM rejected_events "
+            "ORDER BY ingest_id, record_number"
+        ).fetchall()
+        duplicates = con.execute(
+            "SELECT event_id, record_number, raw FROM duplicate_events "
+            "ORDER BY ingest_id, record_number"
+        ).fetchall()
+        rows = Workspace(root, con).lake_rows()
+    finally:
+        con.close()
+    for row in rows:
+        del row["ingest_id"]
+    counts = [(r.records_read, r.accepted, r.duplicates, r.rejected) for r in results]
+    return {"counts": counts, "rows": rows, "rejects": rejects, "duplicates": duplicates}

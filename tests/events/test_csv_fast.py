@@ -15,32 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meterbill.events import csv_fast, ingest, ingest_paths
-from meterbill.state import connect_state
+from meterbill.events import csv_fast, ingest
 
-from .helpers import Workspace
-
-
-def _outcome(root: Path, path: Path) -> dict[str, Any]:
-    root.mkdir(parents=True)
-    con = connect_state(root)
-    try:
-        results = [ingest_paths(root, con, [str(path)]) for _ in range(2)]
-        rejects = con.execute(
-            "SELECT record_number, reason, message, raw FROM rejected_events "
-            "ORDER BY ingest_id, record_number"
-        ).fetchall()
-        duplicates = con.execute(
-            "SELECT event_id, record_number, raw FROM duplicate_events "
-            "ORDER BY ingest_id, record_number"
-        ).fetchall()
-        rows = Workspace(root, con).lake_rows()
-    finally:
-        con.close()
-    for row in rows:
-        del row["ingest_id"]
-    counts = [(r.records_read, r.accepted, r.duplicates, r.rejected) for r in results]
-    return {"counts": counts, "rows": rows, "rejects": rejects, "duplicates": duplicates}
+from .helpers import ingest_outcome
 
 
 def _both_paths(
@@ -60,10 +37,10 @@ def _both_paths(
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "CSV_CHUNK_BYTES", chunk_bytes)
         patch.setattr(ingest, "read_csv_chunk", counted)
-        fast = _outcome(tmp / "fast", path)
+        fast = ingest_outcome(tmp / "fast", path, times=2)
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "FAST_SHAPES", frozenset())
-        exact = _outcome(tmp / "exact", path)
+        exact = ingest_outcome(tmp / "exact", path, times=2)
     fast["proved"] = sum(proved)
     return fast, exact
 

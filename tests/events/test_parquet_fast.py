@@ -26,35 +26,9 @@ from meterbill.events import ingest, ingest_paths, lake, parquet_fast
 from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
 from meterbill.state import connect_state
 
-from .helpers import Workspace
+from .helpers import Workspace, ingest_outcome
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
-
-
-def _outcome(root: Path, path: Path) -> dict[str, Any]:
-    root.mkdir(parents=True)
-    con = connect_state(root)
-    try:
-        first = ingest_paths(root, con, [str(path)])
-        again = ingest_paths(root, con, [str(path)])
-        rejects = con.execute(
-            "SELECT record_number, reason, message, raw FROM rejected_events "
-            "ORDER BY ingest_id, record_number"
-        ).fetchall()
-        duplicates = con.execute(
-            "SELECT event_id, record_number, raw FROM duplicate_events "
-            "ORDER BY ingest_id, record_number"
-        ).fetchall()
-        rows = Workspace(root, con).lake_rows()
-    finally:
-        con.close()
-    for row in rows:
-        del row["ingest_id"]
-    counts = [
-        (result.records_read, result.accepted, result.duplicates, result.rejected)
-        for result in (first, again)
-    ]
-    return {"counts": counts, "rows": rows, "rejects": rejects, "duplicates": duplicates}
 
 
 def _both_paths(
@@ -73,11 +47,11 @@ def _both_paths(
         patch.setattr(ingest, "BATCH_ROWS", 4)
         patch.setattr(ingest, "read_batch", counted)
         patch.setattr(lake, "_FILL_ROWS", 3)  # duplicates' raw texts in several batches
-        fast = _outcome(tmp / "fast", path)
+        fast = ingest_outcome(tmp / "fast", path, times=2)
     fast["proved"] = sum(proved)
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "FAST_SHAPES", frozenset())
-        exact = _outcome(tmp / "exact", path)
+        exact = ingest_outcome(tmp / "exact", path, times=2)
     return fast, exact
 
 
