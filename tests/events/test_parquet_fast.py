@@ -26,7 +26,7 @@ from meterbill.events import ingest, ingest_paths, lake, parquet_fast
 from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
 from meterbill.state import connect_state
 
-from .helpers import Workspace, ingest_outcome
+from .helpers import ingest_outcome
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 
@@ -362,14 +362,7 @@ def test_nanoseconds_are_truncated_toward_the_past(tmp_path: Path) -> None:
     stamps = pa.array(nanos, pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
     path = tmp_path / "in.parquet"
     pq.write_table(pa.table(_events(3, timestamp=stamps)), path)
-    root = tmp_path / "ws"
-    root.mkdir()
-    con = connect_state(root)
-    try:
-        ingest_paths(root, con, [str(path)])
-        rows = Workspace(root, con).lake_rows()
-    finally:
-        con.close()
+    rows = ingest_outcome(tmp_path / "ws", path)["rows"]
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     micros = {
         row["event_id"]: (row["timestamp"] - epoch) // timedelta(microseconds=1) for row in rows
