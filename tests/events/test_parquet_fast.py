@@ -176,7 +176,7 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         pytest.param(  # Arrow prints "0E-12" and "1E-7", format(Decimal, "f") does not
             {"properties.k": pa.array([Decimal(0), Decimal("1.5")], pa.decimal128(20, 12))},
-            1,
+            2,
             id="decimal-zero",
         ),
         pytest.param(
@@ -185,7 +185,7 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                     [Decimal("-1E-7"), Decimal("0.000001")], pa.decimal128(9, 7)
                 )
             },
-            1,
+            2,
             id="decimal-tiny",
         ),
     ],
@@ -258,14 +258,30 @@ def test_floats_convert_as_the_exact_path_converts_them(value: float) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.decimals(
-        allow_nan=False, allow_infinity=False, places=2, max_value=10**8, min_value=-(10**8)
+    st.sampled_from([(12, 2), (20, 12), (9, 7), (38, 12)]).flatmap(
+        lambda type_: st.tuples(
+            st.just(type_),
+            st.decimals(
+                allow_nan=False,
+                allow_infinity=False,
+                places=type_[1],
+                max_value=Decimal(10) ** (type_[0] - type_[1]) - 1,
+                min_value=-(Decimal(10) ** (type_[0] - type_[1])) + 1,
+            ),
+        )
     )
 )
-def test_decimals_convert_as_the_exact_path_converts_them(value: Decimal) -> None:
-    text, number, fine = parquet_fast._property_column(pa.array([value], pa.decimal128(12, 2)))
+@example(((20, 12), Decimal(0)))
+@example(((9, 7), Decimal("-1E-7")))
+@example(((38, 12), Decimal("-0.000000999999")))
+def test_decimals_convert_as_the_exact_path_converts_them(
+    case: tuple[tuple[int, int], Decimal],
+) -> None:
+    (precision, scale), value = case
+    array = pa.array([value], pa.decimal128(precision, scale))
+    text, number, fine = parquet_fast._property_column(array)
     assert fine[0].as_py()
-    assert (text[0].as_py(), number[0].as_py()) == property_value(value)
+    assert (text[0].as_py(), number[0].as_py()) == property_value(array[0].as_py())
 
 
 @pytest.mark.parametrize("same_size_and_time", [False, True])

@@ -21,8 +21,8 @@ A row is proved when its required strings hold a character ``str.strip`` keeps, 
 zone other than UTC, whose local time may leave them), and every property value
 converts as ``schema.property_value`` converts it: a float64 only when Arrow prints it
 without an exponent and with magnitude at least 1e-4 (then Python's ``repr`` is that
-text, with ``.0`` added to an integral one), a decimal only when Arrow prints it without
-an exponent (it prints one below 1e-6 at more than 6 places), strings that read as
+text, with ``.0`` added to an integral one), a decimal as ``format(value, "f")``
+(``_decimal_text``), strings that read as
 numbers only when the ``DECIMAL(38,12)`` cast takes them exactly
 (``fastpath.text_numbers``).
 
@@ -303,12 +303,26 @@ def _property_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanAr
     if pa.types.is_integer(dtype):  # str(int) is Arrow's text; it fits DECIMAL(38,12)
         return values.cast(TEXT_ARROW), values.cast(NUMBER_ARROW), everywhere
     if pa.types.is_decimal128(dtype):
-        # format(Decimal, "f") is Arrow's text, except below 1e-6 (0 too) at more than 6
-        # places, which Arrow prints with an exponent ("0E-12"): those rows go exact
-        text = values.cast(TEXT_ARROW)
-        fine = pc.invert(pc.match_substring(text, "E")).fill_null(fill_value=True)
-        return text, values.cast(NUMBER_ARROW), fine
+        return _decimal_text(values), values.cast(NUMBER_ARROW), everywhere
     return _float_column(values)
+
+
+def _decimal_text(values: pa.Array) -> pa.Array:
+    """``format(Decimal, "f")`` of decimal128 values: Arrow's text, except that Arrow
+    prints magnitudes below 1e-6 (0 too) at more than 6 places with an exponent
+    (``0E-12``). Those are printed one away from zero instead (``1.000000000000``,
+    ``-1.0000001``), whose leading 1 then becomes the 0 it stands for."""
+    text = values.cast(TEXT_ARROW)
+    exponent = pc.match_substring(text, "E").fill_null(fill_value=False)
+    if not pc.any(exponent).as_py():
+        return text
+    scale = values.type.scale
+    small = values.filter(exponent).cast(pa.decimal128(scale + 2, scale))  # |v| < 1e-6
+    one = pa.scalar(1, small.type)
+    negative = pc.less(small, pa.scalar(0, small.type))
+    away = pc.if_else(negative, pc.subtract(small, one), pc.add(small, one))
+    fixed = pc.replace_substring_regex(away.cast(TEXT_ARROW), "^(-?)1", r"\10", max_replacements=1)
+    return pc.replace_with_mask(text, exponent, fixed)
 
 
 def _float_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
