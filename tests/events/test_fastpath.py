@@ -328,3 +328,8 @@ def test_numbers_in_the_lake_are_exact_decimals(tmp_path: Path) -> None:
         "12345678901234567890.5",
         "12345678901234567890.500000000000",
     )
+
+
+def test_whitespace_is_what_str_strip_removes() -> None:
+    expected = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
+    assert expected == fastpath.WHITESPACE

@@ -237,11 +237,6 @@ def test_which_files_take_the_fast_path(schema: dict[str, pa.DataType], fast: bo
     assert (parquet_fast.fast_layout(pa.schema(list(fields.items()))) is not None) is fast
 
 
-def test_whitespace_is_what_str_strip_removes() -> None:
-    expected = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
-    assert expected == parquet_fast.WHITESPACE
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
 @example(0.123456789012)  # 12 places: cast as it is

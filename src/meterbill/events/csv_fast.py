@@ -32,8 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import split_lines, text_numbers
-from meterbill.events.parquet_fast import WHITESPACE
+from meterbill.events.fastpath import not_blank, split_lines, text_numbers
 from meterbill.events.readers import CsvLayout
 from meterbill.events.schema import (
     CUSTOMER_ID,
@@ -127,7 +126,7 @@ def read_chunk(
     text = lines.text
     if text is None:
         return None
-    data_row = pc.not_equal(pc.utf8_ltrim(text, characters=WHITESPACE), "")
+    data_row = not_blank(text)
     ordinals = pc.cumulative_sum(data_row.cast(pa.int64()))
     records = ordinals[-1].as_py() if len(ordinals) else 0
     cells = pc.split_pattern(text, ",")
@@ -136,10 +135,10 @@ def read_chunk(
     if len(rows) < len(cells):  # most chunks have every line a row of the header's width
         cells = cells.take(rows)
     fields = {name: pc.list_element(cells, index) for name, index in layout.fields.items()}
-    proved = pc.and_(_not_blank(fields[EVENT_NAME]), _not_blank(fields[CUSTOMER_ID]))
+    proved = pc.and_(not_blank(fields[EVENT_NAME]), not_blank(fields[CUSTOMER_ID]))
     event_id = fields.get(EVENT_ID)
     if event_id is not None:
-        proved = pc.and_(proved, pc.or_(pc.equal(event_id, ""), _not_blank(event_id)))
+        proved = pc.and_(proved, pc.or_(pc.equal(event_id, ""), not_blank(event_id)))
     micros = _micros(fields[TIMESTAMP])
     in_range = pc.and_(pc.greater_equal(micros, MIN_MICROS), pc.less_equal(micros, MAX_MICROS))
     proved = pc.and_(proved, in_range.fill_null(fill_value=False))
@@ -192,11 +191,6 @@ def read_chunk(
         columns[text_name] = values
         columns[number_name] = take(number)
     return CsvChunk(records, pa.table(columns), frozenset(keys), slow)
-
-
-def _not_blank(strings: pa.Array) -> pa.BooleanArray:
-    """Strings holding a character ``str.strip`` keeps."""
-    return pc.not_equal(pc.utf8_ltrim(strings, characters=WHITESPACE), "")
 
 
 def _micros(stamps: pa.Array) -> pa.Array:

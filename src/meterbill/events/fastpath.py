@@ -171,6 +171,12 @@ _TOP_MEMBER: Final = (
 GRAMMAR: Final = f"{_WS}\\{{{_WS}{_TOP_MEMBER}{_WS}(?:,{_WS}{_TOP_MEMBER}{_WS})*\\}}{_WS}"
 _WHOLE_GRAMMAR: Final = f"^(?:{GRAMMAR})$"
 
+#: Every character ``str.isspace`` holds (``str.strip`` removes exactly these); a test
+#: checks the list against Python's own.
+WHITESPACE: Final = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 #: ``schema.NUMBER_PATTERN`` (whole match, ASCII digits), for string values.
 _TEXT_NUMBER: Final = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 #: A number string the DECIMAL(38,12) cast takes exactly.
@@ -349,6 +355,12 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
 def _clash(keys: Sequence[str]) -> bool:
     """Whether two keys are one name to DuckDB (a struct's field names ignore case)."""
     return len({fold_column_name(key) for key in keys}) < len(keys)
+
+
+def not_blank(strings: pa.Array) -> pa.BooleanArray:
+    """Strings holding a character ``str.strip`` keeps (null: False)."""
+    rest = pc.utf8_ltrim(strings, characters=WHITESPACE)
+    return pc.not_equal(rest, "").fill_null(fill_value=False)
 
 
 def text_numbers(strings: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:

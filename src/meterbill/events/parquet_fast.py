@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import text_numbers
+from meterbill.events.fastpath import not_blank, text_numbers
 from meterbill.events.schema import (
     CUSTOMER_ID,
     EVENT_ID,
@@ -70,12 +70,6 @@ _NATIVE_FIELDS: Final = frozenset(
     {EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, PROPERTIES}
 )
 _PROPERTY_PREFIX: Final = PROPERTIES + "."
-#: Every character ``str.isspace`` holds (``str.strip`` removes exactly these); a test
-#: checks the list against Python's own.
-WHITESPACE: Final = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
-    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 #: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
 _PLAIN_FLOAT_FROM: Final = 1e-4
 #: A day in microseconds (a time zone's offset from UTC is less).
@@ -210,10 +204,10 @@ def read_batch(
         batch.validate(full=True)  # UTF-8 of every string: the exact path rejects others
     except pa.ArrowInvalid:
         return FastBatch(None, frozenset(), list(range(count)))
-    ok = pc.and_(_not_blank(batch.column(EVENT_NAME)), _not_blank(batch.column(CUSTOMER_ID)))
+    ok = pc.and_(not_blank(batch.column(EVENT_NAME)), not_blank(batch.column(CUSTOMER_ID)))
     names = layout.columns
     event_id = batch.column(EVENT_ID) if EVENT_ID in names else pa.nulls(count, TEXT_ARROW)
-    ok = pc.and_(ok, pc.or_(pc.is_null(event_id), _not_blank(event_id)).fill_null(fill_value=True))
+    ok = pc.and_(ok, pc.or_(pc.is_null(event_id), not_blank(event_id)).fill_null(fill_value=True))
     try:
         micros = batch.column(TIMESTAMP).cast(pa.timestamp("us")).cast(pa.int64())
     except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
@@ -278,12 +272,6 @@ def read_batch(
         table[text_name] = text
         table[number_name] = number.take(rows)
     return FastBatch(pa.table(table), frozenset(keys), slow)
-
-
-def _not_blank(strings: pa.Array) -> pa.BooleanArray:
-    """Non-null strings holding a character ``str.strip`` keeps (nulls: False)."""
-    rest = pc.utf8_ltrim(strings, characters=WHITESPACE)
-    return pc.not_equal(rest, "").fill_null(fill_value=False)
 
 
 def _property_column(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
