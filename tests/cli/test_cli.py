@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -397,13 +398,20 @@ def test_init_creates_catalog_state_and_lake(tmp_path: Path) -> None:
     [
         (["invoice", "run"], "Missing option '--through'. (see: cli invoice run --help)"),
         (["customers", "import"], "Missing argument 'FILE'. (see: cli customers import --help)"),
-        (["-w", "x", "catalog", "check"], "No such option '-w'. (see: cli --help)"),
+        (["--nope", "catalog", "check"], "No such option '--nope'. (see: cli --help)"),
         (["nosuch"], "No such command 'nosuch'. (see: cli --help)"),
         (["ingest", "e.jsonl", "--shape", "x"], "Invalid value for '--shape': 'x' is not one of"),
     ],
 )
 def test_bad_command_lines_are_one_error_line(args: list[str], message: str) -> None:
     assert_error(run(*args, ok=False), 2, message)
+
+
+def test_w_before_the_command_names_its_workspace(workspace: Path) -> None:
+    assert "METERBILL_WORKSPACE" not in os.environ
+    out = run("-w", workspace, "sql", "SELECT count(*) AS n FROM customers", "--format", "csv")
+    assert out.stdout == "n\n1\n"
+    assert "METERBILL_WORKSPACE" not in os.environ  # put back after the command
 
 
 def test_no_command_prints_help() -> None:

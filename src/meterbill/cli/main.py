@@ -32,12 +32,32 @@ DEMO_THROUGH = "2026-11-01"
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="meterbill")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def cli(debug: bool) -> None:  # noqa: FBT001
+@click.option(
+    "-w",
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The workspace folder of the command that follows (which may also take -w).",
+)
+def cli(debug: bool, workspace: Path | None) -> None:  # noqa: FBT001
     """Usage-based billing as an analytical job: events in, exact invoices out."""
-    if debug:
-        import os
+    import os
 
+    if debug:
         os.environ["METERBILL_DEBUG"] = "1"
+    if workspace is not None:  # the command's own -w default (it is parsed after this)
+        previous = os.environ.get("METERBILL_WORKSPACE")
+        os.environ["METERBILL_WORKSPACE"] = str(workspace)
+        click.get_current_context().call_on_close(lambda: _restore_workspace(previous))
+
+
+def _restore_workspace(previous: str | None) -> None:
+    """Put ``METERBILL_WORKSPACE`` back as it was before ``meterbill -w DIR``."""
+    import os
+
+    if previous is None:
+        os.environ.pop("METERBILL_WORKSPACE", None)
+    else:
+        os.environ["METERBILL_WORKSPACE"] = previous
 
 
 # -- getting started -----------------------------------------------------------------
