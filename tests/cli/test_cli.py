@@ -190,7 +190,7 @@ def test_runs_are_idempotent_and_finalized_invoices_frozen(
     run("export", "line-items", "--format", "csv", "--out", second, "-w", workspace)
     assert first.read_bytes() == second.read_bytes()
 
-    assert "finalized 1 invoices" in run("invoice", "finalize", "-w", workspace).stdout
+    assert "finalized 1 invoice" in run("invoice", "finalize", "-w", workspace).stdout
     late = tmp_path / "late.jsonl"
     late.write_text(
         json.dumps(
@@ -254,7 +254,7 @@ def test_bad_catalog_lists_every_problem(workspace: Path) -> None:
 def test_catalog_check_lists_meters_and_prices(workspace: Path) -> None:
     result = run("catalog", "check", "-w", workspace)
     assert "o1_cached_input_tokens" in result.stdout and "7.50 per 1000000" in result.stdout
-    assert "catalog ok: 3 meters, 1 plans, 3 prices" in result.stderr
+    assert "catalog ok: 3 meters, 1 plan, 3 prices" in result.stderr
 
 
 def test_sql_is_read_only(workspace: Path) -> None:

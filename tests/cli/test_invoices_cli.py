@@ -82,7 +82,7 @@ def test_finalize_through_and_late_events(tmp_path: Path) -> None:
         "finalized 0 invoices\n"
     )
     assert run("invoice", "finalize", "--through", "2026-11-01", "-w", ws).stdout == (
-        "finalized 1 invoices\n"
+        "finalized 1 invoice\n"
     )
     late = tmp_path / "late.jsonl"
     late.write_text(
@@ -95,7 +95,9 @@ def test_finalize_through_and_late_events(tmp_path: Path) -> None:
     )  # fmt: skip
     run("ingest", late, "-w", ws)
     result = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
-    assert "warning: 1 late events fall in the periods of 1 finalized invoices" in result.stderr
+    assert (
+        "warning: 1 late event in the periods of 1 finalized invoice, not billed" in result.stderr
+    )
     view = run(
         "sql", "SELECT invoice_number, event_id FROM late_events", "--format", "csv", "-w", ws
     ).stdout

@@ -50,6 +50,11 @@ def cli(debug: bool, workspace: Path | None) -> None:  # noqa: FBT001
         click.get_current_context().call_on_close(lambda: _restore_workspace(previous))
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 invoice``, ``2 invoices``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _restore_workspace(previous: str | None) -> None:
     """Put ``METERBILL_WORKSPACE`` back as it was before ``meterbill -w DIR``."""
     import os
@@ -117,7 +122,8 @@ def catalog_check(workspace: Path) -> None:
     )
     print_table(prices, title="prices")
     click.echo(
-        f"catalog ok: {meters.height} meters, {len(parsed.plans)} plans, {prices.height} prices",
+        f"catalog ok: {_count(meters.height, 'meter')}, {_count(len(parsed.plans), 'plan')}, "
+        f"{_count(prices.height, 'price')}",
         err=True,
     )
 
@@ -250,28 +256,28 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
     )  # fmt: skip
     if summary.height:
         print_table(summary, title=f"invoice run {result.run_id}")
-    click.echo(f"{result.invoices.height} invoices; SQL at {result.sql_path}", err=True)
+    click.echo(f"{_count(result.invoices.height, 'invoice')}; SQL at {result.sql_path}", err=True)
     if result.late_events.height:
         click.echo(
-            f"warning: {result.late_events.height} late events fall in the periods of "
-            f"{result.late_events['invoice_id'].n_unique()} finalized invoices and are not "
-            "billed; see the late_events view (meterbill sql)",
+            f"warning: {_count(result.late_events.height, 'late event')} in the periods of "
+            f"{_count(result.late_events['invoice_id'].n_unique(), 'finalized invoice')}, "
+            "not billed; see the late_events view (meterbill sql)",
             err=True,
         )
     if result.invalid_usage.height:
         total = int(result.invalid_usage["events"].sum())
         click.echo(
-            f"warning: {total} events matched a meter but had no numeric value and were not "
-            "billed; see the invalid_usage (counts) and invalid_events (the events) views "
-            "with meterbill sql",
+            f"warning: {_count(total, 'event')} matched by a meter without a numeric value, "
+            "not billed; see the invalid_usage (counts) and invalid_events (the events) "
+            "views with meterbill sql",
             err=True,
         )
     if result.unbilled.height:
         total = int(result.unbilled["events"].sum())
         click.echo(
-            f"warning: {total} events of {result.unbilled.height} customers fall in no "
-            "subscription period and were not billed; see the unbilled_events view "
-            "(meterbill sql)",
+            f"warning: {_count(total, 'event')} of "
+            f"{_count(result.unbilled.height, 'customer')} in no subscription period, not "
+            "billed; see the unbilled_events view (meterbill sql)",
             err=True,
         )
 
@@ -290,7 +296,7 @@ def invoice_finalize(invoice_ids: tuple[str, ...], through: str | None, workspac
     count = open_workspace(workspace).finalize(
         invoice_ids=list(invoice_ids) or None, through=through
     )
-    click.echo(f"finalized {count} invoices")
+    click.echo(f"finalized {_count(count, 'invoice')}")
 
 
 @invoice.command("preview")
