@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from meterbill.ingest_bench import format_ingest_bench, generate_events, run_ingest_bench
 
@@ -22,11 +23,19 @@ def test_generated_events_are_native_and_exact(tmp_path: Path) -> None:
     assert first["timestamp"].endswith("Z")
 
 
-def test_run_ingest_bench_restores_the_base(tmp_path: Path) -> None:
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet", "csv"])
+def test_run_ingest_bench_restores_the_base(tmp_path: Path, file_format: str) -> None:
     lines: list[str] = []
     result = run_ingest_bench(
-        tmp_path, events=300, lake_events=1000, repeat=1, on_progress=lines.append
+        tmp_path,
+        events=300,
+        lake_events=1000,
+        repeat=1,
+        file_format=file_format,  # type: ignore[arg-type]
+        on_progress=lines.append,
     )
+    assert result.file_format == file_format
+    assert (tmp_path / f"events-300.{file_format}").exists()
     # bench-0, bench-100, bench-200 are already in the lake
     assert result.counts == (300, 297, 3, 0)
     assert result.lake_events == 1000

@@ -525,6 +525,14 @@ def explain(plans: tuple[str, ...], raw: bool, engine: str, workspace: Path) -> 
     help="Time ingest of a JSON lines file (--events, default 2M) against DuckDB's COPY of "
     "it, de-duplicating against a 20M-event lake; reuse --dir to keep the generated data.",
 )
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["jsonl", "parquet", "csv"]),
+    default="jsonl",
+    show_default=True,
+    help="With --ingest: the events file's format.",
+)
 @click.pass_context
 @handle_errors
 def bench(
@@ -534,6 +542,7 @@ def bench(
     directory: Path | None,
     repeat: int,
     ingest_bench: bool,  # noqa: FBT001
+    file_format: str,
 ) -> None:
     """Time the invoice run against a bare DuckDB GROUP BY over the same lake."""
     import shutil
@@ -546,7 +555,11 @@ def bench(
         folder = directory or Path(tempfile.mkdtemp(prefix="meterbill-ingest-bench-"))
         try:
             result = ingest_benchmark.run_ingest_bench(
-                folder, events=events, repeat=repeat, on_progress=stderr_status
+                folder,
+                events=events,
+                repeat=repeat,
+                file_format=file_format,  # type: ignore[arg-type]
+                on_progress=stderr_status,
             )
             click.echo(ingest_benchmark.format_ingest_bench(result))
         finally:
