@@ -40,23 +40,15 @@ def _text(value: Any, column: str, currency: str | None) -> str | None:
     return str(value)
 
 
-def text_rows(frame: pl.DataFrame) -> list[dict[str, str | None]]:
-    """Rows with every value as the text CSV carries."""
-    out = []
-    for row in frame.iter_rows(named=True):
-        currency = row.get("currency")
-        out.append({column: _text(value, column, currency) for column, value in row.items()})
-    return out
-
-
-def _json_rows(frame: pl.DataFrame) -> list[dict[str, object]]:
-    """Rows as JSON carries them: ``text_rows``, but integers and booleans as such."""
+def text_rows(frame: pl.DataFrame, *, keep: tuple[type, ...] = ()) -> list[dict[str, Any]]:
+    """Rows with every value as the text CSV carries, but values of the ``keep`` types
+    as they are (JSON keeps ``int``, and so ``bool``)."""
     out = []
     for row in frame.iter_rows(named=True):
         currency = row.get("currency")
         out.append(
             {
-                column: value if isinstance(value, int) else _text(value, column, currency)
+                column: value if isinstance(value, keep) else _text(value, column, currency)
                 for column, value in row.items()
             }
         )
@@ -99,5 +91,5 @@ def _write(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:
             writer.writeheader()
             writer.writerows(text_rows(frame))
         else:
-            for row in _json_rows(frame):
+            for row in text_rows(frame, keep=(int,)):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")

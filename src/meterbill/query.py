@@ -25,6 +25,7 @@ from sqlglot import exp
 
 from meterbill import state
 from meterbill.catalog.model import Catalog
+from meterbill.compiler.sqlvalues import lit
 from meterbill.compiler.views import compile_invalid_events
 from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.errors import WorkspaceError
@@ -121,7 +122,7 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
-        con.execute(f"ATTACH {exp.Literal.string(str(state_file)).sql('duckdb')} AS ws (READ_ONLY)")
+        con.execute(f"ATTACH {lit(str(state_file))} AS ws (READ_ONLY)")
         for view in _STATE_VIEWS:
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM ws.main.{view}")  # noqa: S608
         files = [
@@ -142,8 +143,7 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         con.register("prices_frame", prices.to_arrow())
         con.execute("CREATE VIEW meters AS SELECT * FROM meters_frame")
         con.execute("CREATE VIEW prices AS SELECT * FROM prices_frame")
-        lake = exp.Literal.string(str(root / "lake")).sql("duckdb")
-        con.execute(f"SET allowed_directories = [{lake}]")
+        con.execute(f"SET allowed_directories = [{lit(str(root / 'lake'))}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         return con.sql(query).pl()

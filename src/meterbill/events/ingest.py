@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ from meterbill.events.lake import (
     stage_duplicates,
     write_lake_files,
 )
-from meterbill.events.parquet_fast import BATCH_ROWS, fast_layout, read_batch
+from meterbill.events.parquet_fast import BATCH_ROWS, FastLayout, fast_layout, read_batch
 from meterbill.events.paths import expand_paths
 from meterbill.events.readers import (
     CsvSource,
@@ -294,13 +294,13 @@ class _Reading:
         if fmt == "csv" and self.shape in FAST_SHAPES:
             self._read_csv_fast(index, path, file_sha256, progress)
             return
-        for record in read_records(path, progress=progress):
-            self.records_read += 1
-            self._take(index, self.records_read, record, file_sha256)
+        self._take(index, read_records(path, progress=progress), file_sha256)
 
-    def _take(self, index: int, seq: int, record: SourceRecord, file_sha256: _FileDigest) -> None:
-        """Validate one record (the exact path) into a candidate or a reject."""
-        self._add(index, seq, record, self._shape(record, file_sha256.event_id))
+    def _take(self, index: int, records: Iterable[SourceRecord], file_sha256: _FileDigest) -> None:
+        """Validate records (the exact path) into candidates or rejects, in order."""
+        for record in records:
+            self.records_read += 1
+            self._add(index, self.records_read, record, self._shape(record, file_sha256.event_id))
 
     def _shape(
         self, record: SourceRecord, derive: Callable[[int], str]
@@ -368,11 +368,8 @@ class _Reading:
         """Every line of a chunk through the exact path, in order."""
         lines = [line + b"\n" for line in data.split(b"\n")]
         lines[-1] = lines[-1][:-1]  # after the last newline: the final line without one
-        for offset, line in enumerate(lines):
-            record = json_line_record(first_line + offset, line)
-            if record is not None:
-                self.records_read += 1
-                self._take(index, self.records_read, record, sha)
+        records = (json_line_record(first_line + offset, line) for offset, line in enumerate(lines))
+        self._take(index, (record for record in records if record is not None), sha)
 
     def _read_parquet_fast(
         self,
@@ -385,31 +382,41 @@ class _Reading:
         whole batch exact if its property keys would clash, as for JSON lines)."""
         with ParquetSource(path) as source:
             layout = fast_layout(source.schema) if source.layout.problem is None else None
-            if layout is None:
-                for first, batch in source.batches(progress=progress):
-                    self._take_batch(index, source, first, batch, file_sha256)
-                return
-            self._parquet[index] = (path, _identity(path))
+            if layout is not None:
+                self._parquet[index] = (path, _identity(path))
             for first, batch in source.batches(batch_size=BATCH_ROWS, progress=progress):
-                fast = read_batch(
-                    batch,
-                    layout,
-                    first_record=first,
-                    seq_base=self.records_read,
-                    file_index=index,
-                    derive_id=file_sha256.event_id,
-                )
-                slow_records = source.records(
-                    batch.take(pa.array(fast.slow, pa.int64())), [first + i for i in fast.slow]
-                )
-                slow = [
-                    (offset + 1, record)
-                    for offset, record in zip(fast.slow, slow_records, strict=True)
-                ]
-                if not self._stage(index, fast.table, fast.keys, slow, file_sha256.event_id):
-                    self._take_batch(index, source, first, batch, file_sha256)
-                    continue
-                self.records_read += batch.num_rows
+                if layout is None or not self._take_parquet_batch(
+                    index, source, layout, first, batch, file_sha256
+                ):
+                    numbers = range(first, first + batch.num_rows)
+                    self._take(index, source.records(batch, numbers), file_sha256)
+
+    def _take_parquet_batch(
+        self,
+        index: int,
+        source: ParquetSource,
+        layout: FastLayout,
+        first: int,
+        batch: pa.RecordBatch,
+        file_sha256: _FileDigest,
+    ) -> bool:
+        """Stage one Parquet batch: provable rows columnar, the rest exact; False
+        (nothing staged) if its property keys would clash (as for JSON lines)."""
+        fast = read_batch(
+            batch,
+            layout,
+            first_record=first,
+            seq_base=self.records_read,
+            file_index=index,
+            derive_id=file_sha256.event_id,
+        )
+        slow_rows = batch.take(pa.array(fast.slow, pa.int64()))
+        slow_records = source.records(slow_rows, [first + i for i in fast.slow])
+        slow = [(i + 1, record) for i, record in zip(fast.slow, slow_records, strict=True)]
+        if not self._stage(index, fast.table, fast.keys, slow, file_sha256.event_id):
+            return False
+        self.records_read += batch.num_rows
+        return True
 
     def _read_csv_fast(
         self,
@@ -427,9 +434,7 @@ class _Reading:
                     if not self._take_csv_chunk(index, source, layout, data, file_sha256):
                         source.read_exactly_from(data)
                         break
-            for record in source.records(progress=progress):
-                self.records_read += 1
-                self._take(index, self.records_read, record, file_sha256)
+            self._take(index, source.records(progress=progress), file_sha256)
 
     def _take_csv_chunk(
         self,
@@ -487,19 +492,6 @@ class _Reading:
         for ordinal, record, one in shaped:
             self._add(index, self.records_read + ordinal, record, one)
         return True
-
-    def _take_batch(
-        self,
-        index: int,
-        source: ParquetSource,
-        first: int,
-        batch: pa.RecordBatch,
-        file_sha256: _FileDigest,
-    ) -> None:
-        """Every row of a Parquet batch through the exact path, in order."""
-        for record in source.records(batch, range(first, first + batch.num_rows)):
-            self.records_read += 1
-            self._take(index, self.records_read, record, file_sha256)
 
     def raw_texts(self, index: int, numbers: Sequence[int]) -> dict[int, str]:
         """The raw text of records of file ``index`` staged without one (see

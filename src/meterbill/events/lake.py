@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Final
 
@@ -212,27 +214,32 @@ def _fill_raw(
     """Give the rows of ``duplicate_rows`` staged without raw text their text, asked of
     ``raw_texts`` ``_FILL_ROWS`` records at a time (a re-ingested file can make every
     row a duplicate: the texts go to a work table, not to Python memory)."""
+    missing_sql = f"SELECT {FILE}, {RECORD} FROM duplicate_rows WHERE {RAW} IS NULL"  # noqa: S608 (names via ident, values via lit)
+    if not work.execute(f"SELECT count(*) FROM ({missing_sql})").fetchall()[0][0]:  # noqa: S608
+        return  # no fast-path Parquet row among them (JSON lines, CSV: raw text staged)
     work.execute(f"CREATE TABLE filled_raw ({FILE} INTEGER, {RECORD} BIGINT, {RAW} VARCHAR)")
     with work.cursor() as reading:
-        missing = reading.sql(
-            f"SELECT {FILE}, {RECORD} FROM duplicate_rows WHERE {RAW} IS NULL "  # noqa: S608 (names via ident, values via lit)
-            f"ORDER BY {FILE}, {RECORD}"
-        ).to_arrow_reader(_FILL_ROWS)
-        for batch in missing:
-            files = batch.column(0).to_pylist()
-            numbers = batch.column(1).to_pylist()
-            rows: list[tuple[int, int, str]] = []
-            for file_index in sorted(set(files)):
-                wanted = [n for f, n in zip(files, numbers, strict=True) if f == file_index]
-                rows += [(file_index, n, text) for n, text in raw_texts(file_index, wanted).items()]
-            filled = pa.table(
-                {
-                    FILE: pa.array([row[0] for row in rows], pa.int32()),
-                    RECORD: pa.array([row[1] for row in rows], pa.int64()),
-                    RAW: pa.array([row[2] for row in rows], pa.large_string()),
-                }
+        missing = reading.sql(f"{missing_sql} ORDER BY {FILE}, {RECORD}")
+        for batch in missing.to_arrow_reader(_FILL_ROWS):
+            rows = zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
+            files: list[int] = []
+            numbers: list[int] = []
+            texts: list[str] = []
+            for file_index, group in groupby(rows, key=itemgetter(0)):
+                filled = raw_texts(file_index, [number for _, number in group])
+                files += [file_index] * len(filled)
+                numbers += filled.keys()
+                texts += filled.values()
+            work.register(
+                "filled_batch",
+                pa.table(
+                    {
+                        FILE: pa.array(files, pa.int32()),
+                        RECORD: pa.array(numbers, pa.int64()),
+                        RAW: pa.array(texts, pa.large_string()),
+                    }
+                ),
             )
-            work.register("filled_batch", filled)
             work.execute("INSERT INTO filled_raw SELECT * FROM filled_batch")
             work.unregister("filled_batch")
     work.execute(
