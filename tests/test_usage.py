@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from meterbill import Workspace
-from meterbill.errors import CompileError, WorkspaceError
+from meterbill.errors import WorkspaceError
 from tests.invoices.helpers import write_csv
 
 AGGREGATIONS = {
@@ -115,9 +115,9 @@ def test_hourly_windows_and_filters(workspace: Workspace) -> None:
 
 
 def test_usage_errors(workspace: Workspace) -> None:
-    with pytest.raises(CompileError, match="unknown meter 'nope'"):
+    with pytest.raises(WorkspaceError, match="unknown meter 'nope'"):
         workspace.usage(meters=["nope"])
-    with pytest.raises(CompileError, match="unknown window"):
+    with pytest.raises(WorkspaceError, match="unknown window"):
         workspace.usage(window="week")
     with pytest.raises(WorkspaceError, match="--from: not a date"):
         workspace.usage(start="yesterday")

@@ -45,7 +45,7 @@ def measure_usage(
     """Usage per customer, meter, group and UTC window (``USAGE_COLUMNS``).
 
     Raises:
-        CompileError: an unknown meter or window.
+        WorkspaceError: an unknown meter or window.
         EngineError: DuckDB failed.
     """
     compiled = compile_usage(catalog, meters=meters, window=window)

@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -176,13 +176,19 @@ class Workspace:
         ``meterbill.toml`` says (the rest of the run is the same code for both).
         """
         through_utc = _through_instant(through, "UTC")  # validates before any work
+        now = _now()
+        if not _has_begun(through, through_utc, now):
+            raise WorkspaceError(
+                f"--through {through}: in the future; a period is billed once it has ended"
+                " (meterbill invoice preview CUSTOMER prices the one in progress)"
+            )
         runner = create_engine(engine, workspace_root=self.root)
         catalog = self.catalog()
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid4().hex[:6]}"
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
         with self._state() as con:
             on_progress("computing billing periods")
-            periods = _billing_periods(con, catalog, through)
+            periods = _billing_periods(con, catalog, through, now=now)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             compiled = compile_cached(
@@ -305,7 +311,7 @@ class Workspace:
         midnight, a timestamp needs an offset. Same meters and aggregations as invoices.
 
         Raises:
-            WorkspaceError: a bad ``start``/``end``. CompileError: an unknown meter or window.
+            WorkspaceError: a bad ``start``/``end``, an unknown meter or window.
         """
         from meterbill.usage import measure_usage
 
@@ -395,6 +401,18 @@ def _frame(
     return con.sql(query, params=[ids, ids]).pl().cast(schema)  # type: ignore[arg-type]
 
 
+def _now() -> datetime:
+    """The current instant (one place, so tests can move the clock)."""
+    return datetime.now(UTC)
+
+
+def _has_begun(through: str, through_utc: datetime, now: datetime) -> bool:
+    """Whether ``--through`` is not in the future: a date (``through_utc`` its UTC
+    midnight) has begun once it has begun anywhere, first at UTC+14."""
+    first = through_utc - timedelta(hours=14) if len(through) == 10 else through_utc
+    return first <= now
+
+
 def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:
     """``--through`` (or ``option``): a date is that day's local midnight in ``timezone``;
     a timestamp needs an offset and means that instant."""
@@ -458,9 +476,14 @@ def _period_row(sub_id: str, customer_id: str, plan_key: str, period: Period) ->
 
 
 def _billing_periods(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str, *, now: datetime
 ) -> pl.DataFrame:
-    """Every complete period of every subscription up to ``through``, one row each."""
+    """Every complete period of every subscription up to ``through``, one row each.
+
+    Complete means ended: a period ending after ``now`` is not billed even when
+    ``through`` (a date, the customer's local midnight) reaches it, as it can for a
+    customer west of UTC on the day ``through`` names.
+    """
     rows = []
     through_at = cache(_through_instant)  # one parse per time zone, not per subscription
     for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in _subscriptions(
@@ -473,7 +496,7 @@ def _billing_periods(
             interval_count=plan.interval_count,
             cycle=cycle,
             timezone=timezone,
-            through=through_at(through, timezone),
+            through=min(through_at(through, timezone), now),
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
@@ -490,7 +513,7 @@ def _periods_at(
     timezone = state.scalar(con, "SELECT timezone FROM customers WHERE customer_id = ?", [customer])
     if timezone is None:
         raise WorkspaceError(f"no customer {customer!r}")
-    instant = datetime.now(UTC) if at is None else _through_instant(at, str(timezone), "--at")
+    instant = _now() if at is None else _through_instant(at, str(timezone), "--at")
     rows = []
     for sub_id, customer_id, plan_key, plan, start, end, cycle, zone in _subscriptions(
         con, catalog, customer

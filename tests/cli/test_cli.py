@@ -160,6 +160,9 @@ def test_step_by_step_flow(workspace: Path, example_dir: Path, tmp_path: Path) -
 
     explain = run("explain", "--raw", "-w", workspace).stdout
     assert "FROM lake_events" in explain and "'OpenAI O1'" in explain
+    unknown = run("explain", "--plan", "nope", "-w", workspace, ok=False)
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "meterbill: error: unknown plan 'nope'; known plans are openai_o1\n"
 
 
 def test_out_dash_writes_to_standard_output(workspace: Path, example_dir: Path) -> None:

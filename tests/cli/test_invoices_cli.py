@@ -72,7 +72,7 @@ def test_usage_csv_and_json(tmp_path: Path) -> None:
     table = run("usage", "--window", "month", "-w", ws).stdout
     assert "o1_cached_input_tokens" in table and "1000000" in table
     bad = run("usage", "--meter", "nope", "-w", ws, ok=False)
-    assert bad.exit_code != 0 and "unknown meter 'nope'" in bad.stderr
+    assert bad.exit_code == 2 and "unknown meter 'nope'" in bad.stderr
 
 
 def test_finalize_through_and_late_events(tmp_path: Path) -> None:

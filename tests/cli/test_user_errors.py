@@ -200,6 +200,13 @@ CASES = [
         "--through: out of the supported range of dates",
     ),
     Case(
+        "--through in the future",
+        ("invoice", "run", "--through", "2400-01-01", "-w", "{ws}"),
+        2,
+        "--through 2400-01-01: in the future; a period is billed once it has ended"
+        " (meterbill invoice preview CUSTOMER prices the one in progress)",
+    ),
+    Case(
         "--at overflows UTC",
         ("invoice", "preview", "cust_acme", "--at", "0001-01-01T00:00:00+05:00", "-w", "{ws}"),
         2,

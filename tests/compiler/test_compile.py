@@ -12,7 +12,7 @@ from sqlglot import exp
 from meterbill.catalog import load_catalog, parse_catalog
 from meterbill.compiler import compile_run
 from meterbill.engines.duckdb import DuckDBEngine
-from meterbill.errors import CompileError
+from meterbill.errors import WorkspaceError
 from tests.conftest import bill, periods_frame
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -102,8 +102,8 @@ def test_no_double_or_float_column(example_dir: Path, tmp_path: Path) -> None:
     assert not [t for t in types.values() if "DOUBLE" in t or "FLOAT" in t], types
 
 
-def test_unknown_plan_is_a_compile_error(example_dir: Path) -> None:
-    with pytest.raises(CompileError, match="unknown plan 'nope'; known plans are openai_o1"):
+def test_unknown_plan_is_a_request_error(example_dir: Path) -> None:
+    with pytest.raises(WorkspaceError, match="unknown plan 'nope'; known plans are openai_o1"):
         compile_run(load_catalog(example_dir / "catalog.toml"), plans=["nope"])
 
 

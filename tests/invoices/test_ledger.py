@@ -327,3 +327,26 @@ def test_invalid_events_of_a_grouped_meter_add_up_across_groups(tmp_path: Path) 
     )
     result = ws.invoice_run(through="2026-04-15")
     assert result.invalid_usage.select("meter", "events").rows() == [("tokens", 2)]
+
+
+def test_only_periods_that_have_ended_are_billed(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 20:00 UTC on April 30: Kolkata's April ended at 18:30, UTC's ends at midnight
+    monkeypatch.setattr("meterbill.workspace._now", lambda: datetime(2026, 4, 30, 20, tzinfo=UTC))
+    result = workspace.invoice_run(through="2026-05-01")
+    assert sorted(totals(result.invoices)) == [
+        ("s1", "2026-03-15T00:00"),
+        ("s2", "2026-03-01T00:00"),
+        ("s2", "2026-04-01T00:00"),  # s2 ended on April 16
+        ("s3a", "2026-03-01T00:00"),
+        ("s3b", "2026-03-11T00:00"),
+        ("s4", "2026-02-28T18:30"),
+        ("s4", "2026-03-31T18:30"),
+    ]
+    # May 2 has not begun anywhere (at UTC+14 it begins at 10:00 UTC on May 1)
+    with pytest.raises(WorkspaceError, match=r"^--through 2026-05-02: in the future"):
+        workspace.invoice_run(through="2026-05-02")
+    with pytest.raises(WorkspaceError, match="in the future"):
+        workspace.invoice_run(through="2026-04-30T20:00:01Z")
+    assert workspace.invoice_run(through="2026-04-30T20:00:00Z").invoices.height == 7

@@ -14,7 +14,7 @@ from meterbill.catalog.model import Catalog, Meter
 from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
 from meterbill.compiler.environment import render_sql
 from meterbill.compiler.portable import check_portable
-from meterbill.errors import CompileError
+from meterbill.errors import WorkspaceError
 
 TEXT_PREFIX = "p__"
 NUMBER_PREFIX = "n__"
@@ -35,14 +35,15 @@ def compile_run(catalog: Catalog, *, plans: list[str] | None = None) -> Compiled
     """Compile the catalog (or some of its plans) into the invoice run's query.
 
     Raises:
-        CompileError: an unknown plan, an aggregation or price model this release does not
-            compile, or a render/parse failure.
+        WorkspaceError: an unknown plan (a request naming what the catalog lacks).
+        CompileError: an aggregation or price model this release does not compile, or a
+            render/parse failure.
     """
     selected = list(catalog.plans) if plans is None else plans
     for plan_key in selected:
         if plan_key not in catalog.plans:
             known = ", ".join(sorted(catalog.plans)) or "none"
-            raise CompileError(f"unknown plan {plan_key!r}; known plans are {known}")
+            raise WorkspaceError(f"unknown plan {plan_key!r}; known plans are {known}")
     prices: list[dict[str, Any]] = []
     meter_keys: list[str] = []
     for plan_key in selected:

@@ -15,7 +15,7 @@ from meterbill.catalog.model import Catalog
 from meterbill.compiler.compile import meter_context, slice_plan
 from meterbill.compiler.compiled import BASE_COLUMNS, CompiledRun
 from meterbill.compiler.environment import render_sql
-from meterbill.errors import CompileError
+from meterbill.errors import WorkspaceError
 
 Window = Literal["hour", "day", "month"]
 WINDOWS: tuple[str, ...] = get_args(Window)
@@ -37,15 +37,16 @@ def compile_usage(catalog: Catalog, *, meters: list[str] | None, window: Window)
     """The usage query for some meters (default: every meter) in UTC windows.
 
     Raises:
-        CompileError: an unknown meter or window, or a render/parse failure.
+        WorkspaceError: an unknown meter or window (a request naming what is not there).
+        CompileError: a render/parse failure.
     """
     if window not in WINDOWS:
-        raise CompileError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
+        raise WorkspaceError(f"unknown window {window!r}; use one of {', '.join(WINDOWS)}")
     keys = list(catalog.meters) if meters is None else meters
     for key in keys:
         if key not in catalog.meters:
             known = ", ".join(sorted(catalog.meters)) or "none"
-            raise CompileError(f"unknown meter {key!r}; known meters are {known}")
+            raise WorkspaceError(f"unknown meter {key!r}; known meters are {known}")
     if not keys:
         return CompiledRun(text=None)
     contexts = [meter_context(catalog.meters[key], index) for index, key in enumerate(keys)]
