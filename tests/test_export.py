@@ -1,12 +1,14 @@
-"""Export formats: what CSV and JSON lines carry for each kind of value, and a failed
-write leaving neither a partial file nor a clobbered old one."""
+"""Export formats: what CSV, JSON lines and HTML carry for each kind of value, and a
+failed write leaving neither a partial file nor a clobbered old one."""
 
 from __future__ import annotations
 
+import csv
 import errno
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
@@ -55,7 +57,60 @@ def test_csv_is_all_text(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+class _Cells(HTMLParser):
+    """The text of every table row's cells (th and td), row by row; ``dd`` texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.dds: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th", "dd"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._cell is not None and tag in ("td", "th", "dd"):
+            text = "".join(self._cell)
+            (self.dds if tag == "dd" else self.rows[-1]).append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_cells(text: str) -> _Cells:
+    """Parse an HTML export (entities decoded, as a browser shows them)."""
+    parser = _Cells()
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def test_html_table_shows_what_csv_carries(tmp_path: Path) -> None:
+    write_frame(FRAME, fmt="html", out=tmp_path / "x.html")
+    write_frame(FRAME, fmt="csv", out=tmp_path / "x.csv")
+    html = (tmp_path / "x.html").read_text(encoding="utf-8")
+    with (tmp_path / "x.csv").open(encoding="utf-8", newline="") as handle:
+        assert html_cells(html).rows == list(csv.reader(handle))
+    assert html.startswith("<!doctype html>") and html.endswith("</html>\n")
+
+
+def test_html_escapes_every_value(tmp_path: Path) -> None:
+    hostile = '<script>alert("x")</script> & <b>Co</b>'
+    frame = pl.DataFrame({"name": [hostile], "amount": [Decimal("1.5")], "currency": ["KWD"]})
+    write_frame(frame, fmt="html", out=tmp_path / "x.html")
+    html = (tmp_path / "x.html").read_text(encoding="utf-8")
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;Co&lt;/b&gt;" in html
+    assert html_cells(html).rows[1] == [hostile, "1.500", "KWD"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "html"])
 def test_a_failed_write_leaves_the_old_file_and_no_partial(
     fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,7 +128,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(
     assert out.read_text() == "the previous export"
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "html"])
 def test_an_export_replaces_an_existing_file_whole(fmt: str, tmp_path: Path) -> None:
     out = tmp_path / "sub" / f"x.{fmt}"
     out.parent.mkdir()

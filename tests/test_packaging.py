@@ -36,6 +36,7 @@ def test_wheel_contains_sql_and_data(tmp_path: Path) -> None:
         "meterbill/sql/macros/price_package.sql",
         "meterbill/data/openai-o1/catalog.toml",
         "meterbill/data/openai-o1/events.jsonl",
+        "meterbill/templates/invoices.html",
     }
     missing = expected - names
     assert not missing, (

@@ -334,6 +334,13 @@ class Workspace:
 
     # -- reading ------------------------------------------------------------------------
 
+    def customers(self) -> pl.DataFrame:
+        """Every customer: ``customer_id``, ``name``, ``email``, ``timezone``."""
+        with self._state() as con:
+            return con.sql(
+                "SELECT customer_id, name, email, timezone FROM customers ORDER BY customer_id"
+            ).pl()
+
     def invoices(self) -> pl.DataFrame:
         """Every invoice, in the contract's columns."""
         with self._state() as con:

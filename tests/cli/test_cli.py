@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from meterbill.cli.main import cli
+from tests.test_export import html_cells
 
 
 def run(*args: str | Path, ok: bool = True) -> Result:
@@ -163,6 +164,48 @@ def test_step_by_step_flow(workspace: Path, example_dir: Path, tmp_path: Path) -
     unknown = run("explain", "--plan", "nope", "-w", workspace, ok=False)
     assert unknown.exit_code == 2
     assert unknown.stderr == "meterbill: error: unknown plan 'nope'; known plans are openai_o1\n"
+
+
+def test_html_export_prints_each_invoice_with_its_lines_escaped(
+    workspace: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    hostile = '<img src=x onerror=alert(1)> "Acme" & Co'
+    (tmp_path / "c.csv").write_text(
+        "customer_id,name,email,timezone\n"
+        f'cust_acme,"{hostile.replace(chr(34), chr(34) * 2)}",ap@acme.example,UTC\n'
+    )
+    run("customers", "import", tmp_path / "c.csv", "-w", workspace)
+    catalog = workspace / "catalog.toml"
+    catalog.write_text(catalog.read_text().replace('"Input Tokens"', '"Input <Tokens>"'))
+    run("ingest", example_dir / "events.jsonl", "-w", workspace)
+    run("invoice", "run", "--through", "2026-11-01", "--finalize", "-w", workspace)
+
+    result = run(
+        "export", "invoices", "--format", "html", "--out", tmp_path / "i.html", "-w", workspace
+    )
+    assert result.stderr == f"wrote 1 invoice to {tmp_path / 'i.html'}\n"
+    html = (tmp_path / "i.html").read_text(encoding="utf-8")
+    assert "<img" not in html and "<Tokens>" not in html
+    page = html_cells(html)
+    (invoice_id,) = pl.read_csv(
+        io.StringIO(
+            run("export", "invoices", "--format", "csv", "--out", "-", "-w", workspace).stdout
+        )
+    )["invoice_id"]
+    assert page.dds[:3] == [invoice_id, "finalized", f"cust_acme: {hostile} <ap@acme.example>"]
+    assert "<h1>Invoice INV-000001</h1>" in html
+    assert page.rows == [
+        ["Description", "Group", "Quantity", "Billable quantity", "Unit amount", "Amount"],
+        ["Input <Tokens>: 15.00 per 1000000", "", "5000000", "5", "15", "75.00"],
+        ["Output Tokens: 60.00 per 1000000", "", "2000000", "2", "60", "120.00"],
+        ["Cached Input Tokens: 7.50 per 1000000", "", "1000000", "1", "7.5", "7.50"],
+        ["Subtotal", "202.50"],
+        ["Total (USD)", "202.50"],
+    ]
+    lines = run("export", "line-items", "--format", "html", "--out", "-", "-w", workspace)
+    table = html_cells(lines.stdout).rows
+    assert table[0][:2] == ["invoice_id", "line_number"]
+    assert [row[-2] for row in table[1:]] == ["75.00", "120.00", "7.50"]
 
 
 def test_out_dash_writes_to_standard_output(workspace: Path, example_dir: Path) -> None:

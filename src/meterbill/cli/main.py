@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -408,24 +409,29 @@ def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
         fail("--out needs --format csv, json or parquet", 2)
     if out is None and fmt == "parquet":
         fail("--format parquet needs --out FILE (or --out - for standard output)", 2)
-    if _write(frame, fmt=fmt, out=out or _STDOUT):
-        click.echo(f"wrote {frame.height} rows to {out}", err=True)
+    if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt):
+        click.echo(f"wrote {_count(frame.height, 'row')} to {out}", err=True)
+
+
+def _frame_writer(frame: pl.DataFrame, fmt: str) -> Callable[[Path], None]:
+    from meterbill.export import write_frame
+
+    return lambda path: write_frame(frame, fmt=fmt, out=path)  # type: ignore[arg-type]
 
 
 #: ``--out -``: standard output.
 _STDOUT: Final = Path("-")
 
 
-def _write(frame: pl.DataFrame, *, fmt: str, out: Path) -> bool:
-    """Write ``frame`` to ``out`` (``-``: standard output); whether it went to a file."""
-    from meterbill.export import write_frame
-
+def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
+    """Run ``write`` (which writes the file it is given) for ``out``, or for a temporary
+    file copied to standard output when ``out`` is ``-``; whether it went to a file."""
     if out != _STDOUT:
-        write_frame(frame, fmt=fmt, out=out)  # type: ignore[arg-type]
+        write(out)
         return True
-    target = Path(tempfile.mkstemp(suffix=f".{fmt}")[1])
+    target = Path(tempfile.mkstemp(suffix=f".{suffix}")[1])
     try:
-        write_frame(frame, fmt=fmt, out=target)  # type: ignore[arg-type]
+        write(target)
         sys.stdout.flush()
         sys.stdout.buffer.write(target.read_bytes())
         sys.stdout.buffer.flush()
@@ -436,7 +442,13 @@ def _write(frame: pl.DataFrame, *, fmt: str, out: Path) -> bool:
 
 @cli.command()
 @click.argument("what", type=click.Choice(["invoices", "line-items"]))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "json"]), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "json", "html"]),
+    required=True,
+    help="html: invoices as printable pages with their lines; line items as a table.",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -455,7 +467,7 @@ def export(
     what: str, fmt: str, out: Path, status: str | None, customer: str | None,
     period_from: str | None, period_to: str | None, workspace: Path,
 ) -> None:  # fmt: skip
-    """Export invoices or line items to Parquet, CSV or JSON lines."""
+    """Export invoices or line items to Parquet, CSV, JSON lines or HTML."""
     import polars as pl
 
     ws = open_workspace(workspace)
@@ -468,11 +480,28 @@ def export(
         invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
     if period_to is not None:
         invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
-    frame = invoices
     if what == "line-items":
-        frame = ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
-    if _write(frame, fmt=fmt, out=out):
-        click.echo(f"wrote {frame.height} {what} to {out}", err=True)
+        frame, noun = _lines_of(ws, invoices), "line item"
+        write = _frame_writer(frame, fmt)
+    else:
+        frame, noun = invoices, "invoice"
+        write = _pages_writer(ws, invoices) if fmt == "html" else _frame_writer(frame, fmt)
+    if _write(write, out=out, suffix=fmt):
+        click.echo(f"wrote {_count(frame.height, noun)} to {out}", err=True)
+
+
+def _lines_of(ws: Workspace, invoices: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    return ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
+
+
+def _pages_writer(ws: Workspace, invoices: pl.DataFrame) -> Callable[[Path], None]:
+    """Writes ``invoices`` as HTML pages, each with its lines and its customer's name."""
+    from meterbill.export import write_invoice_pages
+
+    lines, customers = _lines_of(ws, invoices), ws.customers()
+    return lambda path: write_invoice_pages(invoices, lines, customers, out=path)
 
 
 def _instant(text: str, option: str) -> Any:
