@@ -235,7 +235,7 @@ def invoice() -> None:
     "--through",
     required=True,
     help="Bill periods ending by this date (each customer's local midnight) or timestamp "
-    "with offset.",
+    "with offset; not in the future.",
 )
 @click.option(
     "--finalize", is_flag=True, help="Finalize (number and freeze) the invoices of this run."
