@@ -32,6 +32,7 @@ from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
 from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
+from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import Period, local_midnight, period_at, periods_through
 
@@ -57,6 +58,9 @@ class RunResult:
     late_events: pl.DataFrame
     #: Per customer, events of the run's window that no subscription period contains.
     unbilled: pl.DataFrame
+    #: Meters two subscriptions of one customer price at once: their events are billed
+    #: on both (``invoices.overlaps.SHARED_SCHEMA``).
+    shared_meters: pl.DataFrame
 
 
 class Workspace:
@@ -188,7 +192,13 @@ class Workspace:
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
         with self._state() as con:
             on_progress("computing billing periods")
-            periods = _billing_periods(con, catalog, through, now=now)
+            subscriptions = _subscriptions(con, catalog)
+            periods = _billing_periods(subscriptions, through, now=now)
+            twice = shared_meters(
+                [row[:3] + row[4:6] for row in subscriptions],
+                catalog,
+                billed=set(periods["subscription_id"]),
+            )
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             compiled = compile_cached(
@@ -253,7 +263,9 @@ class Workspace:
             if finalized:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
             late = watermark.late_events(con, self.root)
-        return RunResult(run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled)
+        return RunResult(
+            run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice
+        )
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
         """Finalize drafts; returns how many were numbered.
@@ -483,9 +495,10 @@ def _period_row(sub_id: str, customer_id: str, plan_key: str, period: Period) ->
 
 
 def _billing_periods(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, through: str, *, now: datetime
+    subscriptions: list[tuple[Any, ...]], through: str, *, now: datetime
 ) -> pl.DataFrame:
-    """Every complete period of every subscription up to ``through``, one row each.
+    """Every complete period of the ``subscriptions`` (``_subscriptions`` rows) up to
+    ``through``, one row each.
 
     Complete means ended: a period ending after ``now`` is not billed even when
     ``through`` (a date, the customer's local midnight) reaches it, as it can for a
@@ -493,9 +506,7 @@ def _billing_periods(
     """
     rows = []
     through_at = cache(_through_instant)  # one parse per time zone, not per subscription
-    for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in _subscriptions(
-        con, catalog
-    ):
+    for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in subscriptions:
         for period in periods_through(
             start=start,
             end=end,

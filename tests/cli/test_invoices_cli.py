@@ -119,3 +119,26 @@ def test_reruns_export_identical_bytes(tmp_path: Path) -> None:
                 files[path.name[2:]] = path.read_bytes()
         outputs.append(files)
     assert outputs[0] == outputs[1]
+
+
+def test_two_subscriptions_at_once_on_a_shared_meter_warn(tmp_path: Path) -> None:
+    ws = example(tmp_path)
+    (tmp_path / "more.csv").write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "sub_acme_o1_b,cust_acme,openai_o1,2026-10-15,2026-12-01,calendar\n"
+    )
+    run("subscriptions", "import", tmp_path / "more.csv", "-w", ws)
+    result = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+    assert result.stderr.splitlines()[-1] == (
+        "warning: 1 pair of one customer's subscriptions at once price the same meters, so "
+        "those events are billed on both: sub_acme_o1 and sub_acme_o1_b of cust_acme "
+        "(o1_cached_input_tokens, o1_input_tokens, o1_output_tokens)"
+    )
+    sql = "SELECT subscription_id, period_start, currency, total FROM invoices ORDER BY 1"
+    # the second subscription's first period (Oct 15 - Nov 1) bills those events again:
+    # 2,715,169 input, 1,089,998 output and 561,343 cached tokens: 3 x 15 + 2 x 60 + 7.50
+    assert run("sql", sql, "--format", "csv", "-w", ws).stdout.splitlines() == [
+        "subscription_id,period_start,currency,total",
+        "sub_acme_o1,2026-10-01T00:00:00Z,USD,202.50",
+        "sub_acme_o1_b,2026-10-15T00:00:00Z,USD,172.50",
+    ]

@@ -273,6 +273,23 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
             "views with meterbill sql",
             err=True,
         )
+    if result.shared_meters.height:
+        import polars as pl
+
+        pairs = result.shared_meters.group_by(
+            "customer_id", "subscription_id", "other_subscription_id", maintain_order=True
+        ).agg(pl.col("meter"))
+        shown = "; ".join(
+            f"{row['subscription_id']} and {row['other_subscription_id']} of "
+            f"{row['customer_id']} ({', '.join(row['meter'])})"
+            for row in pairs.head(3).iter_rows(named=True)
+        )
+        more = f"; and {pairs.height - 3} more" if pairs.height > 3 else ""
+        click.echo(
+            f"warning: {_count(pairs.height, 'pair')} of one customer's subscriptions at "
+            f"once price the same meters, so those events are billed on both: {shown}{more}",
+            err=True,
+        )
     if result.unbilled.height:
         total = int(result.unbilled["events"].sum())
         click.echo(
