@@ -216,7 +216,8 @@ class Workspace:
                 ) from None
             files = _lake_files(con, self.root, periods) if periods.height else []
             on_progress(
-                f"pricing {periods.height} periods over {len(files)} lake files on {runner.name}"
+                f"pricing {periods.height} period{'' if periods.height == 1 else 's'} over "
+                f"{len(files)} lake file{'' if len(files) == 1 else 's'} on {runner.name}"
             )
             result = runner.run(
                 compiled,
