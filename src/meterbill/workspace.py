@@ -428,9 +428,10 @@ def _now() -> datetime:
 
 def _has_begun(through: str, through_utc: datetime, now: datetime) -> bool:
     """Whether ``--through`` is not in the future: a date (``through_utc`` its UTC
-    midnight) has begun once it has begun anywhere, first at UTC+14."""
-    first = through_utc - timedelta(hours=14) if len(through) == 10 else through_utc
-    return first <= now
+    midnight) has begun once it has begun anywhere, first at UTC+14 (compared on the
+    side of ``now``, so that 0001-01-01 does not leave datetime's range)."""
+    ahead = timedelta(hours=14) if len(through) == 10 else timedelta(0)
+    return through_utc <= now + ahead
 
 
 def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:
