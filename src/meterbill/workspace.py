@@ -194,13 +194,13 @@ class Workspace:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
             periods = _billing_periods(subscriptions, through, now=now)
+            done = ledger.finalized_ids(con)
+            periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             twice = shared_meters(
                 [row[:3] + row[4:6] for row in subscriptions],
                 catalog,
-                billed=set(periods["subscription_id"]),
+                billed=periods.select("subscription_id", "period_start", "period_end").rows(),
             )
-            done = ledger.finalized_ids(con)
-            periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             compiled = compile_cached(
                 catalog,
                 catalog_text=(self.root / CATALOG_FILE).read_bytes(),
