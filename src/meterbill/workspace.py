@@ -177,7 +177,12 @@ class Workspace:
 
         ``through`` is a date (each customer's local midnight) or a timestamp with offset.
         ``engine`` runs the priced query: ``duckdb`` in-process, or ``spark`` as
-        ``meterbill.toml`` says (the rest of the run is the same code for both).
+        ``meterbill.toml`` says (the rest of the run is the same code for both). A period
+        ending after now is not billed, whatever ``through`` says.
+
+        Raises:
+            WorkspaceError: a bad ``through``, or one in the future (a date that has not
+                begun even at UTC+14).
         """
         through_utc = _through_instant(through, "UTC")  # validates before any work
         now = _now()
