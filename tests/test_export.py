@@ -110,6 +110,44 @@ def test_html_escapes_every_value(tmp_path: Path) -> None:
     assert html_cells(html).rows[1] == [hostile, "1.500", "KWD"]
 
 
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: reverses the text after it up to its paragraph's end
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "name", "email", "shown"),
+    [
+        ("c1", "Acme", "ap@acme.example",
+         "<bdi>c1</bdi>: <bdi>Acme</bdi> &lt;<bdi>ap@acme.example</bdi>&gt;"),
+        # a name cannot reverse the email after it, nor an id the name
+        (f"{RLO}c1", f"{RLO}Acme", "ap@acme.example",
+         f"<bdi>{RLO}c1</bdi>: <bdi>{RLO}Acme</bdi> &lt;<bdi>ap@acme.example</bdi>&gt;"),
+        ("c1", "\u05d0\u05d1", None, "<bdi>c1</bdi>: <bdi>\u05d0\u05d1</bdi>"),  # Hebrew
+        ("c1", None, None, "<bdi>c1</bdi>"),  # a customer missing from customers
+    ],
+    ids=["plain", "override marks", "hebrew", "no customer row"],
+)  # fmt: skip
+def test_invoice_pages_isolate_each_customer_value_from_the_next(
+    tmp_path: Path, customer_id: str, name: str | None, email: str | None, shown: str
+) -> None:
+    invoices = pl.DataFrame(
+        {"invoice_id": ["in_1"], "invoice_number": [None], "status": ["draft"],
+         "customer_id": [customer_id], "subscription_id": ["s1"], "plan": ["p"],
+         "currency": ["USD"], "period_start": [datetime(2026, 10, 1, tzinfo=UTC)],
+         "period_end": [datetime(2026, 11, 1, tzinfo=UTC)], "subtotal": [Decimal("1")],
+         "total": [Decimal("1")]},
+        schema_overrides={"invoice_number": pl.String},
+    )  # fmt: skip
+    lines = pl.DataFrame({"invoice_id": ["in_1"], "line_number": [1], "currency": ["USD"],
+         "description": ["Fee"], "group": [None], "quantity": [Decimal("1")],
+         "billable_quantity": [Decimal("1")], "unit_amount": [Decimal("1")],
+         "amount": [Decimal("1")]}, schema_overrides={"group": pl.String})  # fmt: skip
+    known = [(customer_id, name, email)] if name else []
+    customers = pl.DataFrame(known, schema=["customer_id", "name", "email"], orient="row")
+    export.write_invoice_pages(invoices, lines, customers, out=tmp_path / "i.html")
+    html = (tmp_path / "i.html").read_text(encoding="utf-8")
+    assert f"<dt>Customer</dt><dd>{shown}</dd>" in html
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "html"])
 def test_a_failed_write_leaves_the_old_file_and_no_partial(
     fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

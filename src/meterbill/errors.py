@@ -11,7 +11,8 @@ keeps its traceback.
     ├── CompileError        a template failed to render or parse
     ├── EngineError         the engine refused the compiled SQL
     ├── ExportError         an export could not be written
-    └── WorkspaceError      no workspace, bad workspace, unknown invoice, read-only SQL
+    └── WorkspaceError      no workspace, bad workspace, a bad request (an unknown invoice,
+                            plan, meter or window; --through in the future), read-only SQL
 """
 
 from __future__ import annotations

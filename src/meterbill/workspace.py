@@ -177,7 +177,12 @@ class Workspace:
 
         ``through`` is a date (each customer's local midnight) or a timestamp with offset.
         ``engine`` runs the priced query: ``duckdb`` in-process, or ``spark`` as
-        ``meterbill.toml`` says (the rest of the run is the same code for both).
+        ``meterbill.toml`` says (the rest of the run is the same code for both). A period
+        ending after now is not billed, whatever ``through`` says.
+
+        Raises:
+            WorkspaceError: a bad ``through``, or one in the future (a date that has not
+                begun even at UTC+14).
         """
         through_utc = _through_instant(through, "UTC")  # validates before any work
         now = _now()
@@ -194,13 +199,13 @@ class Workspace:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
             periods = _billing_periods(subscriptions, through, now=now)
+            done = ledger.finalized_ids(con)
+            periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             twice = shared_meters(
                 [row[:3] + row[4:6] for row in subscriptions],
                 catalog,
-                billed=set(periods["subscription_id"]),
+                billed=periods.select("subscription_id", "period_start", "period_end").rows(),
             )
-            done = ledger.finalized_ids(con)
-            periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             compiled = compile_cached(
                 catalog,
                 catalog_text=(self.root / CATALOG_FILE).read_bytes(),
@@ -428,9 +433,10 @@ def _now() -> datetime:
 
 def _has_begun(through: str, through_utc: datetime, now: datetime) -> bool:
     """Whether ``--through`` is not in the future: a date (``through_utc`` its UTC
-    midnight) has begun once it has begun anywhere, first at UTC+14."""
-    first = through_utc - timedelta(hours=14) if len(through) == 10 else through_utc
-    return first <= now
+    midnight) has begun once it has begun anywhere, first at UTC+14 (compared on the
+    side of ``now``, so that 0001-01-01 does not leave datetime's range)."""
+    ahead = timedelta(hours=14) if len(through) == 10 else timedelta(0)
+    return through_utc <= now + ahead
 
 
 def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:

@@ -142,3 +142,7 @@ def test_two_subscriptions_at_once_on_a_shared_meter_warn(tmp_path: Path) -> Non
         "sub_acme_o1,2026-10-01T00:00:00Z,USD,202.50",
         "sub_acme_o1_b,2026-10-15T00:00:00Z,USD,172.50",
     ]
+    # once those invoices are final, a run that bills nothing of the overlap is quiet
+    run("invoice", "finalize", "-w", ws)
+    again = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
+    assert "0 invoices" in again.stderr and "warning" not in again.stderr

@@ -350,3 +350,25 @@ def test_only_periods_that_have_ended_are_billed(
     with pytest.raises(WorkspaceError, match="in the future"):
         workspace.invoice_run(through="2026-04-30T20:00:01Z")
     assert workspace.invoice_run(through="2026-04-30T20:00:00Z").invoices.height == 7
+
+
+@pytest.mark.parametrize(
+    ("through", "fragment"),
+    [
+        # the earliest date: its UTC+14 start is before datetime's range
+        ("0001-01-01", "out of the supported range of dates"),  # Kolkata's midnight is too
+        ("9999-12-31", "in the future"),
+        ("9999-12-31T23:59:59+00:00", "in the future"),
+    ],
+)
+def test_through_at_the_ends_of_the_calendar_is_one_error(
+    workspace: Workspace, through: str, fragment: str
+) -> None:
+    with pytest.raises(WorkspaceError, match=fragment):
+        workspace.invoice_run(through=through)
+
+
+def test_the_earliest_through_bills_nothing(tmp_path: Path) -> None:
+    utc_only = [s for s in SUBSCRIPTIONS if s["customer_id"] != "c4"]
+    ws = make_workspace(tmp_path, customers=CUSTOMERS[:3], subscriptions=utc_only, events=[])
+    assert ws.invoice_run(through="0001-01-01").invoices.height == 0
