@@ -161,6 +161,17 @@ CREATE TABLE IF NOT EXISTS unbilled_events (
     first_timestamp TIMESTAMPTZ NOT NULL,
     last_timestamp TIMESTAMPTZ NOT NULL
 );
+-- Meters two subscriptions of one customer price at once (their events billed on both),
+-- per run: invoices/overlaps.py.
+CREATE TABLE IF NOT EXISTS shared_meters (
+    run_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    meter VARCHAR NOT NULL,
+    subscription_id VARCHAR NOT NULL,
+    other_subscription_id VARCHAR NOT NULL,
+    overlap_start TIMESTAMPTZ NOT NULL,
+    overlap_end TIMESTAMPTZ
+);
 """
 
 

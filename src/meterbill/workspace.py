@@ -254,6 +254,7 @@ class Workspace:
             )
             _record(con, "invalid_usage", run_id, invalid)
             _record(con, "unbilled_events", run_id, unbilled)
+            _record(con, "shared_meters", run_id, twice)
             con.execute(
                 "INSERT INTO invoice_runs VALUES (?, now(), ?, ?, ?, ?, ?)",
                 [

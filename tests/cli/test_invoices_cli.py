@@ -132,8 +132,15 @@ def test_two_subscriptions_at_once_on_a_shared_meter_warn(tmp_path: Path) -> Non
     assert result.stderr.splitlines()[-1] == (
         "warning: 1 pair of one customer's subscriptions at once price the same meters, so "
         "those events are billed on both: sub_acme_o1 and sub_acme_o1_b of cust_acme "
-        "(o1_cached_input_tokens, o1_input_tokens, o1_output_tokens)"
+        "(o1_cached_input_tokens, o1_input_tokens, o1_output_tokens); see the shared_meters "
+        "view (meterbill sql)"
     )
+    shared = "SELECT meter, overlap_start, overlap_end FROM shared_meters ORDER BY 1"
+    assert run("sql", shared, "--format", "csv", "-w", ws).stdout.splitlines() == [
+        "meter,overlap_start,overlap_end",
+        *(f"{m},2026-10-15T00:00:00Z,2026-12-01T00:00:00Z" for m in (
+            "o1_cached_input_tokens", "o1_input_tokens", "o1_output_tokens")),
+    ]  # fmt: skip
     sql = "SELECT subscription_id, period_start, currency, total FROM invoices ORDER BY 1"
     # the second subscription's first period (Oct 15 - Nov 1) bills those events again:
     # 2,715,169 input, 1,089,998 output and 561,343 cached tokens: 3 x 15 + 2 x 60 + 7.50

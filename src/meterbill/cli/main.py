@@ -287,7 +287,8 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
         more = f"; and {pairs.height - 3} more" if pairs.height > 3 else ""
         click.echo(
             f"warning: {_count(pairs.height, 'pair')} of one customer's subscriptions at "
-            f"once price the same meters, so those events are billed on both: {shown}{more}",
+            f"once price the same meters, so those events are billed on both: {shown}{more}; "
+            "see the shared_meters view (meterbill sql)",
             err=True,
         )
     if result.unbilled.height:
