@@ -129,23 +129,66 @@ RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: reverses the text after it up to its p
 def test_invoice_pages_isolate_each_customer_value_from_the_next(
     tmp_path: Path, customer_id: str, name: str | None, email: str | None, shown: str
 ) -> None:
+    invoices, lines = _one_invoice(customer_id)
+    known = [(customer_id, name, email)] if name else []
+    customers = pl.DataFrame(known, schema=["customer_id", "name", "email"], orient="row")
+    export.write_invoice_pages(invoices, lines, customers, out=tmp_path / "i.html")
+    html = (tmp_path / "i.html").read_text(encoding="utf-8")
+    assert f"<dt>Customer</dt><dd>{shown}</dd>" in html
+
+
+def _one_invoice(
+    customer_id: str,
+    start: datetime = datetime(2026, 10, 1, tzinfo=UTC),
+    end: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(invoices, line_items) of one draft invoice with one line."""
     invoices = pl.DataFrame(
         {"invoice_id": ["in_1"], "invoice_number": [None], "status": ["draft"],
          "customer_id": [customer_id], "subscription_id": ["s1"], "plan": ["p"],
-         "currency": ["USD"], "period_start": [datetime(2026, 10, 1, tzinfo=UTC)],
-         "period_end": [datetime(2026, 11, 1, tzinfo=UTC)], "subtotal": [Decimal("1")],
-         "total": [Decimal("1")]},
+         "currency": ["USD"], "period_start": [start], "period_end": [end],
+         "subtotal": [Decimal("1")], "total": [Decimal("1")]},
         schema_overrides={"invoice_number": pl.String},
     )  # fmt: skip
     lines = pl.DataFrame({"invoice_id": ["in_1"], "line_number": [1], "currency": ["USD"],
          "description": ["Fee"], "group": [None], "quantity": [Decimal("1")],
          "billable_quantity": [Decimal("1")], "unit_amount": [Decimal("1")],
          "amount": [Decimal("1")]}, schema_overrides={"group": pl.String})  # fmt: skip
-    known = [(customer_id, name, email)] if name else []
-    customers = pl.DataFrame(known, schema=["customer_id", "name", "email"], orient="row")
+    return invoices, lines
+
+
+@pytest.mark.parametrize(
+    ("timezone", "local"),
+    [
+        ("Asia/Kolkata", "2026-10-01 00:00 to 2026-11-01 00:00 (Asia/Kolkata)"),
+        ("America/New_York", "2026-09-30 14:30 to 2026-10-31 14:30 (America/New_York)"),
+        (None, "2026-09-30 18:30 to 2026-10-31 18:30 (UTC)"),  # a customer not on file
+    ],
+)
+def test_invoice_pages_show_the_period_in_the_customers_time_zone(
+    tmp_path: Path, timezone: str | None, local: str
+) -> None:
+    # Kolkata's October, as the ledger stores it: UTC instants
+    start, end = (
+        datetime(2026, 9, 30, 18, 30, tzinfo=UTC),
+        datetime(2026, 10, 31, 18, 30, tzinfo=UTC),
+    )
+    invoices, lines = _one_invoice("c1", start, end)
+    known = [("c1", "One", "", timezone)] if timezone else []
+    customers = pl.DataFrame(
+        known, schema=["customer_id", "name", "email", "timezone"], orient="row"
+    )
     export.write_invoice_pages(invoices, lines, customers, out=tmp_path / "i.html")
+    dds = html_cells((tmp_path / "i.html").read_text(encoding="utf-8")).dds
+    assert dds[5:7] == [local, "2026-09-30T18:30:00Z to 2026-10-31T18:30:00Z"]
+
+
+def test_invoice_pages_of_no_invoice_say_so(tmp_path: Path) -> None:
+    invoices, lines = _one_invoice("c1")
+    customers = pl.DataFrame(schema=["customer_id", "name", "email", "timezone"])
+    export.write_invoice_pages(invoices.clear(), lines.clear(), customers, out=tmp_path / "i.html")
     html = (tmp_path / "i.html").read_text(encoding="utf-8")
-    assert f"<dt>Customer</dt><dd>{shown}</dd>" in html
+    assert "<p>No invoices.</p>" in html and "<article" not in html
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "html"])

@@ -25,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -80,7 +81,8 @@ def write_invoice_pages(
     invoices: pl.DataFrame, line_items: pl.DataFrame, customers: pl.DataFrame, *, out: Path
 ) -> None:
     """Write ``invoices`` as one HTML page, each invoice with its customer's name and
-    email (from ``customers``) and its lines (from ``line_items``), replacing ``out``.
+    email (from ``customers``), its period in the customer's time zone as well as in UTC,
+    and its lines (from ``line_items``), replacing ``out``.
 
     Raises:
         ExportError: the file cannot be written.
@@ -89,15 +91,22 @@ def write_invoice_pages(
     for line in text_rows(line_items.sort("invoice_id", "line_number")):
         lines[line["invoice_id"]].append(line)
     who = {row["customer_id"]: row for row in customers.iter_rows(named=True)}
-    pages = [
-        {
-            **invoice,
-            "name": who.get(invoice["customer_id"], {}).get("name"),
-            "email": who.get(invoice["customer_id"], {}).get("email"),
-            "lines": lines[invoice["invoice_id"]],
-        }
-        for invoice in text_rows(invoices)
-    ]
+    pages = []
+    for invoice, instants in zip(
+        text_rows(invoices), invoices.select("period_start", "period_end").rows(), strict=True
+    ):
+        customer = who.get(invoice["customer_id"], {})
+        zone = customer.get("timezone") or "UTC"
+        local = [f"{instant.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}" for instant in instants]
+        pages.append(
+            {
+                **invoice,
+                "name": customer.get("name"),
+                "email": customer.get("email"),
+                "local_period": f"{local[0]} to {local[1]} ({zone})",
+                "lines": lines[invoice["invoice_id"]],
+            }
+        )
     html = _page().render(title="Invoices", invoices=pages, table=None)
     _replace(out, lambda partial: partial.write_text(html, encoding="utf-8"))
 
