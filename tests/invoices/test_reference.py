@@ -1,0 +1,421 @@
+"""Whole invoice runs against an independent exact-decimal model (tests/invoices/reference.py).
+
+PRODUCT.md's first quality bar: "the same invoices as an independent exact-decimal
+computation, on every case". Hypothesis draws a small scenario (a catalog over all nine
+aggregations and four price models, customers in three time zones, calendar and
+anniversary subscriptions, a few dozen events with every kind of property value, some
+duplicated, many on period boundaries), writes it as files, runs the real pipeline
+(``Workspace``: imports, ``ingest`` of a JSON lines file, ``invoice_run``) and requires
+every invoice and every line item to equal the reference's, exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from meterbill import Workspace
+from tests.invoices import reference as ref
+from tests.invoices.reference import Num
+
+AGGREGATIONS = [
+    "count", "sum", "count_unique", "max", "min", "avg", "latest", "sum_with_multiplier",
+    "weighted_sum",
+]  # fmt: skip
+TIMEZONES = ["UTC", "Asia/Kolkata", "America/New_York"]
+CURRENCIES = ["USD", "JPY", "KWD"]
+EVENT_NAMES = ["api", "job"]
+#: The scenario's calendar: events from late December to early April 2026.
+WINDOW_START = datetime(2025, 12, 28, tzinfo=UTC)
+WINDOW_END = datetime(2026, 4, 4, tzinfo=UTC)
+THROUGH_DATES = [date(2026, 2, 1), date(2026, 3, 16), date(2026, 4, 1)]
+MISSING = object()  # a property key left out of the event
+
+
+@dataclass(frozen=True)
+class Scenario:
+    meters: dict[str, ref.Meter]
+    plans: dict[str, ref.Plan]
+    timezones: dict[str, str]  # customer -> IANA zone
+    subscriptions: list[ref.Subscription]
+    events: list[ref.Event]  # in file order, duplicates included
+    through: date
+
+
+# -- strategies -----------------------------------------------------------------------------
+
+
+def decimals(low: int, high: int, max_places: int) -> st.SearchStrategy[Decimal]:
+    """Non-negative decimals with 0 to ``max_places`` places (trailing zeros kept)."""
+    return st.integers(0, max_places).flatmap(
+        lambda places: st.decimals(min_value=low, max_value=high, places=places)
+    )
+
+
+def literal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+#: Property values that are numbers: JSON numbers (canonical or not) and numeric strings.
+NUMBERS = st.one_of(
+    st.integers(0, 10**6).map(lambda i: Num(str(i))),
+    decimals(0, 10_000, 12).map(lambda d: Num(literal(d))),
+    st.sampled_from([Num("1e2"), Num("2.5E-3"), Num("0.5e1"), Num("0"), Num("-0")]),
+    decimals(0, 1000, 12).map(literal),  # "12.5"
+    st.sampled_from(["+5", ".5", "3.", "1e3", "7", "-0"]),
+)
+#: Values a numeric aggregation must leave out (a count_unique counts all but null).
+NOT_NUMBERS = st.sampled_from(["abc", "", " 1", "0x10", "NaN", "Infinity", "1,5", True, False])
+FIELD_VALUES = st.one_of(NUMBERS, NUMBERS, NUMBERS, NOT_NUMBERS, st.sampled_from([None, MISSING]))
+#: Values of the filter key ``k`` and the group keys ``g``/``h``.
+KEY_VALUES = st.sampled_from(["x", "y", "123", Num("123"), True, False, "TRUE", None, MISSING])
+GROUP_VALUES = st.sampled_from(["eu", "us", Num("1"), "1", True, None, MISSING])
+FILTER_VALUES = st.sampled_from(["x", "y", 123, "123", True, "true"])
+
+
+@st.composite
+def meters(draw: st.DrawFn, key: str) -> ref.Meter:
+    aggregation = draw(st.sampled_from(AGGREGATIONS))
+    filters = draw(
+        st.one_of(
+            st.just({}),
+            st.just({}),
+            st.dictionaries(
+                st.sampled_from(["k", "g"]),
+                st.lists(FILTER_VALUES, min_size=1, max_size=3, unique=True).map(tuple),
+                min_size=1,
+                max_size=2,
+            ),
+        )
+    )
+    return ref.Meter(
+        key=key,
+        event_name=draw(st.sampled_from(EVENT_NAMES)),
+        aggregation=aggregation,
+        field=None if aggregation == "count" else draw(st.sampled_from(["v", "w"])),
+        multiplier=(
+            draw(st.sampled_from([Decimal("1.5"), Decimal("0.000001"), Decimal("2.123456789012")]))
+            if aggregation == "sum_with_multiplier"
+            else None
+        ),
+        filters=filters,
+        group_by=draw(st.sampled_from([(), (), ("g",), ("g", "h")])),
+    )
+
+
+@st.composite
+def tiers(draw: st.DrawFn) -> tuple[ref.Tier, ...]:
+    bounds = sorted(draw(st.sets(decimals(1, 500, 2), max_size=2)))
+    amounts = st.tuples(decimals(0, 50, 4), st.sampled_from([Decimal(0), Decimal("2.5")]))
+    found = [ref.Tier(up_to, *draw(amounts)) for up_to in bounds]
+    return (*found, ref.Tier(None, *draw(amounts)))
+
+
+@st.composite
+def prices(draw: st.DrawFn, meter_keys: list[str]) -> ref.Price:
+    model = draw(st.sampled_from(["flat_fee", "per_unit", "package", "tiered"]))
+    if model == "flat_fee":
+        return ref.Price("flat_fee", amount=draw(decimals(1, 1000, 3)))
+    meter = draw(st.sampled_from(meter_keys))
+    free = draw(st.sampled_from([Decimal(0), Decimal(0), Decimal(3), Decimal("10.5")]))
+    if model == "per_unit":
+        return ref.Price("per_unit", meter, unit_amount=draw(decimals(0, 20, 12)), free_units=free)
+    if model == "package":
+        return ref.Price(
+            "package",
+            meter,
+            amount=draw(decimals(0, 100, 2)),
+            free_units=free,
+            package_size=draw(st.sampled_from([1, 3, 10, 1000])),
+            round=draw(st.sampled_from(["up", "down"])),
+        )
+    return ref.Price(
+        "tiered", meter, mode=draw(st.sampled_from(["volume", "graduated"])), tiers=draw(tiers())
+    )
+
+
+@st.composite
+def subscriptions(
+    draw: st.DrawFn, number: int, customer: str, plans: dict[str, ref.Plan], through: date
+) -> ref.Subscription:
+    plan = plans[draw(st.sampled_from(sorted(plans)))]
+    cycle = (
+        "anniversary"
+        if plan.interval_count > 1
+        else draw(st.sampled_from(["anniversary", "calendar"]))
+    )
+    days_back = {"day": 12, "week": 40, "month": 80}[plan.interval]
+    first = draw(st.dates(through - timedelta(days=days_back), through - timedelta(days=1)))
+    start = first.isoformat()
+    if cycle == "anniversary" and draw(st.booleans()):
+        start += "T" + draw(st.sampled_from(["00:00:01", "06:15:30", "10:30:00", "23:59:59"]))
+    end = None
+    if draw(st.booleans()):
+        last = draw(st.dates(first + timedelta(days=1), through + timedelta(days=10)))
+        end = last.isoformat() + draw(st.sampled_from(["", "", "T12:00:00"]))
+    return ref.Subscription(f"s{number}", customer, plan.key, start, end, cycle)
+
+
+def spans(scenario: Scenario) -> list[tuple[str, datetime, datetime]]:
+    """(customer, start, end) of every period the run bills, as UTC instants."""
+    found = []
+    for sub in scenario.subscriptions:
+        zone = scenario.timezones[sub.customer_id]
+        for period in ref.periods(sub, scenario.plans[sub.plan], zone, scenario.through):
+            found.append(
+                (sub.customer_id, ref.instant(period.start, zone), ref.instant(period.end, zone))
+            )
+    return found
+
+
+@st.composite
+def instants(draw: st.DrawFn, start: datetime, end: datetime) -> datetime:
+    """An instant in ``[start, end]``, often exactly on (or a microsecond or second before) a
+    bound."""
+    seconds = int((end - start).total_seconds())
+    return draw(
+        st.one_of(
+            st.integers(0, max(seconds - 1, 0)).map(lambda s: start + timedelta(seconds=s)),
+            st.tuples(
+                st.sampled_from([start, end]),
+                st.sampled_from([timedelta(0), timedelta(microseconds=-1), timedelta(seconds=-1)]),
+            ).map(lambda pair: pair[0] + pair[1]),
+        )
+    )
+
+
+@st.composite
+def events(draw: st.DrawFn, scenario: Scenario) -> list[ref.Event]:
+    """Events mostly of billed periods, some of other customers or outside every period."""
+    billed = spans(scenario)
+    anywhere = ("ghost", WINDOW_START, WINDOW_END)
+    found: list[ref.Event] = []
+    for number in range(draw(st.integers(0, 40))):
+        event_id = f"e{number}"
+        if found and draw(st.integers(0, 9)) == 0:  # a later copy of an earlier id
+            event_id = draw(st.sampled_from(found)).event_id
+        properties: dict[str, ref.Value] = {}
+        for key, values in [
+            ("v", FIELD_VALUES), ("w", FIELD_VALUES), ("k", KEY_VALUES), ("g", GROUP_VALUES),
+            ("h", GROUP_VALUES),
+        ]:  # fmt: skip
+            value = draw(values)
+            if value is not MISSING:
+                properties[key] = value
+        customer, start, end = draw(st.sampled_from([*billed, *billed, *billed, anywhere]))
+        if customer == "ghost":
+            customer = draw(st.sampled_from([*scenario.timezones, "ghost"]))
+        found.append(
+            ref.Event(
+                event_id=event_id,
+                event_name=draw(st.sampled_from(EVENT_NAMES)),
+                customer_id=customer,
+                timestamp=draw(instants(start, end)),
+                properties=properties,
+            )
+        )
+    return found
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    meter_map = {f"m{i}": draw(meters(f"m{i}")) for i in range(draw(st.integers(1, 5)))}
+    plans = {}
+    for i in range(draw(st.integers(1, 3))):
+        interval = draw(st.sampled_from(["month", "month", "week", "day"]))
+        plans[f"p{i}"] = ref.Plan(
+            key=f"p{i}",
+            currency=draw(st.sampled_from(CURRENCIES)),
+            interval=interval,
+            interval_count=draw(st.sampled_from([1, 1, 2])) if interval != "month" else 1,
+            prices=tuple(draw(st.lists(prices(sorted(meter_map)), min_size=1, max_size=4))),
+        )
+    through = draw(st.sampled_from(THROUGH_DATES))
+    timezones = {f"c{i}": draw(st.sampled_from(TIMEZONES)) for i in range(draw(st.integers(1, 4)))}
+    subs = [
+        draw(subscriptions(number, customer, plans, through))
+        for number, customer in enumerate(
+            draw(st.lists(st.sampled_from(sorted(timezones)), min_size=1, max_size=5))
+        )
+    ]
+    scenario = Scenario(meter_map, plans, timezones, subs, [], through)
+    return Scenario(meter_map, plans, timezones, subs, draw(events(scenario)), through)
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def toml_value(value: str | int | bool | Decimal) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return json.dumps(literal(value))
+    return json.dumps(value)
+
+
+def catalog_text(scenario: Scenario) -> str:
+    """catalog.toml for the scenario's meters and plans."""
+    out = []
+    for meter in scenario.meters.values():
+        out += [f"[meters.{meter.key}]", f'event_name = "{meter.event_name}"',
+                f'aggregation = "{meter.aggregation}"']  # fmt: skip
+        if meter.field:
+            out.append(f'field = "{meter.field}"')
+        if meter.multiplier is not None:
+            out.append(f"multiplier = {toml_value(meter.multiplier)}")
+        if meter.filters:
+            inner = ", ".join(
+                f"{key} = [{', '.join(toml_value(v) for v in values)}]"
+                for key, values in meter.filters.items()
+            )
+            out.append(f"filters = {{ {inner} }}")
+        if meter.group_by:
+            out.append(f"group_by = {json.dumps(list(meter.group_by))}")
+        out.append("")
+    for plan in scenario.plans.values():
+        out += [f"[plans.{plan.key}]", f'name = "{plan.key}"', f'currency = "{plan.currency}"',
+                f'interval = "{plan.interval}"', f"interval_count = {plan.interval_count}", ""]  # fmt: skip
+        for price in plan.prices:
+            out += [f"[[plans.{plan.key}.prices]]", f'model = "{price.model}"']
+            if price.model == "flat_fee":
+                out.append(f"amount = {toml_value(price.amount)}")
+            else:
+                out.append(f'meter = "{price.meter}"')
+            if price.model == "per_unit":
+                out += [f"unit_amount = {toml_value(price.unit_amount)}",
+                        f"free_units = {toml_value(price.free_units)}"]  # fmt: skip
+            if price.model == "package":
+                out += [f"amount = {toml_value(price.amount)}",
+                        f"free_units = {toml_value(price.free_units)}",
+                        f"package_size = {price.package_size}", f'round = "{price.round}"']  # fmt: skip
+            if price.model == "tiered":
+                tier_texts = []
+                for tier in price.tiers:
+                    parts = [f"unit_amount = {toml_value(tier.unit_amount)}",
+                             f"flat_amount = {toml_value(tier.flat_amount)}"]  # fmt: skip
+                    if tier.up_to is not None:
+                        parts.insert(0, f"up_to = {toml_value(tier.up_to)}")
+                    tier_texts.append("{ " + ", ".join(parts) + " }")
+                out += [f'mode = "{price.mode}"', f"tiers = [{', '.join(tier_texts)}]"]
+            out.append("")
+    return "\n".join(out)
+
+
+def timestamp_text(instant: datetime, style: int) -> str:
+    """The instant as ISO 8601 with Z, with another offset, or as epoch seconds/millis."""
+    if style == 1:
+        return instant.astimezone(ref.ZoneInfo("Asia/Kolkata")).isoformat()
+    if style == 2 and instant.microsecond == 0:
+        return str(int(instant.timestamp()))
+    if style == 3 and instant.microsecond % 1000 == 0:
+        return str(ref.micros(instant - datetime(1970, 1, 1, tzinfo=UTC)) // 1000)
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def event_line(event: ref.Event, number: int) -> str:
+    """One native JSON line; numbers keep their literal, epoch timestamps are JSON numbers."""
+    stamp = timestamp_text(event.timestamp, number % 4)
+    properties = ", ".join(
+        f"{json.dumps(key)}: {value.literal if isinstance(value, Num) else json.dumps(value)}"
+        for key, value in event.properties.items()
+    )
+    fields = {
+        "event_id": json.dumps(event.event_id),
+        "event_name": json.dumps(event.event_name),
+        "customer_id": json.dumps(event.customer_id),
+        "timestamp": stamp if stamp.isdigit() else json.dumps(stamp),
+        "properties": "{" + properties + "}",
+    }
+    return "{" + ", ".join(f'"{key}": {value}' for key, value in fields.items()) + "}\n"
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(
+    scenario: Scenario, folder: Path
+) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    """The real pipeline over the scenario's files: (invoice rows, line rows) as counters."""
+    workspace = Workspace.init(folder / "ws")
+    (workspace.root / "catalog.toml").write_text(catalog_text(scenario))
+    customers = [
+        {"customer_id": c, "name": c, "email": "", "timezone": zone}
+        for c, zone in scenario.timezones.items()
+    ]
+    workspace.import_customers(write_csv(folder / "customers.csv", customers))
+    subs = [
+        {"subscription_id": s.subscription_id, "customer_id": s.customer_id, "plan": s.plan,
+         "start": s.start, "end": s.end or "", "billing_cycle": s.billing_cycle}
+        for s in scenario.subscriptions
+    ]  # fmt: skip
+    workspace.import_subscriptions(write_csv(folder / "subscriptions.csv", subs))
+    if scenario.events:
+        path = folder / "events.jsonl"
+        path.write_text("".join(event_line(e, i) for i, e in enumerate(scenario.events)))
+        result = workspace.ingest([str(path)], strict=True)
+        assert result.rejected == 0  # type: ignore[attr-defined]
+    workspace.invoice_run(through=scenario.through.isoformat())
+    invoices = Counter(
+        (r["subscription_id"], r["customer_id"], r["plan"], r["currency"], r["period_start"],
+         r["period_end"], r["subtotal"], r["line_count"])
+        for r in workspace.invoices().iter_rows(named=True)
+    )  # fmt: skip
+    lines = Counter(
+        (r["subscription_id"], r["period_start"], r["period_end"], r["line_type"], r["meter"],
+         r["group"], r["price_model"], r["quantity"], r["billable_quantity"], r["amount"])
+        for r in workspace.line_items().iter_rows(named=True)
+    )  # fmt: skip
+    return invoices, lines
+
+
+def expected(scenario: Scenario) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    invoices, lines = ref.invoice_run(
+        meters=scenario.meters,
+        plans=scenario.plans,
+        timezones=scenario.timezones,
+        subscriptions=scenario.subscriptions,
+        events=scenario.events,
+        through=scenario.through,
+    )
+    return (
+        Counter(
+            (i.subscription_id, i.customer_id, i.plan, i.currency, i.period_start, i.period_end,
+             i.subtotal, i.line_count)
+            for i in invoices
+        ),
+        Counter(
+            (x.subscription_id, x.period_start, x.period_end, x.line_type, x.meter, x.group,
+             x.price_model, x.quantity, x.billable_quantity, x.amount)
+            for x in lines
+        ),
+    )  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_invoice_run_matches_the_reference(scenario: Scenario) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        invoices, lines = run(scenario, Path(folder))
+    want_invoices, want_lines = expected(scenario)
+    assert lines - want_lines == Counter(), (
+        f"lines the reference lacks; missing: {want_lines - lines}"
+    )
+    assert want_lines - lines == Counter()
+    assert invoices == want_invoices
