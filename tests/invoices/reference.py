@@ -339,11 +339,15 @@ def _calendar_origin(start: datetime, interval: str) -> datetime:
     return midnight.replace(month=1, day=1)
 
 
-def periods(sub: Subscription, plan: Plan, timezone: str, through: date) -> list[Period]:
-    """The subscription's complete periods: ending at or before ``through``'s local midnight."""
+def periods(sub: Subscription, plan: Plan, timezone: str, through: date | datetime) -> list[Period]:
+    """The subscription's complete periods: ending at or before ``through`` (an instant, or
+    a date's local midnight)."""
     start = wall_clock(sub.start)
     end = wall_clock(sub.end) if sub.end else None
-    limit = instant(datetime.combine(through, datetime.min.time()), timezone)
+    if isinstance(through, datetime):
+        limit = through
+    else:
+        limit = instant(datetime.combine(through, datetime.min.time()), timezone)
     if sub.billing_cycle == "anniversary":
         origin = start
     else:
@@ -372,6 +376,25 @@ def whole_days(start: datetime, end: datetime) -> int:
     return (end - start) // timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Run:
+    invoices: list[Invoice]
+    lines: list[Line]
+    #: (subscription, period start, meter) -> events the meter matched but left out
+    invalid: dict[tuple[str, datetime, str], int]
+
+
+def is_valid(meter: Meter, event: Event) -> bool:
+    """Whether the meter can aggregate the event (a field present, a number if needed)."""
+    if meter.aggregation == "count":
+        return True
+    assert meter.field is not None
+    value = event.properties.get(meter.field)
+    if meter.aggregation == "count_unique":
+        return value is not None
+    return number_of(value) is not None
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
@@ -390,12 +413,13 @@ def invoice_run(
     timezones: dict[str, str],
     subscriptions: list[Subscription],
     events: list[Event],
-    through: date,
-) -> tuple[list[Invoice], list[Line]]:
+    through: date | datetime,
+) -> Run:
     """Every complete period's invoice and line items, as the contract defines them."""
     events = deduplicate(events)
     invoices: list[Invoice] = []
     lines: list[Line] = []
+    invalid: dict[tuple[str, datetime, str], int] = {}
     for sub in subscriptions:
         plan = plans[sub.plan]
         timezone = timezones.get(sub.customer_id, "UTC")
@@ -420,6 +444,9 @@ def invoice_run(
                 assert price.meter is not None
                 meter = meters[price.meter]
                 matched = [e for e in own if matches(meter, e)]
+                left_out = sum(not is_valid(meter, e) for e in matched)
+                if left_out:
+                    invalid[(sub.subscription_id, start, meter.key)] = left_out
                 groups: dict[str | None, list[Event]] = {}
                 for event in matched:
                     groups.setdefault(group_json(meter, event), []).append(event)
@@ -438,4 +465,4 @@ def invoice_run(
                         sum((line.amount for line in period_lines), Decimal(0)),
                         len(period_lines))
             )  # fmt: skip
-    return invoices, lines
+    return Run(invoices, lines, invalid)
