@@ -133,31 +133,43 @@ def meters(draw: st.DrawFn, key: str) -> ref.Meter:
 @st.composite
 def tiers(draw: st.DrawFn) -> tuple[ref.Tier, ...]:
     bounds = sorted(draw(st.sets(decimals(1, 500, 2), max_size=2)))
-    amounts = st.tuples(decimals(0, 50, 4), st.sampled_from([Decimal(0), Decimal("2.5")]))
+    amounts = st.tuples(
+        st.one_of(decimals(0, 50, 4), UNIT_AMOUNTS),
+        st.sampled_from([Decimal(0), Decimal("2.5"), Decimal("0.005")]),
+    )
     found = [ref.Tier(up_to, *draw(amounts)) for up_to in bounds]
     return (*found, ref.Tier(None, *draw(amounts)))
+
+
+#: Unit prices: any up to 12 places, and some that often land on a rounding half
+#: (10.275 USD is 10.28, 1000.5 JPY is 1001, 1.0005 KWD is 1.001).
+UNIT_AMOUNTS = st.one_of(
+    decimals(0, 20, 12),
+    st.sampled_from([Decimal(s) for s in ["0.005", "0.5", "10.275", "1.0005", "0.125", "0.0005"]]),
+)
 
 
 @st.composite
 def prices(draw: st.DrawFn, meters: dict[str, ref.Meter]) -> ref.Price:
     model = draw(st.sampled_from(["flat_fee", "per_unit", "package", "tiered"]))
     if model == "flat_fee":
-        return ref.Price("flat_fee", amount=draw(decimals(1, 1000, 3)))
+        halves = st.sampled_from([Decimal("0.01"), Decimal("0.05"), Decimal("1.001")])
+        return ref.Price("flat_fee", amount=draw(st.one_of(decimals(1, 1000, 3), halves)))
     meter = draw(st.sampled_from(sorted(meters)))
     free = draw(st.sampled_from([Decimal(0), Decimal(0), Decimal(3), Decimal("10.5")]))
     if model == "per_unit":
-        return ref.Price("per_unit", meter, unit_amount=draw(decimals(0, 20, 12)), free_units=free)
+        return ref.Price("per_unit", meter, unit_amount=draw(UNIT_AMOUNTS), free_units=free)
     if model == "package":
         return ref.Price(
             "package",
             meter,
-            amount=draw(decimals(0, 100, 2)),
+            amount=draw(st.one_of(decimals(0, 100, 2), UNIT_AMOUNTS)),
             free_units=free,
             package_size=draw(st.sampled_from([1, 3, 10, 1000])),
             round=draw(st.sampled_from(["up", "down"])),
         )
     if meters[meter].field == "w":
-        return ref.Price("per_unit", meter, unit_amount=draw(decimals(0, 20, 12)))
+        return ref.Price("per_unit", meter, unit_amount=draw(UNIT_AMOUNTS))
     return ref.Price(
         "tiered", meter, mode=draw(st.sampled_from(["volume", "graduated"])), tiers=draw(tiers())
     )
