@@ -569,6 +569,7 @@ PRICING_EXAMPLES = [
      "121", "USD", "1200"),
     (ref.Price("per_unit", unit_amount=Decimal("0.000015")), "1000000", "USD", "15"),
     (ref.Price("per_unit", unit_amount=Decimal("10.275")), "1", "USD", "10.28"),
+    (ref.Price("per_unit", unit_amount=Decimal("0.005")), "5", "USD", "0.03"),
     (ref.Price("per_unit", unit_amount=Decimal("1000.5")), "1", "JPY", "1001"),
     (ref.Price("per_unit", unit_amount=Decimal("1.0005")), "1", "KWD", "1.001"),
 ]  # fmt: skip
@@ -642,11 +643,18 @@ SEED_EXAMPLE = Scenario(
 FLAT = ref.Price("flat_fee", amount=Decimal("31.00"))
 PRORATION_EXAMPLE = Scenario(
     meters={},
-    plans={"basic": ref.Plan("basic", "USD", "month", 1, (FLAT,))},
+    plans={
+        "basic": ref.Plan("basic", "USD", "month", 1, (FLAT,)),
+        # 0.05 x 15/30 = 0.025: a half cent, away from zero
+        "cent": ref.Plan(
+            "cent", "USD", "month", 1, (ref.Price("flat_fee", amount=Decimal("0.05")),)
+        ),
+    },
     timezones={"c1": "UTC", "c2": "UTC"},
     subscriptions=[
         ref.Subscription("s1", "c1", "basic", "2026-03-15", None, "calendar"),
         ref.Subscription("s2", "c2", "basic", "2026-03-01", "2026-04-16", "anniversary"),
+        ref.Subscription("s3", "c2", "cent", "2026-03-01", "2026-04-16", "anniversary"),
     ],
     events=[],
     through=date(2026, 5, 1),
@@ -711,6 +719,8 @@ def test_the_reference_gives_the_contracts_numbers() -> None:
         ("s1", "2026-04-01", Decimal(1), Decimal("31.00")),
         ("s2", "2026-03-01", Decimal(1), Decimal("31.00")),
         ("s2", "2026-04-01", Decimal("0.5"), Decimal("15.50")),
+        ("s3", "2026-03-01", Decimal(1), Decimal("0.05")),
+        ("s3", "2026-04-01", Decimal("0.5"), Decimal("0.03")),
     ]
     run_ = reference_run(EDGES_EXAMPLE)
     assert {(x.period_start.date().isoformat(), x.meter): x.quantity for x in run_.lines} == {
