@@ -38,6 +38,8 @@ from zoneinfo import ZoneInfo
 TWELVE = Decimal("1e-12")
 #: decisions.md, "Numeric strings".
 NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+#: decisions.md, "Numeric strings": from this magnitude a value is text only.
+LARGEST = Decimal("1e26")
 #: ISO 4217 minor units of the currencies the scenarios use (unknown ones: 2).
 MINOR_UNITS = {"USD": 2, "JPY": 0, "KWD": 3}
 
@@ -161,7 +163,10 @@ def number_of(value: Value) -> Decimal | None:
         text = value
     else:
         return None
-    return Decimal(text).quantize(TWELVE, rounding=ROUND_HALF_UP)
+    number = Decimal(text)
+    if abs(number) >= LARGEST:  # decisions.md: such magnitudes keep only their text
+        return None
+    return number.quantize(TWELVE, rounding=ROUND_HALF_UP)
 
 
 def round12(value: Decimal | Fraction) -> Decimal:

@@ -81,14 +81,17 @@ def literal(value: Decimal) -> str:
 NUMBERS = st.one_of(
     st.integers(0, 10**6).map(lambda i: Num(str(i))),
     decimals(0, 10_000, 12).map(lambda d: Num(literal(d))),
-    st.sampled_from([Num("1e2"), Num("2.5E-3"), Num("0.5e1"), Num("0"), Num("-0")]),
+    st.sampled_from([Num("1e2"), Num("2.5E-3"), Num("0.5e1"), Num("0"), Num("-0"), Num("1e-20")]),
     # averages of these land on a half at the 13th place
     st.sampled_from([Num("0.000000000001"), Num("0.000000000003"), "1.000000000001"]),
     decimals(0, 1000, 12).map(literal),  # "12.5"
     st.sampled_from(["+5", ".5", "3.", "1e3", "7", "-0"]),
 )
 #: Values a numeric aggregation must leave out (a count_unique counts all but null).
-NOT_NUMBERS = st.sampled_from(["abc", "", " 1", "0x10", "NaN", "Infinity", "1,5", True, False])
+NOT_NUMBERS = st.sampled_from(
+    ["abc", "", " 1", "0x10", "NaN", "Infinity", "1,5", "1_000", "\u0663", "\uff11", True, False,
+     Num("1e30"), "2E+26"]
+)  # fmt: skip
 #: Beyond 12 places: stored rounded half-up to 12 (decisions.md, "Numeric strings").
 LONG_NUMBERS = st.sampled_from(
     [Num("0.0000000000005"), Num("2.4999999999995"), "0.0000000000004999", "1.00000000000050"]
