@@ -10,14 +10,14 @@ What it follows, word for word:
 
 - events: the first copy of an ``event_id`` wins; a property's text is the JSON string,
   ``true``/``false``, or the JSON number's literal; a value is a number when it is a JSON
-  number or a string matching decisions.md's pattern; null is absent; numbers are kept
-  rounded half-up to 12 places.
+  number or a string matching decisions.md's pattern (below 1e26); null is absent;
+  numbers are kept rounded half-up to 12 places.
 - meters: ``event_name`` equality, filters (keys AND, values OR, on the text, a missing
   key never matches), ``group_by`` (a missing key is null), the nine aggregations with
   their rounding, invalid values left out, empty periods at 0.
 - periods: anniversary and calendar cycles on the customer's wall clock, ``[start, end)``,
-  an ``end`` clipping its period, complete when the end is at or before ``through``'s
-  local midnight; flat fees prorated by whole local days.
+  an ``end`` clipping its period, complete when the end is at or before ``through`` (an
+  instant, or a date's local midnight); flat fees prorated by whole local days.
 - prices and money: the four models, each line rounded once half away from zero to the
   currency's minor unit, the subtotal the sum of the rounded lines.
 """
@@ -126,6 +126,7 @@ class Line:
     price_model: str
     quantity: Decimal
     billable_quantity: Decimal
+    unit_amount: Decimal | None
     amount: Decimal
 
 
@@ -269,6 +270,18 @@ def price_usage(price: Price, q: Decimal) -> tuple[Decimal, Decimal]:
     if price.model == "tiered":
         return q, _tiered(price, q)
     raise ValueError(price.model)
+
+
+def unit_amount(price: Price, q: Decimal) -> Decimal | None:
+    """The line's unit price: the price's own, the volume tier q falls in, none for
+    graduated (README, "Prices"), nor for volume at q = 0 (no tier prices it)."""
+    if price.model == "flat_fee" or price.model == "package":
+        return price.amount
+    if price.model == "per_unit":
+        return price.unit_amount
+    if price.mode == "graduated" or q == 0:
+        return None
+    return next(t.unit_amount for t in price.tiers if t.up_to is None or q <= t.up_to)
 
 
 def _tiered(price: Price, q: Decimal) -> Decimal:
@@ -443,7 +456,8 @@ def invoice_run(
                     quantity = round12(fraction)
                     period_lines.append(
                         Line(sub.subscription_id, start, end, "fixed", None, None, "flat_fee",
-                             quantity, quantity, money(Fraction(price.amount) * fraction, plan.currency))
+                             quantity, quantity, price.amount,
+                             money(Fraction(price.amount) * fraction, plan.currency))
                     )  # fmt: skip
                     continue
                 assert price.meter is not None
@@ -462,7 +476,8 @@ def invoice_run(
                     billable, amount = price_usage(price, quantity)
                     period_lines.append(
                         Line(sub.subscription_id, start, end, "usage", meter.key, group,
-                             price.model, quantity, billable, money(amount, plan.currency))
+                             price.model, quantity, billable, unit_amount(price, quantity),
+                             money(amount, plan.currency))
                     )  # fmt: skip
             lines += period_lines
             invoices.append(

@@ -451,7 +451,8 @@ def run(scenario: Scenario, folder: Path) -> Outcome:
         ),
         lines=Counter(
             (r["subscription_id"], r["period_start"], r["period_end"], r["line_type"], r["meter"],
-             r["group"], r["price_model"], r["quantity"], r["billable_quantity"], r["amount"])
+             r["group"], r["price_model"], r["quantity"], r["billable_quantity"], r["unit_amount"],
+             r["amount"])
             for r in workspace.line_items().iter_rows(named=True)
         ),
         invalid={
@@ -483,7 +484,7 @@ def expected(scenario: Scenario) -> Outcome:
         ),
         lines=Counter(
             (x.subscription_id, x.period_start, x.period_end, x.line_type, x.meter, x.group,
-             x.price_model, x.quantity, x.billable_quantity, x.amount)
+             x.price_model, x.quantity, x.billable_quantity, x.unit_amount, x.amount)
             for x in want.lines
         ),
         invalid=want.invalid,
