@@ -315,11 +315,15 @@ class Period:
     full_end: datetime
 
 
-def wall_clock(text: str) -> datetime:
-    """A subscription ``start``/``end``: a date is local midnight, else a local timestamp."""
+def wall_clock(text: str, timezone: str) -> datetime:
+    """A subscription ``start``/``end`` on the customer's wall clock: a date is local
+    midnight, a timestamp without offset is local, one with an offset is that instant."""
     if len(text) == 10:
         return datetime.combine(date.fromisoformat(text), datetime.min.time())
-    return datetime.fromisoformat(text)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def instant(wall: datetime, timezone: str) -> datetime:
@@ -360,8 +364,8 @@ def _calendar_origin(start: datetime, interval: str) -> datetime:
 def periods(sub: Subscription, plan: Plan, timezone: str, through: date | datetime) -> list[Period]:
     """The subscription's complete periods: ending at or before ``through`` (an instant, or
     a date's local midnight)."""
-    start = wall_clock(sub.start)
-    end = wall_clock(sub.end) if sub.end else None
+    start = wall_clock(sub.start, timezone)
+    end = wall_clock(sub.end, timezone) if sub.end else None
     if isinstance(through, datetime):
         limit = through
     else:

@@ -204,11 +204,16 @@ def subscriptions(
     )
     start = first.isoformat()
     if draw(st.booleans()):  # a time of day: kept by anniversary periods, a partial day else
-        start += "T" + draw(st.sampled_from(["00:00:01", "06:15:30", "12:00:00", "23:59:59"]))
+        start += "T" + draw(
+            st.sampled_from(
+                ["00:00:01", "06:15:30", "12:00:00", "23:59:59", "00:00:00+00:00",
+                 "20:30:00-05:00", "00:00:00+05:30"]
+            )
+        )  # fmt: skip
     end = None
     if draw(st.booleans()):
-        last = draw(st.dates(first + timedelta(days=1), through + timedelta(days=10)))
-        end = last.isoformat() + draw(st.sampled_from(["", "", "T12:00:00"]))
+        last = draw(st.dates(first + timedelta(days=2), through + timedelta(days=10)))
+        end = last.isoformat() + draw(st.sampled_from(["", "", "T12:00:00", "T00:00:00Z"]))
     return ref.Subscription(f"s{number}", customer, plan.key, start, end, cycle)
 
 
