@@ -106,9 +106,11 @@ FIELD_VALUES = st.one_of(
 #: tiers for q >= 0 only).
 SIGNED_VALUES = st.one_of(FIELD_VALUES, NEGATIVE)
 #: Values of the filter key ``k`` and the group keys ``g``/``h``.
-KEY_VALUES = st.sampled_from(["x", "y", "123", Num("123"), True, False, "TRUE", None, MISSING])
-GROUP_VALUES = st.sampled_from(["eu", "us", Num("1"), "1", True, None, MISSING])
-FILTER_VALUES = st.sampled_from(["x", "y", 123, "123", True, "true"])
+KEY_VALUES = st.sampled_from(
+    ["x", "y", "123", Num("123"), True, False, "TRUE", "it's", "\u00e9", "", None, MISSING]
+)
+GROUP_VALUES = st.sampled_from(["eu", "us", Num("1"), "1", True, 'a "q"', "\u00e9", None, MISSING])
+FILTER_VALUES = st.sampled_from(["x", "y", 123, "123", True, "true", "it's", "\u00e9", ""])
 
 
 @st.composite
@@ -308,7 +310,29 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     scenario = Scenario(meter_map, plans, timezones, subs, [], through)
     found = draw(events(scenario))
     split = draw(st.integers(0, len(found)))
-    return Scenario(meter_map, plans, timezones, subs, found, through, split)
+    names = {key: draw(st.sampled_from(options)) for key, options in KEY_NAMES.items()}
+    return Scenario(
+        {key: renamed(meter, names) for key, meter in meter_map.items()}, plans, timezones, subs,
+        [dataclasses.replace(e, properties={names[k]: v for k, v in e.properties.items()})
+         for e in found],
+        through, split,
+    )  # fmt: skip
+
+
+#: Property keys as catalogs and feeds spell them: dots, spaces, quotes, SQL words, unicode.
+KEY_NAMES = {
+    "v": ["v", "tokens.in", "n 1"], "w": ["w", "\u00fc"], "k": ["k", "it's", 'say "hi"'],
+    "g": ["g", "region-id", "select"], "h": ["h", "Group"],
+}  # fmt: skip
+
+
+def renamed(meter: ref.Meter, names: dict[str, str]) -> ref.Meter:
+    return dataclasses.replace(
+        meter,
+        field=names[meter.field] if meter.field else None,
+        filters={names[k]: values for k, values in meter.filters.items()},
+        group_by=tuple(names[k] for k in meter.group_by),
+    )
 
 
 # -- files --------------------------------------------------------------------------------
@@ -331,12 +355,12 @@ def catalog_text(scenario: Scenario) -> str:
         out += [f"[meters.{meter.key}]", f'event_name = "{meter.event_name}"',
                 f'aggregation = "{meter.aggregation}"']  # fmt: skip
         if meter.field:
-            out.append(f'field = "{meter.field}"')
+            out.append(f"field = {json.dumps(meter.field)}")
         if meter.multiplier is not None:
             out.append(f"multiplier = {toml_value(meter.multiplier)}")
         if meter.filters:
             inner = ", ".join(
-                f"{key} = [{', '.join(toml_value(v) for v in values)}]"
+                f"{json.dumps(key)} = [{', '.join(toml_value(v) for v in values)}]"
                 for key, values in meter.filters.items()
             )
             out.append(f"filters = {{ {inner} }}")
@@ -456,7 +480,7 @@ def run(scenario: Scenario, folder: Path) -> Outcome:
         ),
         lines=Counter(
             (r["subscription_id"], r["period_start"], r["period_end"], r["line_type"], r["meter"],
-             r["group"], r["price_model"], r["quantity"], r["billable_quantity"], r["unit_amount"],
+             parsed(r["group"]), r["price_model"], r["quantity"], r["billable_quantity"], r["unit_amount"],
              r["amount"])
             for r in workspace.line_items().iter_rows(named=True)
         ),
@@ -465,6 +489,11 @@ def run(scenario: Scenario, folder: Path) -> Outcome:
             for r in result.invalid_usage.iter_rows(named=True)
         },
     )  # fmt: skip
+
+
+def parsed(group: str | None) -> tuple[tuple[str, str | None], ...] | None:
+    """A line's ``group`` as (key, value) pairs: JSON text compared by meaning, not escapes."""
+    return None if group is None else tuple(json.loads(group).items())
 
 
 def reference_run(scenario: Scenario) -> ref.Run:
@@ -488,7 +517,7 @@ def expected(scenario: Scenario) -> Outcome:
             for i in want.invoices
         ),
         lines=Counter(
-            (x.subscription_id, x.period_start, x.period_end, x.line_type, x.meter, x.group,
+            (x.subscription_id, x.period_start, x.period_end, x.line_type, x.meter, parsed(x.group),
              x.price_model, x.quantity, x.billable_quantity, x.unit_amount, x.amount)
             for x in want.lines
         ),
