@@ -444,8 +444,9 @@ class Outcome:
     invalid: dict[tuple[str, datetime, str], int]
 
 
-def run(scenario: Scenario, folder: Path) -> Outcome:
-    """The real pipeline over the scenario's files."""
+def run(scenario: Scenario, folder: Path, *, first_through: date | None = None) -> Outcome:
+    """The real pipeline over the scenario's files; with ``first_through``, a run through
+    it that finalizes comes between the two ingests."""
     workspace = Workspace.init(folder / "ws")
     (workspace.root / "catalog.toml").write_text(catalog_text(scenario))
     customers = [
@@ -466,6 +467,8 @@ def run(scenario: Scenario, folder: Path) -> Outcome:
             path.write_text("".join(batch))
             ingested = workspace.ingest([str(path)], strict=True)
             assert ingested.rejected == 0  # type: ignore[attr-defined]
+        if number == 0 and first_through is not None:
+            workspace.invoice_run(through=first_through.isoformat(), finalize=True)
     result = workspace.invoice_run(through=scenario.through.isoformat())
     invoices = workspace.invoices()
     periods = {
@@ -496,20 +499,37 @@ def parsed(group: str | None) -> tuple[tuple[str, str | None], ...] | None:
     return None if group is None else tuple(json.loads(group).items())
 
 
-def reference_run(scenario: Scenario) -> ref.Run:
+def reference_run(
+    scenario: Scenario, *, events: list[ref.Event] | None = None, through: date | None = None
+) -> ref.Run:
     return ref.invoice_run(
         meters=scenario.meters,
         plans=scenario.plans,
         timezones=scenario.timezones,
         subscriptions=scenario.subscriptions,
-        events=scenario.events,
-        through=scenario.through,
+        events=scenario.events if events is None else events,
+        through=through or scenario.through,
     )
 
 
-def expected(scenario: Scenario) -> Outcome:
-    """The reference's outcome for the scenario."""
+def expected(scenario: Scenario, *, first_through: date | None = None) -> Outcome:
+    """The reference's outcome for the scenario (see ``run``).
+
+    A finalized invoice is frozen: it keeps what the first ingest gave it, and the second
+    run prices only the periods without one.
+    """
     want = reference_run(scenario)
+    if first_through is not None:
+        frozen = reference_run(scenario, events=scenario.events[: scenario.split],
+                               through=first_through)  # fmt: skip
+        done = {(i.subscription_id, i.period_start) for i in frozen.invoices}
+        want = ref.Run(
+            frozen.invoices
+            + [i for i in want.invoices if (i.subscription_id, i.period_start) not in done],
+            frozen.lines
+            + [x for x in want.lines if (x.subscription_id, x.period_start) not in done],
+            {k: n for k, n in want.invalid.items() if k[:2] not in done},
+        )
     return Outcome(
         invoices=Counter(
             (i.subscription_id, i.customer_id, i.plan, i.currency, i.period_start, i.period_end,
@@ -530,6 +550,20 @@ def assert_same(got: Outcome, want: Outcome) -> None:
     assert (got.lines - want.lines, want.lines - got.lines) == (Counter(), Counter())
     assert (got.invoices - want.invoices, want.invoices - got.invoices) == (Counter(), Counter())
     assert got.invalid == want.invalid
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(1, 40))
+def test_finalized_invoices_keep_their_amounts_when_late_events_arrive(
+    scenario: Scenario, days_before: int
+) -> None:
+    """First ingest, a run that finalizes through an earlier date, second ingest, a run:
+    finalized invoices are those of the first ingest, the rest see every event."""
+    last = scenario.through.date() if isinstance(scenario.through, datetime) else scenario.through
+    first_through = last - timedelta(days=days_before)
+    with tempfile.TemporaryDirectory() as folder:
+        got = run(scenario, Path(folder), first_through=first_through)
+    assert_same(got, expected(scenario, first_through=first_through))
 
 
 # -- the contract's own examples ------------------------------------------------------------
