@@ -765,8 +765,38 @@ EDGE_QUANTITIES = {
     ("2026-10-06", "avg"): "0", ("2026-10-06", "avg_signed"): "0",
     ("2026-10-06", "weighted"): "0", ("2026-10-06", "latest"): "8",
 }  # fmt: skip
+#: Days that are not 24 hours (README: "a daylight-saving change makes a 23- or 25-hour
+#: day"; decisions.md: a midnight that does not exist, as in Santiago, starts the day at
+#: the transition): Santiago's 2026-09-06 (04:00Z to 03:00Z, 23 h), New York's 2026-11-01
+#: (04:00Z to 05:00Z next day, 25 h), and a daily anniversary at 01:30, which New York's
+#: 2026-11-01 has twice (the first one).
+_DAILY = (ref.Price("flat_fee", amount=Decimal("24.00")), dataclasses.replace(ONE, meter="n"),
+          dataclasses.replace(ONE, meter="ws"))  # fmt: skip
+DST_EXAMPLE = Scenario(
+    meters={"n": ref.Meter("n", "api", "count"), "ws": ref.Meter("ws", "api", "weighted_sum", "v")},
+    plans={"daily": ref.Plan("daily", "USD", "day", 1, _DAILY)},
+    timezones={"cl": "America/Santiago", "ny": "America/New_York"},
+    subscriptions=[
+        ref.Subscription("cl", "cl", "daily", "2026-09-05", "2026-09-08", "calendar"),
+        ref.Subscription("ny", "ny", "daily", "2026-10-31", "2026-11-03", "calendar"),
+        ref.Subscription("ny130", "ny", "daily", "2026-10-30T01:30:00", "2026-11-03", "anniversary"),
+    ],
+    events=[
+        ref.Event(f"d{i}", "api", customer, _at(stamp), {"v": Num("1000")})
+        for i, (customer, stamp) in enumerate([
+            ("cl", "2026-09-06T03:59:59.999999"), ("cl", "2026-09-06T04:00:00"),
+            ("cl", "2026-09-06T15:30:00"), ("cl", "2026-09-07T02:59:59"),
+            ("cl", "2026-09-07T03:00:00"), ("ny", "2026-11-01T03:59:59"),
+            ("ny", "2026-11-01T04:00:00"), ("ny", "2026-11-01T05:30:00"),
+            ("ny", "2026-11-01T06:30:00"), ("ny", "2026-11-02T04:59:59"),
+            ("ny", "2026-11-02T05:00:00"),
+        ])
+    ],
+    through=date(2026, 11, 5),
+)  # fmt: skip
 CONTRACT_EXAMPLES = [
-    AGGREGATIONS_EXAMPLE, PRICING_EXAMPLE, SEED_EXAMPLE, PRORATION_EXAMPLE, EDGES_EXAMPLE
+    AGGREGATIONS_EXAMPLE, PRICING_EXAMPLE, SEED_EXAMPLE, PRORATION_EXAMPLE, EDGES_EXAMPLE,
+    DST_EXAMPLE,
 ]  # fmt: skip
 
 
@@ -801,7 +831,9 @@ def test_the_reference_gives_the_contracts_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    "scenario", CONTRACT_EXAMPLES, ids=["aggregations", "pricing", "seed", "proration", "edges"]
+    "scenario",
+    CONTRACT_EXAMPLES,
+    ids=["aggregations", "pricing", "seed", "proration", "edges", "dst"],
 )
 def test_invoice_run_gives_the_contracts_examples(scenario: Scenario, tmp_path: Path) -> None:
     assert_same(run(scenario, tmp_path), expected(scenario))
