@@ -107,9 +107,25 @@ FIELD_VALUES = st.one_of(
 SIGNED_VALUES = st.one_of(FIELD_VALUES, NEGATIVE)
 #: Values of the filter key ``k`` and the group keys ``g``/``h``.
 KEY_VALUES = st.sampled_from(
-    ["x", "y", "123", Num("123"), True, False, "TRUE", "it's", "\u00e9", "", None, MISSING]
+    [
+        "x",
+        "y",
+        "123",
+        Num("123"),
+        Num("123.0"),
+        True,
+        False,
+        "TRUE",
+        "it's",
+        "\u00e9",
+        "",
+        None,
+        MISSING,
+    ]
 )
-GROUP_VALUES = st.sampled_from(["eu", "us", Num("1"), "1", True, 'a "q"', "\u00e9", None, MISSING])
+GROUP_VALUES = st.sampled_from(
+    ["eu", "us", Num("1"), "1", Num("1.0"), True, 'a "q"', "\u00e9", None, MISSING]
+)
 FILTER_VALUES = st.sampled_from(["x", "y", 123, "123", True, "true", "it's", "\u00e9", ""])
 
 
@@ -794,9 +810,25 @@ DST_EXAMPLE = Scenario(
     ],
     through=date(2026, 11, 5),
 )  # fmt: skip
+#: "One invoice per subscription period": a plan without prices, and a group_by meter
+#: without usage (no group, so no line), still get their (empty) invoices.
+EMPTY_EXAMPLE = Scenario(
+    meters={"g": ref.Meter("g", "api", "count", group_by=("g",))},
+    plans={
+        "empty": ref.Plan("empty", "USD", "month", 1, ()),
+        "grouped": ref.Plan("grouped", "USD", "month", 1, (dataclasses.replace(ONE, meter="g"),)),
+    },
+    timezones={"c": "UTC"},
+    subscriptions=[
+        ref.Subscription("s1", "c", "empty", "2026-09-01", None, "calendar"),
+        ref.Subscription("s2", "c", "grouped", "2026-09-01", None, "calendar"),
+    ],
+    events=[ref.Event("e1", "api", "c", _at("2026-10-02T00:00:00"), {"g": Num("1.0")})],
+    through=date(2026, 11, 1),
+)
 CONTRACT_EXAMPLES = [
     AGGREGATIONS_EXAMPLE, PRICING_EXAMPLE, SEED_EXAMPLE, PRORATION_EXAMPLE, EDGES_EXAMPLE,
-    DST_EXAMPLE,
+    DST_EXAMPLE, EMPTY_EXAMPLE,
 ]  # fmt: skip
 
 
@@ -833,7 +865,7 @@ def test_the_reference_gives_the_contracts_numbers() -> None:
 @pytest.mark.parametrize(
     "scenario",
     CONTRACT_EXAMPLES,
-    ids=["aggregations", "pricing", "seed", "proration", "edges", "dst"],
+    ids=["aggregations", "pricing", "seed", "proration", "edges", "dst", "empty"],
 )
 def test_invoice_run_gives_the_contracts_examples(scenario: Scenario, tmp_path: Path) -> None:
     assert_same(run(scenario, tmp_path), expected(scenario))
