@@ -27,6 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -54,6 +56,9 @@ THROUGH = [
 MONTH_ENDS = [date(2025, 11, 30), date(2025, 12, 31), date(2026, 1, 29), date(2026, 1, 30),
               date(2026, 1, 31), date(2026, 2, 28)]  # fmt: skip
 MISSING = object()  # a property key left out of the event
+#: JSON lines; CSV with ``properties.<key>`` columns; Parquet with properties as a STRUCT
+#: or as ``properties.<key>`` columns (of strings: a Parquet column has one type).
+FORMATS = ["jsonl", "jsonl", "csv", "parquet_struct", "parquet_columns"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class Scenario:
     through: date | datetime
     #: Events from this index on are a second file, ingested after the first.
     split: int = 0
+    #: The files' format (FORMATS).
+    fmt: str = "jsonl"
 
 
 # -- strategies -----------------------------------------------------------------------------
@@ -323,7 +330,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         {key: renamed(meter, names) for key, meter in meter_map.items()}, plans, timezones, subs,
         [dataclasses.replace(e, properties={names[k]: v for k, v in e.properties.items()})
          for e in found],
-        through, split,
+        through, split, draw(st.sampled_from(FORMATS)),
     )  # fmt: skip
 
 
@@ -432,6 +439,64 @@ def event_line(event: ref.Event, number: int) -> str:
     return "{" + ", ".join(f'"{key}": {value}' for key, value in fields.items()) + "}\n"
 
 
+def cell(value: ref.Value) -> str | None:
+    """A property value as CSV or Parquet string data: its text (None: absent)."""
+    return ref.text_of(value)
+
+
+def as_read(event: ref.Event, fmt: str) -> ref.Event:
+    """The event as a format without JSON types gives it: every property value is its text,
+    and in CSV an empty cell is absent (decisions.md, "Empty strings")."""
+    if fmt == "jsonl":
+        return event
+    texts = {key: cell(value) for key, value in event.properties.items()}
+    return dataclasses.replace(
+        event,
+        properties={
+            key: text
+            for key, text in texts.items()
+            if text is not None and (text != "" or fmt != "csv")
+        },
+    )
+
+
+def write_events(folder: Path, name: str, events: list[ref.Event], first: int, fmt: str) -> Path:
+    """The events as one file of the format; ``first`` numbers them for timestamp styles."""
+    if fmt == "jsonl":
+        path = folder / f"{name}.jsonl"
+        path.write_text("".join(event_line(e, first + i) for i, e in enumerate(events)))
+        return path
+    keys = list(dict.fromkeys(key for e in events for key in e.properties))
+    base = {
+        "event_id": [e.event_id for e in events],
+        "event_name": [e.event_name for e in events],
+        "customer_id": [e.customer_id for e in events],
+    }
+    values = {key: [cell(e.properties.get(key)) for e in events] for key in keys}
+    if fmt == "csv":
+        path = folder / f"{name}.csv"
+        stamps = [timestamp_text(e.timestamp, (first + i) % 4) for i, e in enumerate(events)]
+        columns = {**base, "timestamp": stamps, **{f"properties.{k}": v for k, v in values.items()}}
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            writer.writerows(zip(*columns.values(), strict=True))
+        return path
+    path = folder / f"{name}.parquet"
+    table = {
+        **{k: pa.array(v, pa.string()) for k, v in base.items()},
+        "timestamp": pa.array([e.timestamp for e in events], pa.timestamp("us", "UTC")),
+    }
+    if fmt == "parquet_struct" and keys:
+        table["properties"] = pa.StructArray.from_arrays(
+            [pa.array(v, pa.string()) for v in values.values()], names=keys
+        )
+    else:
+        table |= {f"properties.{k}": pa.array(v, pa.string()) for k, v in values.items()}
+    pq.write_table(pa.table(table), path)
+    return path
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -468,11 +533,11 @@ def run(scenario: Scenario, folder: Path, *, first_through: date | None = None) 
         for s in scenario.subscriptions
     ]  # fmt: skip
     workspace.import_subscriptions(write_csv(folder / "subscriptions.csv", subs))
-    lines = [event_line(e, i) for i, e in enumerate(scenario.events)]
-    for number, batch in enumerate([lines[: scenario.split], lines[scenario.split :]]):
+    batches = [scenario.events[: scenario.split], scenario.events[scenario.split :]]
+    for number, batch in enumerate(batches):
         if batch:  # two ingests: the lake keeps the first copy of an id across them
-            path = folder / f"events{number}.jsonl"
-            path.write_text("".join(batch))
+            first = 0 if number == 0 else scenario.split
+            path = write_events(folder, f"events{number}", batch, first, scenario.fmt)
             ingested = workspace.ingest([str(path)], strict=True)
             assert ingested.rejected == 0  # type: ignore[attr-defined]
         if number == 0 and first_through is not None:
@@ -515,7 +580,7 @@ def reference_run(
         plans=scenario.plans,
         timezones=scenario.timezones,
         subscriptions=scenario.subscriptions,
-        events=scenario.events if events is None else events,
+        events=[as_read(e, scenario.fmt) for e in (scenario.events if events is None else events)],
         through=through or scenario.through,
     )
 
