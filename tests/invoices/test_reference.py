@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -517,7 +517,13 @@ class Outcome:
     invalid: dict[tuple[str, datetime, str], int]
 
 
-def run(scenario: Scenario, folder: Path, *, first_through: date | None = None) -> Outcome:
+def run(
+    scenario: Scenario,
+    folder: Path,
+    *,
+    first_through: date | None = None,
+    engine: Literal["duckdb", "spark"] = "duckdb",
+) -> Outcome:
     """The real pipeline over the scenario's files; with ``first_through``, a run through
     it that finalizes comes between the two ingests."""
     workspace = Workspace.init(folder / "ws")
@@ -542,7 +548,7 @@ def run(scenario: Scenario, folder: Path, *, first_through: date | None = None) 
             assert ingested.rejected == 0  # type: ignore[attr-defined]
         if number == 0 and first_through is not None:
             workspace.invoice_run(through=first_through.isoformat(), finalize=True)
-    result = workspace.invoice_run(through=scenario.through.isoformat())
+    result = workspace.invoice_run(through=scenario.through.isoformat(), engine=engine)
     invoices = workspace.invoices()
     periods = {
         r["invoice_id"]: (r["subscription_id"], r["period_start"])
