@@ -57,6 +57,11 @@ def starts(start: datetime, count: int, **kw: object) -> list[str]:
             {"interval": "day", "interval_count": 2},
             ["2026-03-15", "2026-03-17", "2026-03-19"],
         ),
+        (  # counted from the start's own boundary (Mar 1), not from January
+            utc(2026, 3, 15),
+            {"cycle": "calendar", "interval_count": 2},
+            ["2026-03-15", "2026-05-01", "2026-07-01"],
+        ),
     ],
 )
 def test_period_starts(start: datetime, kw: dict[str, object], expected: list[str]) -> None:
