@@ -222,6 +222,14 @@ def test_out_dash_writes_to_standard_output(workspace: Path, example_dir: Path) 
     assert pl.read_parquet(io.BytesIO(sql_out.stdout_bytes))["n"].to_list() == [3]
     refused = run("sql", query, "--format", "parquet", "-w", workspace, ok=False)
     assert refused.exit_code == 2 and "--out - for standard output" in refused.stderr
+    totals = "SELECT meter, amount, currency FROM line_items ORDER BY line_number"
+    html = run("sql", totals, "--format", "html", "-w", workspace).stdout
+    assert html_cells(html).rows == [
+        ["meter", "amount", "currency"],
+        ["o1_input_tokens", "75.00", "USD"],
+        ["o1_output_tokens", "120.00", "USD"],
+        ["o1_cached_input_tokens", "7.50", "USD"],
+    ]
 
 
 def test_runs_are_idempotent_and_finalized_invoices_frozen(

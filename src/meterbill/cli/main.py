@@ -424,7 +424,7 @@ def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
         print_table(frame)
         return
     if fmt == "table":
-        fail("--out needs --format csv, json or parquet", 2)
+        fail("--out needs --format csv, json, parquet or html", 2)
     if out is None and fmt == "parquet":
         fail("--format parquet needs --out FILE (or --out - for standard output)", 2)
     if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt):

@@ -43,7 +43,7 @@ def folder_argument(name: str, *, required: bool = True) -> Callable[..., Any]:
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--format table|csv|json|parquet`` and ``--out FILE``."""
+    """``--format table|csv|json|parquet|html`` and ``--out FILE``."""
     func = click.option(
         "--out",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -52,7 +52,7 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(["table", "csv", "json", "parquet"]),
+        type=click.Choice(["table", "csv", "json", "parquet", "html"]),
         default="table",
         show_default=True,
         help="Output format.",
