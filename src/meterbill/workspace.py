@@ -202,7 +202,10 @@ class Workspace:
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             twice = shared_meters(
-                [row[:3] + row[4:6] for row in subscriptions],
+                [
+                    (sub, customer, plan, start, end)
+                    for sub, customer, plan, _, start, end, *_ in subscriptions
+                ],
                 catalog,
                 billed=periods.select("subscription_id", "period_start", "period_end").rows(),
             )
@@ -436,15 +439,20 @@ def _has_begun(through: str, through_utc: datetime, now: datetime) -> bool:
     """Whether ``--through`` is not in the future: a date (``through_utc`` its UTC
     midnight) has begun once it has begun anywhere, first at UTC+14 (compared on the
     side of ``now``, so that 0001-01-01 does not leave datetime's range)."""
-    ahead = timedelta(hours=14) if len(through) == 10 else timedelta(0)
+    ahead = timedelta(hours=14) if _is_date(through) else timedelta(0)
     return through_utc <= now + ahead
+
+
+def _is_date(through: str) -> bool:
+    """Whether ``--through`` (or ``--at``, ...) is a bare date (``2026-11-01``)."""
+    return len(through) == 10
 
 
 def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:
     """``--through`` (or ``option``): a date is that day's local midnight in ``timezone``;
     a timestamp needs an offset and means that instant."""
     try:
-        if len(through) == 10:
+        if _is_date(through):
             return local_midnight(date.fromisoformat(through), timezone)
         value = datetime.fromisoformat(through.replace("Z", "+00:00"))
         if value.tzinfo is None:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import not_blank, split_lines, text_numbers
+from meterbill.events.fastpath import ISO_TIMESTAMP, not_blank, split_lines, text_numbers
 from meterbill.events.readers import CsvLayout
 from meterbill.events.schema import (
     CUSTOMER_ID,
@@ -52,10 +52,7 @@ CHUNK_BYTES: Final = 16 << 20
 
 _FIELDS: Final = frozenset({EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE})
 #: The ISO 8601 timestamps ``datetime.fromisoformat`` and Arrow's cast read alike.
-_ISO_TIMESTAMP: Final = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
-)
+_ISO_TIMESTAMP: Final = f"^{ISO_TIMESTAMP}$"
 #: Epoch digits (``schema.epoch_micros``: from 1e11 on milliseconds, else seconds).
 _EPOCH_DIGITS: Final = r"^[0-9]{1,15}$"
 _MILLISECONDS_FROM: Final = 10**11
