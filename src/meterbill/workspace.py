@@ -9,14 +9,15 @@ for each other, and a crash leaves the workspace as it was.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import duckdb
@@ -35,6 +36,9 @@ from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemb
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import Period, local_midnight, period_at, periods_through
+
+if TYPE_CHECKING:  # the events stage loads on first ingest (start-up time)
+    from meterbill.events import IngestResult
 
 Progress = Callable[[str], None]
 
@@ -142,18 +146,24 @@ class Workspace:
 
     def ingest(
         self,
-        paths: list[str],
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         *,
         strict: bool = False,
         shape: str = "auto",
         on_progress: Callable[[int, int], None] | None = None,
-    ) -> object:
-        """Ingest event files into the lake; returns the ``IngestResult`` counts."""
+    ) -> IngestResult:
+        """Ingest event files, folders or globs into the lake; returns the counts.
+
+        ``paths`` is one path or glob, or a list of them: a single string is one path,
+        never a sequence of one-character paths (``"e.jsonl"`` would otherwise begin
+        with ``"e"``, and ``"/data/e.jsonl"`` with ``"/"``, the whole disk).
+        """
         from meterbill.events import ingest_workspace
 
+        given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         return ingest_workspace(
             self.root,
-            paths,
+            [os.fspath(path) for path in given],
             strict=strict,
             shape=shape,  # type: ignore[arg-type]  # a SHAPES choice (the CLI's)
             on_progress=on_progress,

@@ -305,10 +305,23 @@ def test_bad_catalog_lists_every_problem(workspace: Path) -> None:
     assert "plans.openai_o1.prices[2].package_size: must be an integer >= 1" in result.stderr
 
 
-def test_catalog_check_lists_meters_and_prices(workspace: Path) -> None:
+def test_catalog_check_lists_meters_plans_and_prices(workspace: Path) -> None:
+    """PRODUCT.md: "validates catalog.toml; lists meters, plans, prices"."""
+    (workspace / "catalog.toml").write_text(
+        (workspace / "catalog.toml").read_text()
+        + '\n[plans.yearly]\nname = "Yearly"\ncurrency = "EUR"\ninterval = "year"\n'
+        "interval_count = 2\n"
+    )
     result = run("catalog", "check", "-w", workspace)
     assert "o1_cached_input_tokens" in result.stdout and "7.50 per 1000000" in result.stdout
-    assert "catalog ok: 3 meters, 1 plan, 3 prices" in result.stderr
+    plan_rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and ("openai_o1" in line or "yearly" in line)
+    ]
+    assert ["openai_o1", "OpenAI O1", "USD", "month", "1", "3"] in plan_rows
+    assert ["yearly", "Yearly", "EUR", "year", "2", "0"] in plan_rows
+    assert "catalog ok: 3 meters, 2 plans, 3 prices" in result.stderr
 
 
 def test_sql_is_read_only(workspace: Path) -> None:

@@ -113,14 +113,28 @@ def catalog() -> None:
 @handle_errors
 def catalog_check(workspace: Path) -> None:
     """Validate catalog.toml and list its meters, plans and prices."""
+    import polars as pl
+
     from meterbill.query import _catalog_frames
 
     parsed = open_workspace(workspace).catalog()
     meters, prices = _catalog_frames(parsed)
+    plans = pl.DataFrame(
+        [
+            [key, plan.name, plan.currency, plan.interval, plan.interval_count, len(plan.prices)]
+            for key, plan in parsed.plans.items()
+        ],
+        schema={
+            "plan": pl.String, "name": pl.String, "currency": pl.String,
+            "interval": pl.String, "interval_count": pl.Int64, "prices": pl.Int64,
+        },
+        orient="row",
+    )  # fmt: skip
     print_table(
         meters.select("meter", "event_name", "aggregation", "field", "filters", "group_by"),
         title="meters",
     )
+    print_table(plans, title="plans")
     print_table(prices, title="prices")
     click.echo(
         f"catalog ok: {_count(meters.height, 'meter')}, {_count(len(parsed.plans), 'plan')}, "
@@ -383,8 +397,12 @@ def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
 @cli.command()
 @click.option("--customer", help="Only this customer.")
 @click.option("--meter", "meters", multiple=True, help="Only this meter (repeatable).")
-@click.option("--from", "start", help="Events at or after this date (UTC) or timestamp.")
-@click.option("--to", "end", help="Events before this date (UTC) or timestamp.")
+@click.option(
+    "--from", "start", help="Events at or after this date (UTC midnight) or timestamp with offset."
+)
+@click.option(
+    "--to", "end", help="Events before this date (UTC midnight) or timestamp with offset."
+)
 @click.option(
     "--window",
     type=click.Choice(["hour", "day", "month"]),
@@ -477,8 +495,16 @@ def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
     "--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status."
 )
 @click.option("--customer", help="Only this customer.")
-@click.option("--from", "period_from", help="Only periods starting at or after this date.")
-@click.option("--to", "period_to", help="Only periods ending at or before this date.")
+@click.option(
+    "--from",
+    "period_from",
+    help="Only periods starting at or after this date (UTC midnight) or timestamp with offset.",
+)
+@click.option(
+    "--to",
+    "period_to",
+    help="Only periods ending at or before this date (UTC midnight) or timestamp with offset.",
+)
 @workspace_option
 @handle_errors
 def export(
