@@ -209,3 +209,74 @@ def test_an_export_sees_one_snapshot_while_a_run_commits(
 
 def _export(root: Path, out: Path) -> list[str]:
     return ["export", "invoices", "--format", "html", "--out", str(out), "-w", str(root)]
+
+
+def test_two_finalizing_runs_at_once_number_each_invoice_once(
+    workspace: Path, tmp_path: Path
+) -> None:
+    Workspace(workspace).ingest(_more_events(tmp_path))
+    clean = Path(shutil.copytree(workspace, tmp_path / "clean"))
+    args = ["invoice", "run", "--through", "2026-11-01", "--finalize"]
+    assert CliRunner().invoke(cli, [*args, "-w", str(clean)]).exit_code == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "meterbill", *args, "-w", str(workspace)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    assert _seen(workspace) == _seen(clean)  # the second run found nothing left to bill
+    numbers = Workspace(workspace).invoices()["invoice_number"].to_list()
+    assert sorted(numbers) == [f"INV-{n:06d}" for n in range(1, len(numbers) + 1)]
+
+
+EXPORT_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from meterbill import export
+    from meterbill.cli.main import cli
+
+    marker = Path(sys.argv[1])
+    original = export._write
+
+    def half_then_pause(frame, *, fmt, out):
+        original(frame, fmt=fmt, out=out)
+        text = out.read_bytes()
+        out.write_bytes(text[: len(text) // 2])
+        marker.write_text("half")
+        time.sleep(60)
+
+    export._write = half_then_pause
+    cli(sys.argv[2:])
+    """
+)
+
+
+def test_a_killed_export_leaves_the_previous_file_at_out(workspace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lines.csv"
+    out.write_text("the previous export\n")
+    args = ["export", "line-items", "--format", "csv", "--out", str(out), "-w", str(workspace)]
+    marker = tmp_path / "marker"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_CHILD, str(marker), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(marker, process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert out.read_text() == "the previous export\n"
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert out.read_text().startswith("invoice_id,line_number,")
+    assert len(out.read_text().splitlines()) == 1 + Workspace(workspace).line_items().height
