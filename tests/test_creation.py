@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from meterbill import Workspace
+from meterbill import Workspace, creation
 from meterbill.errors import WorkspaceError
 
 from .events.test_ingest_processes import _wait_for
@@ -128,3 +128,22 @@ def test_two_inits_at_once_make_one_workspace(tmp_path: Path) -> None:
     [error] = [err for code, err in results if code]
     assert error.endswith(f"meterbill: error: {root} already holds a workspace\n")
     assert _summary(root) == EXAMPLE_SUMMARY  # one import and one ingest, not two
+
+
+def test_an_init_interrupted_while_moving_up_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ws"
+    rename = os.rename
+
+    def interrupted(source: Path, target: Path) -> None:
+        if Path(target).name == "catalog.toml":
+            raise KeyboardInterrupt
+        rename(source, target)
+
+    monkeypatch.setattr(creation.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Workspace.init(root, example="openai-o1")
+    monkeypatch.undo()
+    assert sorted(p.name for p in root.iterdir()) == [".lock"]
+    assert _summary(Workspace.init(root, example="openai-o1").root) == EXAMPLE_SUMMARY

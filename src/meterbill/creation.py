@@ -73,12 +73,15 @@ def publish(staging: Path, target: Path) -> None:
             if (staging / piece).exists():
                 os.rename(staging / piece, target / piece)
                 moved.append(piece)
-    except OSError as exc:
-        for piece in reversed(moved):
-            os.rename(target / piece, staging / piece)
-        raise WorkspaceError(
-            f"cannot create the workspace in {target}: {target / piece}: {exc.strerror or exc}"
-        ) from None
+    except BaseException as exc:  # a piece in the way, or Ctrl-C: move back what moved
+        if CATALOG_FILE not in moved:
+            for back in reversed(moved):
+                os.rename(target / back, staging / back)
+        if isinstance(exc, OSError):
+            raise WorkspaceError(
+                f"cannot create the workspace in {target}: {target / piece}: {exc.strerror or exc}"
+            ) from None
+        raise
     shutil.rmtree(staging, ignore_errors=True)
 
 
