@@ -177,7 +177,8 @@ def kill_round(
     before, after = fingerprint(base), fingerprint(clean)
     ws = copy(base, work / "killed")
     process = cli(*[ws if a == "WS" else a for a in args])
-    time.sleep(rng.uniform(0.1, took * 1.05))
+    # half the kills anywhere, half in the last quarter (the commit and the checkpoint)
+    time.sleep(rng.uniform(0.1, took) if rng.random() < 0.5 else rng.uniform(took * 0.75, took))
     os.kill(process.pid, signal.SIGKILL)
     _, err = process.communicate()
     if "Traceback" in err:
