@@ -209,6 +209,23 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(
     assert out.read_text() == "the previous export"
 
 
+def test_an_interrupted_write_leaves_the_old_file_and_no_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "invoices.csv"
+    out.write_text("the previous export")
+
+    def interrupted(frame: pl.DataFrame, *, fmt: str, out: Path) -> None:
+        out.write_text("half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.write_frame(pl.DataFrame({"a": [1]}), fmt="csv", out=out)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    assert out.read_text() == "the previous export"
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "html"])
 def test_an_export_replaces_an_existing_file_whole(fmt: str, tmp_path: Path) -> None:
     out = tmp_path / "sub" / f"x.{fmt}"

@@ -129,6 +129,9 @@ def _replace(out: Path, write: Callable[[Path], None]) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         reason = re.sub(r" \(os error \d+\).*", "", reason).replace(str(partial), str(out))
         raise ExportError(f"cannot write {out}: {reason}") from None
+    except BaseException:  # Ctrl-C, an encoding error: no partial file left either
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _write(frame: pl.DataFrame, *, fmt: Format, out: Path) -> None:

@@ -23,7 +23,7 @@ from uuid import uuid4
 import duckdb
 import polars as pl
 
-from meterbill import accounts, state
+from meterbill import accounts, creation, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
@@ -67,6 +67,15 @@ class RunResult:
     shared_meters: pl.DataFrame
 
 
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """Invoices, line items and customers as of one moment (``Workspace.ledger``)."""
+
+    invoices: pl.DataFrame
+    line_items: pl.DataFrame
+    customers: pl.DataFrame
+
+
 class Workspace:
     """A meterbill workspace folder and every operation on it."""
 
@@ -88,21 +97,33 @@ class Workspace:
             WorkspaceError: the folder already holds a workspace or is a file.
         """
         path = Path(root)
-        if (path / CATALOG_FILE).exists() or (path / state.STATE_FILE).exists():
-            raise WorkspaceError(f"{path} already holds a workspace")
         if path.exists() and not path.is_dir():
             raise WorkspaceError(f"{path} exists and is not a folder")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            (path / "lake").mkdir(exist_ok=True)  # the README's layout; ingests fill it
         except OSError as exc:  # a parent that is a file, no permission, read-only disk
             raise WorkspaceError(f"cannot create {path}: {exc.strerror or exc}") from None
+        with state.workspace_lock(path):  # a second init of this folder waits, then refuses
+            creation.clear_debris(path)
+            _refuse_a_workspace(path)
+            staging = creation.new_staging(path)
+            try:
+                cls._build(staging, example=example)
+                creation.publish(staging, path)
+            except BaseException:
+                creation.discard(staging)
+                raise
+        return cls(path)
+
+    @classmethod
+    def _build(cls, root: Path, *, example: str | None) -> None:
+        """Fill an empty folder with a whole workspace (``init`` builds it staged)."""
+        (root / "lake").mkdir()  # the README's layout; ingests fill it
         if example is None:
-            (path / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
+            (root / CATALOG_FILE).write_text(_EMPTY_CATALOG, encoding="utf-8")
         else:
-            source = example_dir(example)
-            shutil.copy(source / CATALOG_FILE, path / CATALOG_FILE)
-        workspace = cls(path)
+            shutil.copy(example_dir(example) / CATALOG_FILE, root / CATALOG_FILE)
+        workspace = cls(root)
         with workspace._state():
             pass  # creates state.duckdb with its schema
         if example is not None:
@@ -110,7 +131,6 @@ class Workspace:
             workspace.import_customers(source / "customers.csv")
             workspace.import_subscriptions(source / "subscriptions.csv")
             workspace.ingest([str(source / "events.jsonl")])
-        return workspace
 
     # -- state ------------------------------------------------------------------------
 
@@ -369,9 +389,7 @@ class Workspace:
     def customers(self) -> pl.DataFrame:
         """Every customer: ``customer_id``, ``name``, ``email``, ``timezone``."""
         with self._state() as con:
-            return con.sql(
-                "SELECT customer_id, name, email, timezone FROM customers ORDER BY customer_id"
-            ).pl()
+            return _customers(con)
 
     def invoices(self) -> pl.DataFrame:
         """Every invoice, in the contract's columns."""
@@ -382,6 +400,17 @@ class Workspace:
         """Every line item, in the contract's columns (plus ``line_number``)."""
         with self._state() as con:
             return _frame(con, "line_items", LINE_ITEM_SCHEMA)
+
+    def ledger(self) -> Ledger:
+        """Every invoice, line item and customer, read in one transaction: a consistent
+        snapshot (reading them one call each could straddle a run that commits between
+        the calls, pairing one run's invoice totals with the next run's lines)."""
+        with self._state() as con:
+            return Ledger(
+                invoices=_frame(con, "invoices", INVOICE_SCHEMA),
+                line_items=_frame(con, "line_items", LINE_ITEM_SCHEMA),
+                customers=_customers(con),
+            )
 
     def invoice(self, invoice_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """One invoice and its lines.
@@ -409,6 +438,23 @@ class Workspace:
         with state.workspace_lock(self.root):
             state.connect_state(self.root).close()  # brings an older state's schema up to date
             return run_query(self.root, self.catalog(), query)
+
+
+def _customers(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every customer, by id."""
+    return con.sql(
+        "SELECT customer_id, name, email, timezone FROM customers ORDER BY customer_id"
+    ).pl()
+
+
+def _refuse_a_workspace(path: Path) -> None:
+    """Refuse to ``init`` a folder that already holds a workspace.
+
+    Raises:
+        WorkspaceError: it has a catalog or a state database.
+    """
+    if (path / CATALOG_FILE).exists() or (path / state.STATE_FILE).exists():
+        raise WorkspaceError(f"{path} already holds a workspace")
 
 
 def _record(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame: pl.DataFrame) -> None:
@@ -654,4 +700,4 @@ _EMPTY_CATALOG = """\
 # amount = "0.50"
 """
 
-__all__ = ["MeterbillError", "RunResult", "Workspace"]
+__all__ = ["Ledger", "MeterbillError", "RunResult", "Workspace"]

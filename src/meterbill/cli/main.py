@@ -514,8 +514,8 @@ def export(
     """Export invoices or line items to Parquet, CSV, JSON lines or HTML."""
     import polars as pl
 
-    ws = open_workspace(workspace)
-    invoices = ws.invoices()
+    ledger = open_workspace(workspace).ledger()  # one snapshot, whatever commits meanwhile
+    invoices = ledger.invoices
     if status:
         invoices = invoices.filter(pl.col("status") == status)
     if customer:
@@ -524,27 +524,27 @@ def export(
         invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
     if period_to is not None:
         invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
+    lines = ledger.line_items.filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
     if what == "line-items":
-        frame, noun = _lines_of(ws, invoices), "line item"
+        frame, noun = lines, "line item"
         write = _frame_writer(frame, fmt)
     else:
         frame, noun = invoices, "invoice"
-        write = _pages_writer(ws, invoices) if fmt == "html" else _frame_writer(frame, fmt)
+        write = (
+            _pages_writer(invoices, lines, ledger.customers)
+            if fmt == "html"
+            else _frame_writer(frame, fmt)
+        )
     if _write(write, out=out, suffix=fmt):
         click.echo(f"wrote {_count(frame.height, noun)} to {out}", err=True)
 
 
-def _lines_of(ws: Workspace, invoices: pl.DataFrame) -> pl.DataFrame:
-    import polars as pl
-
-    return ws.line_items().filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
-
-
-def _pages_writer(ws: Workspace, invoices: pl.DataFrame) -> Callable[[Path], None]:
+def _pages_writer(
+    invoices: pl.DataFrame, lines: pl.DataFrame, customers: pl.DataFrame
+) -> Callable[[Path], None]:
     """Writes ``invoices`` as HTML pages, each with its lines and its customer's name."""
     from meterbill.export import write_invoice_pages
 
-    lines, customers = _lines_of(ws, invoices), ws.customers()
     return lambda path: write_invoice_pages(invoices, lines, customers, out=path)
 
 
