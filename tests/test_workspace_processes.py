@@ -4,7 +4,7 @@ commit, a run while an ingest holds the workspace, and a read while a run commit
 A killed command must leave the workspace as it was, and running it again must give
 what one clean run gives (tests/events/test_ingest_processes.py does the same for
 ingest). The child process pauses inside the command's transaction, right before its
-commit (a marker file says it got there), and is killed there. ``scripts/crash_loop.py``
+commit (a marker file says it got there), and is killed there. ``tests/crash_loop.py``
 kills the same commands at random moments, many times.
 """
 

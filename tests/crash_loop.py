@@ -1,11 +1,10 @@
-# ruff: noqa: T201, S311, S603  (a script: prints its rounds; test randomness; runs meterbill)
 """Kill ``meterbill`` commands with SIGKILL at random moments, and race them, many times.
 
 Not part of the test suite (each round starts real processes; a loop of them takes
 minutes): the suite holds one fast, deterministic test per bug this loop found
-(tests/test_crash_safety.py). Run it from a checkout:
+(tests/test_workspace_processes.py, tests/test_creation.py). Run it from a checkout:
 
-    PYTHONPATH=src:. python scripts/crash_loop.py --rounds 10 [--only ingest,run]
+    PYTHONPATH=src:. python tests/crash_loop.py --rounds 10 [--only ingest,run]
 
 Every scenario starts from a copy of one base workspace (the O1 example plus 40
 customers, their subscriptions and ~20k events, with drafts through November).
