@@ -363,10 +363,45 @@ class Workspace:
                 "SELECT customer_id, name, email, timezone FROM customers ORDER BY customer_id"
             ).pl()
 
-    def invoices(self) -> pl.DataFrame:
-        """Every invoice, in the contract's columns."""
+    def invoices(
+        self,
+        *,
+        status: str | None = None,
+        customer: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> pl.DataFrame:
+        """Every invoice, in the contract's columns, or those of a status, a customer, and
+        periods starting at or after ``period_from`` and ending by ``period_to``.
+
+        A date bound is each customer's local midnight (as ``--through`` is), so "March"
+        selects every customer's March whatever its time zone; a timestamp needs an offset.
+
+        Raises:
+            WorkspaceError: a bad ``period_from`` or ``period_to``.
+        """
+        bounds = {"--from": period_from, "--to": period_to}
+        for option, text in bounds.items():
+            if text is not None:
+                _through_instant(text, "UTC", option)  # validates before any work
         with self._state() as con:
-            return _frame(con, "invoices", INVOICE_SCHEMA)
+            invoices = _frame(con, "invoices", INVOICE_SCHEMA)
+            zones = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
+        if status is not None:
+            invoices = invoices.filter(pl.col("status") == status)
+        if customer is not None:
+            invoices = invoices.filter(pl.col("customer_id") == customer)
+        if period_from is None and period_to is None:
+            return invoices
+        at = cache(_through_instant)  # one parse per time zone, not per invoice
+        keep = [
+            (period_from is None or start >= at(period_from, zones.get(cid) or "UTC", "--from"))
+            and (period_to is None or end <= at(period_to, zones.get(cid) or "UTC", "--to"))
+            for cid, start, end in invoices.select(
+                "customer_id", "period_start", "period_end"
+            ).iter_rows()
+        ]
+        return invoices.filter(pl.Series(keep, dtype=pl.Boolean))
 
     def line_items(self) -> pl.DataFrame:
         """Every line item, in the contract's columns (plus ``line_number``)."""

@@ -153,3 +153,45 @@ def test_two_subscriptions_at_once_on_a_shared_meter_warn(tmp_path: Path) -> Non
     run("invoice", "finalize", "-w", ws)
     again = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
     assert "0 invoices" in again.stderr and "warning" not in again.stderr
+
+
+def test_export_period_filters_are_each_customers_dates(tmp_path: Path) -> None:
+    """``--from``/``--to`` dates are the customer's local midnights, as ``--through`` is:
+    the March of a customer at UTC+14 starts Feb 28 10:00Z and ends Mar 31 10:00Z, at
+    UTC-12 it runs from Mar 1 12:00Z to Apr 1 12:00Z; both are March invoices."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "10.00"\n'
+    )
+    (tmp_path / "c.csv").write_text(
+        "customer_id,timezone\neast,Pacific/Kiritimati\nwest,Etc/GMT+12\nutc,UTC\n"
+    )
+    (tmp_path / "s.csv").write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        + "".join(f"s_{c},{c},base,2026-01-01,calendar\n" for c in ("east", "west", "utc"))
+    )
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    run("subscriptions", "import", tmp_path / "s.csv", "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+
+    def exported(*bounds: str) -> list[tuple[str, str]]:
+        out = run(
+            "export", "invoices", "--format", "csv", "--out", "-", *bounds, "-w", ws
+        ).stdout.splitlines()[1:]
+        return sorted((row.split(",")[3], row.split(",")[7]) for row in out)
+
+    assert exported("--from", "2026-03-01", "--to", "2026-04-01") == [
+        ("east", "2026-02-28T10:00:00Z"),
+        ("utc", "2026-03-01T00:00:00Z"),
+        ("west", "2026-03-01T12:00:00Z"),
+    ]
+    # a timestamp is that instant for every customer
+    assert exported("--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z") == [
+        ("utc", "2026-03-01T00:00:00Z")
+    ]
+    assert run(
+        "export", "invoices", "--format", "csv", "--out", "-", "--to", "2026-04-01T00:00",
+        "-w", ws, ok=False,
+    ).stderr == "meterbill: error: --to: a timestamp needs an offset (like +00:00): '2026-04-01T00:00'\n"  # fmt: skip

@@ -477,8 +477,16 @@ def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
     "--status", type=click.Choice(["draft", "finalized"]), help="Only invoices in this status."
 )
 @click.option("--customer", help="Only this customer.")
-@click.option("--from", "period_from", help="Only periods starting at or after this date.")
-@click.option("--to", "period_to", help="Only periods ending at or before this date.")
+@click.option(
+    "--from",
+    "period_from",
+    help="Only periods starting at or after this date (the customer's midnight) or timestamp.",
+)
+@click.option(
+    "--to",
+    "period_to",
+    help="Only periods ending at or before this date (the customer's midnight) or timestamp.",
+)
 @workspace_option
 @handle_errors
 def export(
@@ -486,18 +494,10 @@ def export(
     period_from: str | None, period_to: str | None, workspace: Path,
 ) -> None:  # fmt: skip
     """Export invoices or line items to Parquet, CSV, JSON lines or HTML."""
-    import polars as pl
-
     ws = open_workspace(workspace)
-    invoices = ws.invoices()
-    if status:
-        invoices = invoices.filter(pl.col("status") == status)
-    if customer:
-        invoices = invoices.filter(pl.col("customer_id") == customer)
-    if period_from is not None:
-        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
-    if period_to is not None:
-        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
+    invoices = ws.invoices(
+        status=status, customer=customer, period_from=period_from, period_to=period_to
+    )
     if what == "line-items":
         frame, noun = _lines_of(ws, invoices), "line item"
         write = _frame_writer(frame, fmt)
@@ -520,12 +520,6 @@ def _pages_writer(ws: Workspace, invoices: pl.DataFrame) -> Callable[[Path], Non
 
     lines, customers = _lines_of(ws, invoices), ws.customers()
     return lambda path: write_invoice_pages(invoices, lines, customers, out=path)
-
-
-def _instant(text: str, option: str) -> Any:
-    from meterbill.workspace import _through_instant
-
-    return _through_instant(text, "UTC", option)
 
 
 @cli.command()
