@@ -195,3 +195,37 @@ def test_export_period_filters_are_each_customers_dates(tmp_path: Path) -> None:
         "export", "invoices", "--format", "csv", "--out", "-", "--to", "2026-04-01T00:00",
         "-w", ws, ok=False,
     ).stderr == "meterbill: error: --to: a timestamp needs an offset (like +00:00): '2026-04-01T00:00'\n"  # fmt: skip
+
+
+def test_show_and_preview_title_the_period_in_the_customers_time_zone(tmp_path: Path) -> None:
+    """Mar 15 to Apr 1 at UTC+14 is Mar 14 10:00Z to Mar 31 10:00Z: the title shows the
+    customer's dates, with the zone, not the UTC instants cut to dates."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    (tmp_path / "c.csv").write_text("customer_id,timezone\neast,Pacific/Kiritimati\n")
+    (tmp_path / "s.csv").write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        "cal,east,base,2026-03-15,calendar\nann,east,base,2026-03-15T06:30:00,anniversary\n"
+    )
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    run("subscriptions", "import", tmp_path / "s.csv", "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "-w", ws)
+    invoice_id = run(
+        "sql", "SELECT invoice_id FROM invoices WHERE subscription_id = 'cal'", "--format", "csv",
+        "-w", ws,
+    ).stdout.splitlines()[1]  # fmt: skip
+    shown = run("invoice", "show", invoice_id, "-w", ws).stdout
+    assert "(draft) east base 2026-03-15 to 2026-04-01 (Pacific/Kiritimati)" in shown
+    assert "Total: 17.00 USD" in shown
+    # rich wraps a title to its table's width: compare words
+    preview = " ".join(
+        run("invoice", "preview", "east", "--at", "2026-04-20", "-w", ws).stdout.split()
+    )
+    assert "(preview) east base 2026-04-01 to 2026-05-01 (Pacific/Kiritimati)" in preview
+    assert "(preview) east base 2026-04-15 06:30 to 2026-05-15 06:30 (Pacific/Kiritimati)" in (
+        preview
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -334,9 +335,11 @@ def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
     """
     import polars as pl
 
-    invoices, lines = open_workspace(workspace).preview(customer, at=at)
+    ws = open_workspace(workspace)
+    invoices, lines = ws.preview(customer, at=at)
+    zone = _zone_of(ws, customer)
     for row in invoices.iter_rows(named=True):
-        _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]))
+        _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]), zone)
 
 
 @invoice.command("show")
@@ -350,14 +353,31 @@ def invoice_show(invoice_id: str, workspace: Path) -> None:
 
 def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
     head, lines = workspace.invoice(invoice_id)
-    _print_lines(head.row(0, named=True), lines)
+    row = head.row(0, named=True)
+    _print_lines(row, lines, _zone_of(workspace, row["customer_id"]))
 
 
-def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
-    """An invoice's lines as a table titled with its number, status, customer and period."""
+def _zone_of(workspace: Workspace, customer_id: str) -> str:
+    """The customer's time zone (UTC for one not on file)."""
+    import polars as pl
+
+    zones = workspace.customers().filter(pl.col("customer_id") == customer_id)["timezone"]
+    return (zones[0] if zones.len() else None) or "UTC"
+
+
+def _print_lines(row: dict[str, Any], lines: pl.DataFrame, zone: str) -> None:
+    """An invoice's lines as a table titled with its number, status, customer and period,
+    the period as the customer reads it: local dates (and times, when not midnight) in
+    the customer's time zone, which UTC dates are not (Mar 15 at UTC+14 is Mar 14 UTC)."""
+    from zoneinfo import ZoneInfo
+
+    def local(instant: datetime) -> str:
+        moment = instant.astimezone(ZoneInfo(zone))
+        return f"{moment:%Y-%m-%d}" if moment.time() == time(0) else f"{moment:%Y-%m-%d %H:%M}"
+
     title = (
         f"{row['invoice_number'] or row['invoice_id']} ({row['status']}) {row['customer_id']} "
-        f"{row['plan']} {row['period_start']:%Y-%m-%d} to {row['period_end']:%Y-%m-%d}"
+        f"{row['plan']} {local(row['period_start'])} to {local(row['period_end'])} ({zone})"
     )
     print_table(
         lines.select(
