@@ -61,6 +61,9 @@ class RunResult:
     #: Meters two subscriptions of one customer price at once: their events are billed
     #: on both (``invoices.overlaps.SHARED_SCHEMA``).
     shared_meters: pl.DataFrame
+    #: Drafts removed as no period of their subscription's current schedule (re-imported
+    #: with another start, end, plan or customer), and not drafted again by this run.
+    removed_drafts: int = 0
 
 
 class Workspace:
@@ -199,6 +202,8 @@ class Workspace:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
             periods = _billing_periods(subscriptions, through, now=now)
+            schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+            removed = ledger.remove_stale_drafts(con, schedule)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             twice = shared_meters(
@@ -274,8 +279,9 @@ class Workspace:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
             late = watermark.late_events(con, self.root)
         return RunResult(
-            run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice
-        )
+            run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice,
+            len(set(removed) - set(invoices["invoice_id"])),
+        )  # fmt: skip
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
         """Finalize drafts; returns how many were numbered.

@@ -229,3 +229,53 @@ def test_show_and_preview_title_the_period_in_the_customers_time_zone(tmp_path: 
     assert "(preview) east base 2026-04-15 06:30 to 2026-05-15 06:30 (Pacific/Kiritimati)" in (
         preview
     )
+
+
+def test_a_reimported_subscription_leaves_no_stale_draft(tmp_path: Path) -> None:
+    """Drafts of periods a subscription no longer has (another start, end or plan after
+    an upsert) are removed by the next run, even beyond its ``--through``; finalized
+    invoices stay. Otherwise the old March draft and the new one are both finalized."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n\n'
+        '[plans.big]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.big.prices]]\nmodel = "flat_fee"\namount = "62.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "a,c1,base,2026-01-01,,calendar\nb,c2,base,2026-03-10,,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-02-01", "--finalize", "-w", ws)
+    run("invoice", "run", "--through", "2026-06-01", "-w", ws)
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "a,c1,big,2026-01-01,2026-04-16,calendar\nb,c2,base,2026-03-20,,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-04-01", "-w", ws)
+    assert "removed 3 drafts of periods their subscriptions no longer have" in result.stderr
+
+    def invoices() -> list[str]:
+        return run(
+            "sql", "SELECT status, subscription_id, plan, period_start, period_end, total, currency"
+            " FROM invoices ORDER BY subscription_id, period_start", "--format", "csv", "-w", ws,
+        ).stdout.splitlines()[1:]  # fmt: skip
+
+    assert invoices() == [
+        "finalized,a,base,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,31.00,USD",
+        "draft,a,big,2026-02-01T00:00:00Z,2026-03-01T00:00:00Z,62.00,USD",
+        "draft,a,big,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,62.00,USD",
+        # beyond --through: the old plan's April and May drafts are gone
+        "draft,b,base,2026-03-20T00:00:00Z,2026-04-01T00:00:00Z,12.00,USD",
+        "draft,b,base,2026-04-01T00:00:00Z,2026-05-01T00:00:00Z,31.00,USD",
+        "draft,b,base,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,31.00,USD",
+    ]
+    run("invoice", "run", "--through", "2026-06-01", "-w", ws)
+    assert invoices()[2:4] == [
+        "draft,a,big,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,62.00,USD",
+        "draft,a,big,2026-04-01T00:00:00Z,2026-04-16T00:00:00Z,31.00,USD",
+    ]

@@ -259,6 +259,12 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
     if summary.height:
         print_table(summary, title=f"invoice run {result.run_id}")
     click.echo(f"{_count(result.invoices.height, 'invoice')}; SQL at {result.sql_path}", err=True)
+    if result.removed_drafts:
+        click.echo(
+            f"removed {_count(result.removed_drafts, 'draft')} of periods their subscriptions "
+            "no longer have (re-imported with another start, end, plan or customer)",
+            err=True,
+        )
     if result.late_events.height:
         click.echo(
             f"warning: {_count(result.late_events.height, 'late event')} in the periods of "

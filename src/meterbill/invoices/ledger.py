@@ -103,6 +103,33 @@ def save_drafts(
         con.unregister("new_lines")
 
 
+def remove_stale_drafts(con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame) -> list[str]:
+    """Delete the drafts that are no period of their subscription's current schedule.
+
+    ``schedule`` holds every ended period of every subscription (``invoice_id``,
+    ``customer_id``, ``plan``, ``period_start``, ``period_end``). A draft whose row
+    differs (a subscription re-imported with another start, end, plan or customer) would
+    otherwise stay beside its replacement and be finalized with it: billed twice. A
+    period that is still in the schedule is refreshed by the run that reaches it. Returns
+    the removed drafts' ids (inside the caller's transaction).
+    """
+    keys = ["invoice_id", "customer_id", "plan", "period_start", "period_end"]
+    con.register("current_periods", schedule.select(keys).to_arrow())
+    try:
+        columns = ", ".join(f'"{c}"' for c in keys)
+        stale = (
+            f"SELECT invoice_id FROM (SELECT {columns} FROM invoices WHERE status = 'draft'"  # noqa: S608
+            f" EXCEPT SELECT {columns} FROM current_periods)"
+        )
+        removed = [row[0] for row in con.execute(stale).fetchall()]
+        if removed:
+            con.execute(f"DELETE FROM line_items WHERE invoice_id IN ({stale})")  # noqa: S608
+            con.execute(f"DELETE FROM invoices WHERE invoice_id IN ({stale})")  # noqa: S608
+        return removed
+    finally:
+        con.unregister("current_periods")
+
+
 def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:
     """Finalize drafts (all, or those listed), numbering them gaplessly; returns how many.
 
