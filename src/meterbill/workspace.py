@@ -202,8 +202,7 @@ class Workspace:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
             periods = _billing_periods(subscriptions, through, now=now)
-            schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
-            removed = ledger.remove_stale_drafts(con, schedule)
+            removed = _remove_stale_drafts(con, subscriptions, now)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             twice = shared_meters(
@@ -288,7 +287,9 @@ class Workspace:
 
         All drafts, or the listed ones; with ``through``, only those whose period ends by
         then (a date is each customer's local midnight, as for ``invoice_run``). A listed
-        invoice that is already finalized is left as it is.
+        invoice that is already finalized is left as it is. Drafts of periods their
+        subscriptions no longer have (re-imported since the run) are removed, never
+        numbered.
 
         Raises:
             WorkspaceError: a listed id is no invoice's (nothing is finalized), or a bad
@@ -296,9 +297,11 @@ class Workspace:
         """
         if through is not None:
             _through_instant(through, "UTC")  # validates before any work
+        catalog = self.catalog()
         with self._state() as con:
             if invoice_ids:
                 _refuse_unknown_invoices(con, invoice_ids)
+            _remove_stale_drafts(con, _subscriptions(con, catalog), _now())
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -575,6 +578,15 @@ def _billing_periods(
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+
+
+def _remove_stale_drafts(
+    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
+) -> list[str]:
+    """Delete the drafts that no ended period of the current schedules matches (see
+    ``ledger.remove_stale_drafts``); returns their ids."""
+    schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+    return ledger.remove_stale_drafts(con, schedule)
 
 
 def _periods_at(

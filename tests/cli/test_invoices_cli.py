@@ -279,3 +279,24 @@ def test_a_reimported_subscription_leaves_no_stale_draft(tmp_path: Path) -> None
         "draft,a,big,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,62.00,USD",
         "draft,a,big,2026-04-01T00:00:00Z,2026-04-16T00:00:00Z,31.00,USD",
     ]
+
+
+def test_finalize_never_numbers_a_stale_draft(tmp_path: Path) -> None:
+    """A subscription re-imported with a later start after the run: ``invoice finalize``
+    removes the old period's draft instead of numbering it."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,base,2026-03-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,base,2026-04-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    assert run("invoice", "finalize", "-w", ws).stdout == "finalized 1 invoice\n"
+    assert run(
+        "sql", "SELECT invoice_number, period_start FROM invoices", "--format", "csv", "-w", ws
+    ).stdout.splitlines() == ["invoice_number,period_start", "INV-000001,2026-04-01T00:00:00Z"]
