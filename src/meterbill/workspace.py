@@ -64,6 +64,9 @@ class RunResult:
     #: Drafts removed as no period of their subscription's current schedule (re-imported
     #: with another start, end, plan or customer), and not drafted again by this run.
     removed_drafts: int = 0
+    #: Periods not billed because they overlap a finalized invoice of their subscription
+    #: (re-imported with another start since): billing them would bill that time twice.
+    overlapping_finalized: int = 0
 
 
 class Workspace:
@@ -205,6 +208,8 @@ class Workspace:
             removed = _remove_stale_drafts(con, subscriptions, now)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
+            frozen = ledger.overlapping_finalized(con, periods)
+            periods = periods.filter(~pl.col("invoice_id").is_in(frozen))
             twice = shared_meters(
                 [
                     (sub, customer, plan, start, end)
@@ -279,7 +284,7 @@ class Workspace:
             late = watermark.late_events(con, self.root)
         return RunResult(
             run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice,
-            len(set(removed) - set(invoices["invoice_id"])),
+            len(set(removed) - set(invoices["invoice_id"])), len(frozen),
         )  # fmt: skip
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:

@@ -300,3 +300,34 @@ def test_finalize_never_numbers_a_stale_draft(tmp_path: Path) -> None:
     assert run(
         "sql", "SELECT invoice_number, period_start FROM invoices", "--format", "csv", "-w", ws
     ).stdout.splitlines() == ["invoice_number,period_start", "INV-000001,2026-04-01T00:00:00Z"]
+
+
+def test_periods_across_a_finalized_invoice_are_not_billed_twice(tmp_path: Path) -> None:
+    """March is finalized; the subscription is re-imported to start Mar 15: its new first
+    period (Mar 15 to Apr 1) lies inside the finalized March, so it is not billed (and
+    the run says so); April on is billed as usual."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\ns,c,base,2026-03-01,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "--finalize", "-w", ws)
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\ns,c,base,2026-03-15,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    assert "warning: 1 period not billed: each overlaps a finalized invoice" in result.stderr
+    assert run(
+        "sql", "SELECT invoice_number, period_start, total, currency FROM invoices"
+        " ORDER BY period_start", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == [
+        "INV-000001,2026-03-01T00:00:00Z,31.00,USD",
+        ",2026-04-01T00:00:00Z,31.00,USD",
+    ]  # fmt: skip

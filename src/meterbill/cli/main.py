@@ -265,6 +265,13 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
             "no longer have (re-imported with another start, end, plan or customer)",
             err=True,
         )
+    if result.overlapping_finalized:
+        click.echo(
+            f"warning: {_count(result.overlapping_finalized, 'period')} not billed: each "
+            "overlaps a finalized invoice of its subscription (re-imported with another "
+            "start since it was finalized)",
+            err=True,
+        )
     if result.late_events.height:
         click.echo(
             f"warning: {_count(result.late_events.height, 'late event')} in the periods of "

@@ -130,6 +130,27 @@ def remove_stale_drafts(con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame) 
         con.unregister("current_periods")
 
 
+def overlapping_finalized(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> list[str]:
+    """Ids of the ``periods`` (not finalized themselves) whose time overlaps a finalized
+    invoice of the same subscription: a subscription re-imported with another start
+    has new periods across the old, frozen ones, and billing them would bill that time
+    twice. The run leaves them out and reports them."""
+    if periods.is_empty():
+        return []
+    columns = ["invoice_id", "subscription_id", "period_start", "period_end"]
+    con.register("run_periods", periods.select(columns).to_arrow())
+    try:
+        rows = con.execute(
+            "SELECT DISTINCT p.invoice_id FROM run_periods AS p JOIN invoices AS f"
+            " ON f.subscription_id = p.subscription_id AND f.status = 'finalized'"
+            " AND f.period_start < p.period_end AND p.period_start < f.period_end"
+            " ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.unregister("run_periods")
+    return [row[0] for row in rows]
+
+
 def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:
     """Finalize drafts (all, or those listed), numbering them gaplessly; returns how many.
 
