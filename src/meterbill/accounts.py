@@ -4,7 +4,10 @@ An import is all or nothing: every row is checked first (unknown plan, bad time 
 ``end`` before ``start``, missing ids, an id given twice), every problem is reported
 with its row number, and only a clean file is written, in one transaction. A column
 the import does not know is refused (a typo such as ``timezon`` would otherwise make
-every customer UTC without a word).
+every customer UTC without a word); a known column the file lacks keeps the stored value
+of an existing row (a file of names does not move customers to UTC, a file without
+``end`` does not reopen ended subscriptions); an empty cell is the default (no ``end``,
+UTC, anniversary).
 
 ``start``/``end`` are a date (local midnight in the customer's time zone), a timestamp
 without offset (local wall clock) or a timestamp with offset (that instant).
@@ -147,10 +150,15 @@ def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult
         clean[customer_id] = (customer_id, row.get("name"), row.get("email"), timezone)
     _refuse(path, problems)
     existing = _existing(con, "customers", "customer_id", clean)
+    given = [c for c in ("name", "email", "timezone") if rows and c in rows[0]]
+    update = (
+        "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in given)
+        if given
+        else "DO NOTHING"
+    )
     _upsert(
         con,
-        "INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
-        " name = excluded.name, email = excluded.email, timezone = excluded.timezone",
+        f"INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) {update}",  # noqa: S608 (our names)
         list(clean.values()),
     )
     return ImportResult(inserted=len(clean) - len(existing), updated=len(existing))
@@ -165,6 +173,15 @@ def import_subscriptions(
     """
     rows = read_table(path, SUBSCRIPTION_COLUMNS)
     zones = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
+    # a column the file lacks keeps an existing subscription's stored value
+    keep_end = bool(rows) and "end" not in rows[0]
+    keep_cycle = bool(rows) and "billing_cycle" not in rows[0]
+    stored = {
+        sub_id: (end_at, cycle)
+        for sub_id, end_at, cycle in con.execute(
+            "SELECT subscription_id, end_at, billing_cycle FROM subscriptions"
+        ).fetchall()
+    }
     problems: list[str] = []
     clean: dict[str, tuple[Any, ...]] = {}
     rows_of: dict[str, int] = {}
@@ -187,7 +204,8 @@ def import_subscriptions(
             known = ", ".join(sorted(catalog.plans)) or "none"
             problems.append(f"{where}: plan: unknown plan {plan!r}; known plans are {known}")
             continue
-        cycle = row.get("billing_cycle") or "anniversary"
+        before = stored.get(subscription_id)
+        cycle = (before[1] if keep_cycle and before else row.get("billing_cycle")) or "anniversary"
         if cycle not in CYCLES:
             problems.append(
                 f"{where}: billing_cycle: must be anniversary or calendar, not {cycle!r}"
@@ -205,8 +223,11 @@ def import_subscriptions(
         except ValueError as exc:
             problems.append(f"{where}: end: {exc}")
             continue
+        if keep_end and before:
+            end = before[0]
         if end is not None and end <= start:
-            problems.append(f"{where}: end: must be after start")
+            kept = " (the stored end: the file has no end column)" if keep_end and before else ""
+            problems.append(f"{where}: end: must be after start{kept}")
             continue
         if customer_id not in zones:
             new_customers.add(customer_id)
