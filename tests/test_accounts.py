@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,64 @@ def test_a_subscriptions_file_without_end_or_cycle_keeps_them(
     assert workspace.sql("SELECT end_at, billing_cycle FROM subscriptions").rows() == [
         (None, "calendar")
     ]
+
+
+def test_wall_clock_starts_follow_a_later_time_zone(tmp_path: Path) -> None:
+    """Subscriptions first (their customer is created in UTC), then the customer's zone:
+    a start or end given without offset is that wall clock in the customer's zone, so
+    it moves with it; one given with an offset is an instant and stays."""
+    workspace = Workspace.init(tmp_path / "ws")
+    (workspace.root / "catalog.toml").write_text(CATALOG)
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "local,c,base,2026-03-01,2026-06-01T12:00:00,calendar\n"
+        "fixed,c,base,2026-03-01T00:00:00Z,2026-06-01,calendar\n"
+    )
+    workspace.import_subscriptions(subs)
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id,timezone\nc,Asia/Tokyo\n")
+    workspace.import_customers(customers)
+    query = (
+        "SELECT subscription_id, strftime(start_at, '%Y-%m-%dT%H:%M') AS s,"
+        " strftime(end_at, '%Y-%m-%dT%H:%M') AS e FROM subscriptions ORDER BY 1"
+    )
+    assert workspace.sql(query).rows() == [
+        ("fixed", "2026-03-01T00:00", "2026-05-31T15:00"),
+        ("local", "2026-02-28T15:00", "2026-06-01T03:00"),
+    ]
+    result = workspace.invoice_run(through="2026-04-01")
+    assert result.invoices.select("subscription_id", "period_start").sort(
+        "subscription_id"
+    ).rows() == [
+        ("fixed", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("local", datetime(2026, 2, 28, 15, tzinfo=UTC)),
+    ]
+    # an offset given again drops the wall clock: the next zone change leaves it
+    subs.write_text(
+        "subscription_id,customer_id,plan,start\nlocal,c,base,2026-03-01T00:00:00+09:00\n"
+    )
+    workspace.import_subscriptions(subs)
+    customers.write_text("customer_id,timezone\nc,UTC\n")
+    workspace.import_customers(customers)
+    assert workspace.sql(query).rows() == [
+        ("fixed", "2026-03-01T00:00", "2026-06-01T00:00"),
+        ("local", "2026-02-28T15:00", "2026-06-01T12:00"),
+    ]
+
+
+def test_a_time_zone_that_would_end_a_subscription_before_its_start_is_refused(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace.init(tmp_path / "ws")
+    (workspace.root / "catalog.toml").write_text(CATALOG)
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end\ns,c,base,2026-03-01T00:00:00Z,2026-03-01T05:00\n"
+    )
+    workspace.import_subscriptions(subs)
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id,timezone\nc,Asia/Tokyo\n")
+    with pytest.raises(SubscriptionError, match="subscription 's' would end before it starts"):
+        workspace.import_customers(customers)
+    assert workspace.customers().rows() == [("c", None, None, "UTC")]
