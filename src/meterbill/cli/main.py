@@ -433,10 +433,11 @@ def usage(
     window: str, fmt: str, out: Path | None, workspace: Path,
 ) -> None:  # fmt: skip
     """Usage over time per customer and meter, aggregated as invoices aggregate it."""
-    frame = open_workspace(workspace).usage(
+    ws = open_workspace(workspace)
+    frame = ws.usage(
         customer=customer, meters=list(meters) or None, start=start, end=end, window=window
     )
-    _emit(frame, fmt=fmt, out=out)
+    _emit(frame, fmt=fmt, out=out, root=ws.root)
 
 
 # -- SQL, export, explain ----------------------------------------------------------
@@ -449,10 +450,11 @@ def usage(
 @handle_errors
 def sql(query: str, fmt: str, out: Path | None, workspace: Path) -> None:
     """Run a read-only SQL QUERY over the workspace's views."""
-    _emit(open_workspace(workspace).sql(query), fmt=fmt, out=out)
+    ws = open_workspace(workspace)
+    _emit(ws.sql(query), fmt=fmt, out=out, root=ws.root)
 
 
-def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
+def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None, root: Path) -> None:
     if fmt == "table" and out is None:
         print_table(frame)
         return
@@ -460,7 +462,7 @@ def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
         fail("--out needs --format csv, json, parquet or html", 2)
     if out is None and fmt == "parquet":
         fail("--format parquet needs --out FILE (or --out - for standard output)", 2)
-    if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt):
+    if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt, root=root):
         click.echo(f"wrote {_count(frame.height, 'row')} to {out}", err=True)
 
 
@@ -470,14 +472,31 @@ def _frame_writer(frame: pl.DataFrame, fmt: str) -> Callable[[Path], None]:
     return lambda path: write_frame(frame, fmt=fmt, out=path)  # type: ignore[arg-type]
 
 
+def _refuse_own_file(out: Path, root: Path) -> None:
+    from meterbill import settings, state
+    from meterbill.folder import CATALOG_FILE
+
+    target = out.resolve()
+    own = {CATALOG_FILE, settings.SETTINGS_FILE, state.STATE_FILE, f"{state.STATE_FILE}.wal"}
+    if target.parent == root and (target.name in own or target.name == state.LOCK_FILE):
+        fail(f"--out {out}: that is the workspace's own {target.name}; write elsewhere", 2)
+    if target.is_relative_to(root / "lake"):
+        fail(f"--out {out}: inside the workspace's lake; write elsewhere", 2)
+
+
 #: ``--out -``: standard output.
 _STDOUT: Final = Path("-")
 
 
-def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
+def _write(write: Callable[[Path], None], *, out: Path, suffix: str, root: Path) -> bool:
     """Run ``write`` (which writes the file it is given) for ``out``, or for a temporary
-    file copied to standard output when ``out`` is ``-``; whether it went to a file."""
+    file copied to standard output when ``out`` is ``-``; whether it went to a file.
+
+    An ``out`` that is one of the workspace's own files (state, catalog, settings, lock,
+    anything in ``lake/``) is refused: an export or a query never changes the workspace.
+    """
     if out != _STDOUT:
+        _refuse_own_file(out, root)
         write(out)
         return True
     target = Path(tempfile.mkstemp(suffix=f".{suffix}")[1])
@@ -537,7 +556,7 @@ def export(
     else:
         frame, noun = invoices, "invoice"
         write = _pages_writer(ws, invoices) if fmt == "html" else _frame_writer(frame, fmt)
-    if _write(write, out=out, suffix=fmt):
+    if _write(write, out=out, suffix=fmt, root=ws.root):
         click.echo(f"wrote {_count(frame.height, noun)} to {out}", err=True)
 
 
