@@ -723,6 +723,9 @@ PRICING_EXAMPLES = [
     (ref.Price("per_unit", unit_amount=Decimal("0.005")), "5", "USD", "0.03"),
     (ref.Price("per_unit", unit_amount=Decimal("1000.5")), "1", "JPY", "1001"),
     (ref.Price("per_unit", unit_amount=Decimal("1.0005")), "1", "KWD", "1.001"),
+    # "unknown currencies 2" (XYZ is no ISO 4217 code); CLF has 4 places
+    (ref.Price("per_unit", unit_amount=Decimal("0.005")), "1", "XYZ", "0.01"),
+    (ref.Price("per_unit", unit_amount=Decimal("1.00005")), "1", "CLF", "1.0001"),
 ]  # fmt: skip
 PRICING_EXAMPLE = Scenario(
     meters={"q": ref.Meter("q", "api", "sum", "q")},
