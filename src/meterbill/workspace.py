@@ -204,8 +204,9 @@ class Workspace:
         with self._state() as con:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
-            periods = _billing_periods(subscriptions, through, now=now)
-            removed = _remove_stale_drafts(con, subscriptions, now)
+            schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+            removed = ledger.remove_stale_drafts(con, schedule)
+            periods = _through(schedule, subscriptions, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
             frozen = ledger.overlapping_finalized(con, periods)
@@ -583,6 +584,24 @@ def _billing_periods(
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+
+
+def _through(
+    schedule: pl.DataFrame, subscriptions: list[tuple[Any, ...]], through: str
+) -> pl.DataFrame:
+    """The periods of ``schedule`` (every ended one) that end by ``through`` in their
+    customer's time zone: what ``_billing_periods`` gives for ``through``."""
+    at = cache(_through_instant)
+    ends = {row[0]: at(through, row[-1]) for row in subscriptions}
+    cut = pl.DataFrame(
+        {"subscription_id": list(ends), "through": list(ends.values())},
+        schema={"subscription_id": pl.String, "through": pl.Datetime("us", "UTC")},
+    )
+    return (
+        schedule.join(cut, on="subscription_id", how="left", maintain_order="left")
+        .filter(pl.col("period_end") <= pl.col("through"))
+        .drop("through")
+    )
 
 
 def _remove_stale_drafts(
