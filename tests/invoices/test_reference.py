@@ -41,7 +41,12 @@ AGGREGATIONS = [
     "count", "sum", "count_unique", "max", "min", "avg", "latest", "sum_with_multiplier",
     "weighted_sum",
 ]  # fmt: skip
-TIMEZONES = ["UTC", "Asia/Kolkata", "America/New_York"]
+#: UTC+14 and UTC-12 (the ends of the day), a missing midnight (Santiago), a 30-minute
+#: daylight-saving shift (Lord Howe) and a quarter-hour offset (Kathmandu).
+TIMEZONES = [
+    "UTC", "Asia/Kolkata", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12",
+    "America/Santiago", "Australia/Lord_Howe", "Asia/Kathmandu",
+]  # fmt: skip
 CURRENCIES = ["USD", "JPY", "KWD"]
 EVENT_NAMES = ["api", "job"]
 #: The scenario's calendar: events from late December to early April 2026.
