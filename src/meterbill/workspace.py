@@ -34,7 +34,13 @@ from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
-from meterbill.periods import Period, local_midnight, period_at, periods_through
+from meterbill.periods import (
+    Period,
+    local_midnight,
+    period_at,
+    periods_through,
+    whole_local_days,
+)
 
 Progress = Callable[[str], None]
 
@@ -64,8 +70,8 @@ class RunResult:
     #: Drafts removed as no period of their subscription's current schedule (re-imported
     #: with another start, end, plan or customer), and not drafted again by this run.
     removed_drafts: int = 0
-    #: Periods not billed because they overlap a finalized invoice of their subscription
-    #: (re-imported with another start since): billing them would bill that time twice.
+    #: Periods not billed because finalized invoices of their subscription cover them
+    #: (a start moved, or a time zone changed, since): that time is billed already.
     overlapping_finalized: int = 0
 
 
@@ -204,13 +210,12 @@ class Workspace:
         with self._state() as con:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
-            schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+            schedule, covered = _schedule(con, subscriptions, now)
             removed = ledger.remove_stale_drafts(con, schedule)
             periods = _through(schedule, subscriptions, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
-            frozen = ledger.overlapping_finalized(con, periods)
-            periods = periods.filter(~pl.col("invoice_id").is_in(frozen))
+            frozen = _through(covered, subscriptions, through)
             twice = shared_meters(
                 [
                     (sub, customer, plan, start, end)
@@ -285,7 +290,7 @@ class Workspace:
             late = watermark.late_events(con, self.root)
         return RunResult(
             run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice,
-            len(set(removed) - set(invoices["invoice_id"])), len(frozen),
+            len(set(removed) - set(invoices["invoice_id"])), frozen.height,
         )  # fmt: skip
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
@@ -604,13 +609,50 @@ def _through(
     )
 
 
+def _schedule(
+    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every ended period of the ``subscriptions``, less the time finalized invoices of
+    the same subscription already billed; and the periods that leaves nothing of.
+
+    A period that a finalized invoice overlaps (a start moved, or a time zone changed,
+    after finalizing) starts where the frozen history ends (``ledger.frozen_until``),
+    its flat fee prorated by the whole local days left; its invoice id stays the
+    period's own, so every run and ``finalize`` see the same draft.
+    """
+    schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+    frozen = ledger.frozen_until(con, schedule)
+    if frozen.is_empty():
+        return schedule, schedule.clear()
+    zones = {row[0]: row[-1] for row in subscriptions}
+    schedule = schedule.join(frozen, on="invoice_id", how="left", maintain_order="left")
+    covered = schedule.filter(pl.col("frozen_until") >= pl.col("period_end"))
+    clipped = schedule.filter(pl.col("frozen_until") > pl.col("period_start")).filter(
+        pl.col("frozen_until") < pl.col("period_end")
+    )
+    days = {
+        invoice_id: whole_local_days(start, end, zones[sub_id])
+        for invoice_id, sub_id, start, end in clipped.select(
+            "invoice_id", "subscription_id", "frozen_until", "period_end"
+        ).iter_rows()
+    }
+    schedule = (
+        schedule.filter(~pl.col("invoice_id").is_in(covered["invoice_id"].to_list()))
+        .with_columns(
+            period_start=pl.max_horizontal("period_start", "frozen_until"),
+            days=pl.col("invoice_id").replace_strict(days, default=pl.col("days")),
+        )
+        .drop("frozen_until")
+    )
+    return schedule, covered.drop("frozen_until")
+
+
 def _remove_stale_drafts(
     con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
 ) -> list[str]:
     """Delete the drafts that no ended period of the current schedules matches (see
     ``ledger.remove_stale_drafts``); returns their ids."""
-    schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
-    return ledger.remove_stale_drafts(con, schedule)
+    return ledger.remove_stale_drafts(con, _schedule(con, subscriptions, now)[0])
 
 
 def _periods_at(

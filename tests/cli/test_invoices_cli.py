@@ -323,11 +323,53 @@ def test_periods_across_a_finalized_invoice_are_not_billed_twice(tmp_path: Path)
     )
     run("subscriptions", "import", subs, "-w", ws)
     result = run("invoice", "run", "--through", "2026-05-01", "-w", ws)
-    assert "warning: 1 period not billed: each overlaps a finalized invoice" in result.stderr
+    assert "warning: 1 period not billed: finalized invoices of its subscription cover" in (
+        result.stderr
+    )
     assert run(
         "sql", "SELECT invoice_number, period_start, total, currency FROM invoices"
         " ORDER BY period_start", "--format", "csv", "-w", ws,
     ).stdout.splitlines()[1:] == [
         "INV-000001,2026-03-01T00:00:00Z,31.00,USD",
         ",2026-04-01T00:00:00Z,31.00,USD",
+    ]  # fmt: skip
+
+
+def test_periods_start_where_the_finalized_history_ends(tmp_path: Path) -> None:
+    """A customer moved from UTC to Tokyo after March was finalized: Tokyo's March lies
+    within the finalized March (not billed, with a warning), Tokyo's April starts where
+    the finalized March ends (Apr 1 00:00Z; 29 whole local days of 30); an anniversary
+    start moved to Mar 15 bills Apr 1 to Apr 15 (14 of 31 days). ``invoice finalize``
+    numbers these clipped drafts (they are their subscription's periods)."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "30.00"\n\n'
+        '[plans.ann]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.ann.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        "t,tokyo,base,2026-03-01,calendar\na,utc,ann,2026-03-01,anniversary\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "--finalize", "-w", ws)
+    (tmp_path / "c.csv").write_text("customer_id,timezone\ntokyo,Asia/Tokyo\n")
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\na,utc,ann,2026-03-15\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-05-16", "-w", ws)
+    assert "warning: 1 period not billed" in result.stderr
+    run("invoice", "finalize", "-w", ws)
+    assert run(
+        "sql", "SELECT invoice_number, subscription_id, period_start, period_end, total, currency"
+        " FROM invoices ORDER BY subscription_id, period_start", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == [
+        "INV-000002,a,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,31.00,USD",
+        "INV-000004,a,2026-04-01T00:00:00Z,2026-04-15T00:00:00Z,14.00,USD",
+        "INV-000005,a,2026-04-15T00:00:00Z,2026-05-15T00:00:00Z,31.00,USD",
+        "INV-000001,t,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,30.00,USD",
+        "INV-000003,t,2026-04-01T00:00:00Z,2026-04-30T15:00:00Z,29.00,USD",
     ]  # fmt: skip

@@ -267,9 +267,9 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
         )
     if result.overlapping_finalized:
         click.echo(
-            f"warning: {_count(result.overlapping_finalized, 'period')} not billed: each "
-            "overlaps a finalized invoice of its subscription (re-imported with another "
-            "start since it was finalized)",
+            f"warning: {_count(result.overlapping_finalized, 'period')} not billed: "
+            "finalized invoices of its subscription cover it (a start or a time zone "
+            "changed since they were finalized)",
             err=True,
         )
     if result.late_events.height:

@@ -130,25 +130,31 @@ def remove_stale_drafts(con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame) 
         con.unregister("current_periods")
 
 
-def overlapping_finalized(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> list[str]:
-    """Ids of the ``periods`` (not finalized themselves) whose time overlaps a finalized
-    invoice of the same subscription: a subscription re-imported with another start
-    has new periods across the old, frozen ones, and billing them would bill that time
-    twice. The run leaves them out and reports them."""
+def frozen_until(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.DataFrame:
+    """For each of ``periods`` (not finalized itself) that a finalized invoice of the same
+    subscription overlaps, the end of the frozen history it reaches: the latest end of
+    those invoices (``invoice_id``, ``frozen_until``).
+
+    A subscription re-imported with another start, or a customer moved to another time
+    zone, after a period was finalized has new periods across the frozen ones: the part
+    up to ``frozen_until`` is billed already.
+    """
+    empty = pl.DataFrame(schema={"invoice_id": pl.String, "frozen_until": pl.Datetime("us", "UTC")})
     if periods.is_empty():
-        return []
+        return empty
     columns = ["invoice_id", "subscription_id", "period_start", "period_end"]
     con.register("run_periods", periods.select(columns).to_arrow())
     try:
-        rows = con.execute(
-            "SELECT DISTINCT p.invoice_id FROM run_periods AS p JOIN invoices AS f"
-            " ON f.subscription_id = p.subscription_id AND f.status = 'finalized'"
+        frame = con.sql(
+            "SELECT p.invoice_id, max(f.period_end) AS frozen_until FROM run_periods AS p"
+            " JOIN invoices AS f ON f.subscription_id = p.subscription_id"
+            " AND f.status = 'finalized' AND f.invoice_id <> p.invoice_id"
             " AND f.period_start < p.period_end AND p.period_start < f.period_end"
-            " ORDER BY 1"
-        ).fetchall()
+            " GROUP BY p.invoice_id ORDER BY p.invoice_id"
+        ).pl()
     finally:
         con.unregister("run_periods")
-    return [row[0] for row in rows]
+    return frame.cast(empty.schema) if frame.height else empty  # type: ignore[arg-type]
 
 
 def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:
