@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from meterbill import Workspace
+from meterbill.errors import WorkspaceError
 
 CATALOG = """
 [meters.eu_calls]
@@ -29,3 +32,76 @@ def test_meters_view_filters_are_json_text(tmp_path: Path) -> None:
         ("calls", None, None),
         ("eu_calls", '{"status": ["200", "true"], "region": ["eu", "ü"]}', "ü"),
     ]
+
+
+@pytest.fixture(scope="module")
+def example_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The O1 example workspace (its events ingested), shared by the read-only tests."""
+    return Workspace.init(tmp_path_factory.mktemp("sql") / "ws", example="openai-o1")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of the workspace but the lock, by path: what a query must not change."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+# Each tries to write: DuckDB's parser reads a backtick as an identifier quote where
+# sqlglot's DuckDB dialect does not, so "`--`" hid the rest of the line from a
+# sqlglot-only check while DuckDB ran it (the COPY overwrote a lake file).
+ESCAPES = [
+    "SELECT 1 `--`; COPY (SELECT 1 AS x) TO $$LAKE_FILE$$ (FORMAT parquet); SELECT 42",
+    "SELECT 1 `--`; COPY (SELECT 1 AS x) TO $$LAKE_FILE$$ (FORMAT parquet)",
+    "SELECT 1 \f`--}` ; COPY (SELECT 1 AS x) TO $$LAKE_DIR/new.csv$$ ; SELECT 2",
+    "SELECT 1; COPY (SELECT 1) TO 'LAKE_DIR/x.csv'",
+    "COPY (SELECT 1) TO 'LAKE_DIR/x.csv'",
+    "ATTACH 'LAKE_DIR/evil.duckdb' AS evil",
+    "DETACH ws",
+    "EXPORT DATABASE 'LAKE_DIR/export'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SET enable_external_access = true",
+    "PRAGMA enable_profiling",
+    "CALL pragma_version()",
+    "CREATE TABLE t AS SELECT 1",
+    "WITH x AS (SELECT 1) INSERT INTO invoices SELECT * FROM invoices",
+    "DELETE FROM invoices",
+    "UPDATE invoices SET total = 0",
+    "PIVOT (SELECT 1 AS a, 2 AS b) ON a USING sum(b)",
+    "SELECT * FROM query('CREATE TABLE t AS SELECT 1')",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('LAKE_DIR/../catalog.toml')",
+    "SELECT * FROM glob('LAKE_DIR/../**')",
+]
+
+
+@pytest.mark.parametrize("query", ESCAPES)
+def test_sql_cannot_change_the_workspace(example_workspace: Workspace, query: str) -> None:
+    root = example_workspace.root
+    lake_file = sorted((root / "lake" / "events").rglob("*.parquet"))[0]
+    query = query.replace("LAKE_FILE", str(lake_file)).replace("LAKE_DIR", str(root / "lake"))
+    before = _snapshot(root)
+    with pytest.raises(WorkspaceError, match=r"^sql: "):
+        example_workspace.sql(query)
+    assert _snapshot(root) == before
+    assert example_workspace.sql("SELECT count(*) AS n FROM events").item() == 2550
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("FROM customers SELECT customer_id", "cust_acme"),
+        ("SELECT `--` FROM (SELECT 1 AS `--`)", 1),
+        ("SELECT $$;$$ AS s", ";"),
+        ("SELECT 1 AS n; ", 1),
+        ("DESCRIBE SELECT 1 AS n", "n"),
+        ("SELECT count(*) FROM ws.main.lake_files", 41),
+    ],
+)
+def test_sql_reads_what_duckdb_reads(
+    example_workspace: Workspace, query: str, expected: object
+) -> None:
+    assert example_workspace.sql(query).row(0)[0] == expected

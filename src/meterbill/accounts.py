@@ -4,10 +4,16 @@ An import is all or nothing: every row is checked first (unknown plan, bad time 
 ``end`` before ``start``, missing ids, an id given twice), every problem is reported
 with its row number, and only a clean file is written, in one transaction. A column
 the import does not know is refused (a typo such as ``timezon`` would otherwise make
-every customer UTC without a word).
+every customer UTC without a word); a known column the file lacks keeps the stored value
+of an existing row (a file of names does not move customers to UTC, a file without
+``end`` does not reopen ended subscriptions); an empty cell is the default (no ``end``,
+UTC, anniversary).
 
 ``start``/``end`` are a date (local midnight in the customer's time zone), a timestamp
-without offset (local wall clock) or a timestamp with offset (that instant).
+without offset (local wall clock) or a timestamp with offset (that instant). A wall clock
+is kept (``subscription_wall_clocks``) and follows the customer's time zone when a
+customers import changes it, as it does when subscriptions come first and create their
+customers in UTC.
 """
 
 from __future__ import annotations
@@ -72,6 +78,20 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
         ) from None
+
+
+def wall_clock(text: str) -> datetime | None:
+    """The local wall clock ``text`` names (a date is its midnight), or None when it has
+    an offset (an instant, whatever the time zone). ``text`` parses (``parse_instant``)."""
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time())
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo is None else None
+
+
+def _instant(local: datetime, timezone: str) -> datetime:
+    """A wall clock in ``timezone`` as a UTC instant (as ``parse_instant`` reads it)."""
+    return local.replace(tzinfo=_zone(timezone)).astimezone(UTC)
 
 
 def parse_instant(text: str, timezone: str) -> datetime:
@@ -147,13 +167,57 @@ def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult
         clean[customer_id] = (customer_id, row.get("name"), row.get("email"), timezone)
     _refuse(path, problems)
     existing = _existing(con, "customers", "customer_id", clean)
+    zones_before = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
+    moved = {
+        cid: row[3]
+        for cid, row in clean.items()
+        if cid in zones_before and rows and "timezone" in rows[0] and zones_before[cid] != row[3]
+    }
+    given = [c for c in ("name", "email", "timezone") if rows and c in rows[0]]
+    update = (
+        "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in given)
+        if given
+        else "DO NOTHING"
+    )
     _upsert(
         con,
-        "INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET"
-        " name = excluded.name, email = excluded.email, timezone = excluded.timezone",
+        f"INSERT INTO customers VALUES (?, ?, ?, ?) ON CONFLICT (customer_id) {update}",  # noqa: S608 (our names)
         list(clean.values()),
     )
+    _follow_time_zones(con, path, moved)
     return ImportResult(inserted=len(clean) - len(existing), updated=len(existing))
+
+
+def _follow_time_zones(con: duckdb.DuckDBPyConnection, path: Path, moved: dict[str, str]) -> None:
+    """Move the starts and ends given as wall clocks of customers whose time zone changed
+    (``moved``: customer -> new zone) to that wall clock in the new zone.
+
+    Raises:
+        SubscriptionError: a moved start would reach its end (nothing is committed).
+    """
+    if not moved:
+        return
+    rows = con.execute(
+        "SELECT s.subscription_id, s.customer_id, s.start_at, s.end_at, w.start_local,"
+        " w.end_local FROM subscriptions AS s JOIN subscription_wall_clocks AS w"
+        " USING (subscription_id) WHERE list_contains(?, s.customer_id)"
+        " ORDER BY s.subscription_id",
+        [sorted(moved)],
+    ).fetchall()
+    updates, problems = [], []
+    for sub_id, customer_id, start, end, start_local, end_local in rows:
+        zone = moved[customer_id]
+        start = start if start_local is None else _instant(start_local, zone)
+        end = end if end_local is None else _instant(end_local, zone)
+        if end is not None and end <= start:
+            problems.append(
+                f"customer {customer_id!r}: timezone {zone}: subscription {sub_id!r} would "
+                "end before it starts"
+            )
+        updates.append((start, end, sub_id))
+    _refuse(path, problems)
+    _upsert(con, "UPDATE subscriptions SET start_at = ?, end_at = ? WHERE subscription_id = ?",
+            updates)  # fmt: skip
 
 
 def import_subscriptions(
@@ -165,6 +229,18 @@ def import_subscriptions(
     """
     rows = read_table(path, SUBSCRIPTION_COLUMNS)
     zones = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
+    # a column the file lacks keeps an existing subscription's stored value
+    keep_end = bool(rows) and "end" not in rows[0]
+    keep_cycle = bool(rows) and "billing_cycle" not in rows[0]
+    stored = {
+        sub_id: (end_at, cycle, end_local)
+        for sub_id, end_at, cycle, end_local in con.execute(
+            "SELECT s.subscription_id, s.end_at, s.billing_cycle, w.end_local"
+            " FROM subscriptions AS s LEFT JOIN subscription_wall_clocks AS w"
+            " USING (subscription_id)"
+        ).fetchall()
+    }
+    clocks: list[tuple[str, datetime | None, datetime | None]] = []
     problems: list[str] = []
     clean: dict[str, tuple[Any, ...]] = {}
     rows_of: dict[str, int] = {}
@@ -187,7 +263,8 @@ def import_subscriptions(
             known = ", ".join(sorted(catalog.plans)) or "none"
             problems.append(f"{where}: plan: unknown plan {plan!r}; known plans are {known}")
             continue
-        cycle = row.get("billing_cycle") or "anniversary"
+        before = stored.get(subscription_id)
+        cycle = (before[1] if keep_cycle and before else row.get("billing_cycle")) or "anniversary"
         if cycle not in CYCLES:
             problems.append(
                 f"{where}: billing_cycle: must be anniversary or calendar, not {cycle!r}"
@@ -205,11 +282,16 @@ def import_subscriptions(
         except ValueError as exc:
             problems.append(f"{where}: end: {exc}")
             continue
+        end_local = wall_clock(row["end"]) if row.get("end") else None
+        if keep_end and before:
+            end, end_local = before[0], before[2]
         if end is not None and end <= start:
-            problems.append(f"{where}: end: must be after start")
+            kept = " (the stored end: the file has no end column)" if keep_end and before else ""
+            problems.append(f"{where}: end: must be after start{kept}")
             continue
         if customer_id not in zones:
             new_customers.add(customer_id)
+        clocks.append((subscription_id, wall_clock(row["start"]), end_local))
         clean[row["subscription_id"]] = (
             row["subscription_id"],
             customer_id,
@@ -233,5 +315,15 @@ def import_subscriptions(
         " start_at = excluded.start_at, end_at = excluded.end_at,"
         " billing_cycle = excluded.billing_cycle",
         list(clean.values()),
+    )
+    _upsert(
+        con,
+        "INSERT OR REPLACE INTO subscription_wall_clocks VALUES (?, ?, ?)",
+        [clock for clock in clocks if clock[1] is not None or clock[2] is not None],
+    )
+    _upsert(
+        con,
+        "DELETE FROM subscription_wall_clocks WHERE subscription_id = ?",
+        [(clock[0],) for clock in clocks if clock[1] is None and clock[2] is None],
     )
     return ImportResult(inserted=len(clean) - len(existing), updated=len(existing))

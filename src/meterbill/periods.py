@@ -207,6 +207,13 @@ def period_at(
     return None
 
 
+def whole_local_days(start: datetime, end: datetime, timezone: str) -> int:
+    """Whole local days between two instants on ``timezone``'s wall clock (as a partial
+    period counts them for proration)."""
+    zone = ZoneInfo(timezone)
+    return _whole_days(_wall_clock(start, zone), _wall_clock(end, zone))
+
+
 def local_midnight(day: date, timezone: str) -> datetime:
     """That date's midnight in the time zone, as a UTC instant (``--through DATE``)."""
     return _to_utc(datetime.combine(day, time()), ZoneInfo(timezone))

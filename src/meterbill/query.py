@@ -6,22 +6,21 @@ Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``pr
 ``invalid_events``: the events each meter matched but could not aggregate, rendered from
 ``sql/views/``).
 
-Read-only in two layers: the statement must parse as a single query (SELECT/WITH/UNION
-..., nothing that writes), and the connection has the state attached READ_ONLY,
-external access off except the lake folder, and its configuration locked, so even a
-query that slips past the first layer cannot write.
+Read-only in two layers: DuckDB's own parser must read one statement of type SELECT
+(SELECT/WITH/UNION/FROM/DESCRIBE ..., nothing that writes), executed as parsed, and the
+connection has the state attached READ_ONLY, external access off except the lake folder,
+and its configuration locked, so a statement that slipped past the first layer could
+write nowhere but in the lake folder (DuckDB has no read-only file access): the first
+layer is the one that keeps the lake's files whole.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import duckdb
 import polars as pl
-import sqlglot
-from sqlglot import exp
 
 from meterbill import state
 from meterbill.catalog.model import Catalog
@@ -39,27 +38,30 @@ _STATE_VIEWS = (
 )  # fmt: skip
 
 
-def check_read_only(query: str) -> None:
-    """Refuse anything but one read-only query.
+def read_only_statement(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement:
+    """The one read-only statement in ``query``, as DuckDB's own parser reads it.
+
+    The statement returned is the one executed, so what was checked is what runs: a
+    second parser (sqlglot, once) could read a text differently (DuckDB takes a backtick
+    as an identifier quote, so "SELECT 1 `--`; COPY ..." was one query with a comment
+    to sqlglot and two statements to DuckDB).
 
     Raises:
         WorkspaceError: not SQL, several statements, or a statement that is not a query.
     """
-    # sqlglot logs a warning when it falls back to a bare Command (LOAD, CALL, EXPLAIN):
-    # the refusal below is the one line the user sees.
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
     try:
-        statements = [s for s in sqlglot.parse(query, read="duckdb") if s is not None]
-    except sqlglot.errors.ParseError as exc:
-        raise WorkspaceError(f"sql: cannot parse the query: {str(exc).splitlines()[0]}") from None
-    finally:
-        logger.setLevel(level)
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise WorkspaceError(f"sql: cannot parse the query: {_first_line(exc)}") from None
     if len(statements) != 1:
         raise WorkspaceError("sql: give exactly one query")
-    if not isinstance(statements[0], exp.Query):
+    if statements[0].type != duckdb.StatementType.SELECT:
         raise WorkspaceError("sql: only read-only queries (SELECT, WITH, ...) are allowed")
+    return statements[0]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
 
 
 def _catalog_frames(catalog: Catalog) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -118,9 +120,9 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
     Raises:
         WorkspaceError: the query is not read-only or fails.
     """
-    check_read_only(query)
     con = duckdb.connect()
     try:
+        statement = read_only_statement(con, query)
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
         con.execute(f"ATTACH {lit(str(state_file))} AS ws (READ_ONLY)")
@@ -147,8 +149,8 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         con.execute(f"SET allowed_directories = [{lit(str(root / 'lake'))}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        return con.sql(query).pl()
+        return con.sql(statement).pl()
     except duckdb.Error as exc:
-        raise WorkspaceError(f"sql: {str(exc).strip().splitlines()[0]}") from None
+        raise WorkspaceError(f"sql: {_first_line(exc)}") from None
     finally:
         con.close()

@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     end_at TIMESTAMPTZ,
     billing_cycle VARCHAR NOT NULL
 );
+-- The wall clock of a start or end given without offset (NULL when given with one): the
+-- customer's time zone may be set or corrected later (a subscription may come first and
+-- create its customer in UTC), and such a start moves with it.
+CREATE TABLE IF NOT EXISTS subscription_wall_clocks (
+    subscription_id VARCHAR PRIMARY KEY,
+    start_local TIMESTAMP,
+    end_local TIMESTAMP
+);
 -- One row per committed ingest; the three counts always add up to records_read.
 CREATE TABLE IF NOT EXISTS ingests (
     ingest_id VARCHAR PRIMARY KEY,

@@ -35,7 +35,13 @@ from meterbill.invoices import ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
-from meterbill.periods import Period, local_midnight, period_at, periods_through
+from meterbill.periods import (
+    Period,
+    local_midnight,
+    period_at,
+    periods_through,
+    whole_local_days,
+)
 
 if TYPE_CHECKING:  # the events stage loads on first ingest (start-up time)
     from meterbill.events import IngestResult
@@ -65,6 +71,12 @@ class RunResult:
     #: Meters two subscriptions of one customer price at once: their events are billed
     #: on both (``invoices.overlaps.SHARED_SCHEMA``).
     shared_meters: pl.DataFrame
+    #: Drafts removed as no period of their subscription's current schedule (re-imported
+    #: with another start, end, plan or customer), and not drafted again by this run.
+    removed_drafts: int = 0
+    #: Periods not billed because finalized invoices of their subscription cover them
+    #: (a start moved, or a time zone changed, since): that time is billed already.
+    overlapping_finalized: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +240,12 @@ class Workspace:
         with self._state() as con:
             on_progress("computing billing periods")
             subscriptions = _subscriptions(con, catalog)
-            periods = _billing_periods(subscriptions, through, now=now)
+            schedule, covered = _schedule(con, subscriptions, now)
+            removed = ledger.remove_stale_drafts(con, schedule)
+            periods = _through(schedule, subscriptions, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
+            frozen = _through(covered, subscriptions, through)
             twice = shared_meters(
                 [
                     (sub, customer, plan, start, end)
@@ -304,15 +319,18 @@ class Workspace:
                 invoices = _frame(con, "invoices", INVOICE_SCHEMA, invoices["invoice_id"].to_list())
             late = watermark.late_events(con, self.root)
         return RunResult(
-            run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice
-        )
+            run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice,
+            len(set(removed) - set(invoices["invoice_id"])), frozen.height,
+        )  # fmt: skip
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
         """Finalize drafts; returns how many were numbered.
 
         All drafts, or the listed ones; with ``through``, only those whose period ends by
         then (a date is each customer's local midnight, as for ``invoice_run``). A listed
-        invoice that is already finalized is left as it is.
+        invoice that is already finalized is left as it is. Drafts of periods their
+        subscriptions no longer have (re-imported since the run) are removed, never
+        numbered.
 
         Raises:
             WorkspaceError: a listed id is no invoice's (nothing is finalized), or a bad
@@ -320,9 +338,11 @@ class Workspace:
         """
         if through is not None:
             _through_instant(through, "UTC")  # validates before any work
+        catalog = self.catalog()
         with self._state() as con:
             if invoice_ids:
                 _refuse_unknown_invoices(con, invoice_ids)
+            _remove_stale_drafts(con, _subscriptions(con, catalog), _now())
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -391,26 +411,58 @@ class Workspace:
         with self._state() as con:
             return _customers(con)
 
-    def invoices(self) -> pl.DataFrame:
-        """Every invoice, in the contract's columns."""
+    def invoices(
+        self,
+        *,
+        status: str | None = None,
+        customer: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> pl.DataFrame:
+        """Every invoice, in the contract's columns, or those of a status, a customer, and
+        periods starting at or after ``period_from`` and ending by ``period_to``.
+
+        A date bound is each customer's local midnight (as ``--through`` is), so "March"
+        selects every customer's March whatever its time zone; a timestamp needs an offset.
+
+        Raises:
+            WorkspaceError: a bad ``period_from`` or ``period_to``.
+        """
+        chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
-            return _frame(con, "invoices", INVOICE_SCHEMA)
+            return chosen.apply(_frame(con, "invoices", INVOICE_SCHEMA), _customers(con))
 
     def line_items(self) -> pl.DataFrame:
         """Every line item, in the contract's columns (plus ``line_number``)."""
         with self._state() as con:
             return _frame(con, "line_items", LINE_ITEM_SCHEMA)
 
-    def ledger(self) -> Ledger:
-        """Every invoice, line item and customer, read in one transaction: a consistent
-        snapshot (reading them one call each could straddle a run that commits between
-        the calls, pairing one run's invoice totals with the next run's lines)."""
+    def ledger(
+        self,
+        *,
+        status: str | None = None,
+        customer: str | None = None,
+        period_from: str | None = None,
+        period_to: str | None = None,
+    ) -> Ledger:
+        """The invoices ``invoices`` selects, their line items and every customer, read in
+        one transaction: a consistent snapshot (reading them one call each could straddle
+        a run that commits between the calls, pairing one run's invoice totals with the
+        next run's lines).
+
+        Raises:
+            WorkspaceError: a bad ``period_from`` or ``period_to``.
+        """
+        chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
-            return Ledger(
-                invoices=_frame(con, "invoices", INVOICE_SCHEMA),
-                line_items=_frame(con, "line_items", LINE_ITEM_SCHEMA),
-                customers=_customers(con),
-            )
+            customers = _customers(con)
+            invoices = chosen.apply(_frame(con, "invoices", INVOICE_SCHEMA), customers)
+            lines = _frame(con, "line_items", LINE_ITEM_SCHEMA)
+        return Ledger(
+            invoices=invoices,
+            line_items=lines.filter(pl.col("invoice_id").is_in(invoices["invoice_id"].implode())),
+            customers=customers,
+        )
 
     def invoice(self, invoice_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         """One invoice and its lines.
@@ -438,6 +490,45 @@ class Workspace:
         with state.workspace_lock(self.root):
             state.connect_state(self.root).close()  # brings an older state's schema up to date
             return run_query(self.root, self.catalog(), query)
+
+
+@dataclass(frozen=True, slots=True)
+class _InvoiceFilter:
+    """Which invoices ``Workspace.invoices`` and ``Workspace.ledger`` keep."""
+
+    status: str | None
+    customer: str | None
+    period_from: str | None
+    period_to: str | None
+
+    def __post_init__(self) -> None:
+        for option, text in (("--from", self.period_from), ("--to", self.period_to)):
+            if text is not None:
+                _through_instant(text, "UTC", option)  # validates before any work
+
+    def apply(self, invoices: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``invoices`` chosen; date bounds in each customer's time zone."""
+        if self.status is not None:
+            invoices = invoices.filter(pl.col("status") == self.status)
+        if self.customer is not None:
+            invoices = invoices.filter(pl.col("customer_id") == self.customer)
+        if self.period_from is None and self.period_to is None:
+            return invoices
+        zones = dict(customers.select("customer_id", "timezone").iter_rows())
+        at = cache(_through_instant)  # one parse per time zone, not per invoice
+        keep = [
+            (
+                self.period_from is None
+                or start >= at(self.period_from, zones.get(cid) or "UTC", "--from")
+            )
+            and (
+                self.period_to is None or end <= at(self.period_to, zones.get(cid) or "UTC", "--to")
+            )
+            for cid, start, end in invoices.select(
+                "customer_id", "period_start", "period_end"
+            ).iter_rows()
+        ]
+        return invoices.filter(pl.Series(keep, dtype=pl.Boolean))
 
 
 def _customers(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -590,6 +681,70 @@ def _billing_periods(
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
     return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+
+
+def _through(
+    schedule: pl.DataFrame, subscriptions: list[tuple[Any, ...]], through: str
+) -> pl.DataFrame:
+    """The periods of ``schedule`` (every ended one) that end by ``through`` in their
+    customer's time zone: what ``_billing_periods`` gives for ``through``."""
+    at = cache(_through_instant)
+    ends = {row[0]: at(through, row[-1]) for row in subscriptions}
+    cut = pl.DataFrame(
+        {"subscription_id": list(ends), "through": list(ends.values())},
+        schema={"subscription_id": pl.String, "through": pl.Datetime("us", "UTC")},
+    )
+    return (
+        schedule.join(cut, on="subscription_id", how="left", maintain_order="left")
+        .filter(pl.col("period_end") <= pl.col("through"))
+        .drop("through")
+    )
+
+
+def _schedule(
+    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every ended period of the ``subscriptions``, less the time finalized invoices of
+    the same subscription already billed; and the periods that leaves nothing of.
+
+    A period that a finalized invoice overlaps (a start moved, or a time zone changed,
+    after finalizing) starts where the frozen history ends (``ledger.frozen_until``),
+    its flat fee prorated by the whole local days left; its invoice id stays the
+    period's own, so every run and ``finalize`` see the same draft.
+    """
+    schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
+    frozen = ledger.frozen_until(con, schedule)
+    if frozen.is_empty():
+        return schedule, schedule.clear()
+    zones = {row[0]: row[-1] for row in subscriptions}
+    schedule = schedule.join(frozen, on="invoice_id", how="left", maintain_order="left")
+    covered = schedule.filter(pl.col("frozen_until") >= pl.col("period_end"))
+    clipped = schedule.filter(pl.col("frozen_until") > pl.col("period_start")).filter(
+        pl.col("frozen_until") < pl.col("period_end")
+    )
+    days = {
+        invoice_id: whole_local_days(start, end, zones[sub_id])
+        for invoice_id, sub_id, start, end in clipped.select(
+            "invoice_id", "subscription_id", "frozen_until", "period_end"
+        ).iter_rows()
+    }
+    schedule = (
+        schedule.filter(~pl.col("invoice_id").is_in(covered["invoice_id"].to_list()))
+        .with_columns(
+            period_start=pl.max_horizontal("period_start", "frozen_until"),
+            days=pl.col("invoice_id").replace_strict(days, default=pl.col("days")),
+        )
+        .drop("frozen_until")
+    )
+    return schedule, covered.drop("frozen_until")
+
+
+def _remove_stale_drafts(
+    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
+) -> list[str]:
+    """Delete the drafts that no ended period of the current schedules matches (see
+    ``ledger.remove_stale_drafts``); returns their ids."""
+    return ledger.remove_stale_drafts(con, _schedule(con, subscriptions, now)[0])
 
 
 def _periods_at(

@@ -519,3 +519,24 @@ def test_init_refuses_an_existing_workspace(workspace: Path) -> None:
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.stdout.startswith("Usage: ")
+
+
+@pytest.mark.parametrize(
+    "target", ["state.duckdb", "catalog.toml", "meterbill.toml", ".lock", "lake/x.parquet"]
+)
+def test_out_never_overwrites_the_workspace(workspace: Path, target: str) -> None:
+    """``sql``, ``usage`` and ``export`` cannot change the workspace through ``--out``."""
+    before = {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()}
+    for args in (
+        ["sql", "SELECT 1 AS x", "--format", "parquet"],
+        ["usage", "--format", "csv"],
+        ["export", "invoices", "--format", "csv"],
+    ):
+        result = run(*args, "--out", workspace / target, "-w", workspace, ok=False)
+        assert result.exit_code == 2 and result.stderr.startswith(
+            f"meterbill: error: --out {workspace / target}: "
+        ), result.stderr
+    assert {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()} == before
+    # the workspace folder itself is fine for other files
+    run("sql", "SELECT 1 AS x", "--format", "csv", "--out", workspace / "x.csv", "-w", workspace)
+    assert (workspace / "x.csv").read_text() == "x\n1\n"

@@ -153,3 +153,223 @@ def test_two_subscriptions_at_once_on_a_shared_meter_warn(tmp_path: Path) -> Non
     run("invoice", "finalize", "-w", ws)
     again = run("invoice", "run", "--through", "2026-11-01", "-w", ws)
     assert "0 invoices" in again.stderr and "warning" not in again.stderr
+
+
+def test_export_period_filters_are_each_customers_dates(tmp_path: Path) -> None:
+    """``--from``/``--to`` dates are the customer's local midnights, as ``--through`` is:
+    the March of a customer at UTC+14 starts Feb 28 10:00Z and ends Mar 31 10:00Z, at
+    UTC-12 it runs from Mar 1 12:00Z to Apr 1 12:00Z; both are March invoices."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "10.00"\n'
+    )
+    (tmp_path / "c.csv").write_text(
+        "customer_id,timezone\neast,Pacific/Kiritimati\nwest,Etc/GMT+12\nutc,UTC\n"
+    )
+    (tmp_path / "s.csv").write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        + "".join(f"s_{c},{c},base,2026-01-01,calendar\n" for c in ("east", "west", "utc"))
+    )
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    run("subscriptions", "import", tmp_path / "s.csv", "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+
+    def exported(*bounds: str) -> list[tuple[str, str]]:
+        out = run(
+            "export", "invoices", "--format", "csv", "--out", "-", *bounds, "-w", ws
+        ).stdout.splitlines()[1:]
+        return sorted((row.split(",")[3], row.split(",")[7]) for row in out)
+
+    assert exported("--from", "2026-03-01", "--to", "2026-04-01") == [
+        ("east", "2026-02-28T10:00:00Z"),
+        ("utc", "2026-03-01T00:00:00Z"),
+        ("west", "2026-03-01T12:00:00Z"),
+    ]
+    # a timestamp is that instant for every customer
+    assert exported("--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z") == [
+        ("utc", "2026-03-01T00:00:00Z")
+    ]
+    assert run(
+        "export", "invoices", "--format", "csv", "--out", "-", "--to", "2026-04-01T00:00",
+        "-w", ws, ok=False,
+    ).stderr == "meterbill: error: --to: a timestamp needs an offset (like +00:00): '2026-04-01T00:00'\n"  # fmt: skip
+
+
+def test_show_and_preview_title_the_period_in_the_customers_time_zone(tmp_path: Path) -> None:
+    """Mar 15 to Apr 1 at UTC+14 is Mar 14 10:00Z to Mar 31 10:00Z: the title shows the
+    customer's dates, with the zone, not the UTC instants cut to dates."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    (tmp_path / "c.csv").write_text("customer_id,timezone\neast,Pacific/Kiritimati\n")
+    (tmp_path / "s.csv").write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        "cal,east,base,2026-03-15,calendar\nann,east,base,2026-03-15T06:30:00,anniversary\n"
+    )
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    run("subscriptions", "import", tmp_path / "s.csv", "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "-w", ws)
+    invoice_id = run(
+        "sql", "SELECT invoice_id FROM invoices WHERE subscription_id = 'cal'", "--format", "csv",
+        "-w", ws,
+    ).stdout.splitlines()[1]  # fmt: skip
+    shown = run("invoice", "show", invoice_id, "-w", ws).stdout
+    assert "(draft) east base 2026-03-15 to 2026-04-01 (Pacific/Kiritimati)" in shown
+    assert "Total: 17.00 USD" in shown
+    # rich wraps a title to its table's width: compare words
+    preview = " ".join(
+        run("invoice", "preview", "east", "--at", "2026-04-20", "-w", ws).stdout.split()
+    )
+    assert "(preview) east base 2026-04-01 to 2026-05-01 (Pacific/Kiritimati)" in preview
+    assert "(preview) east base 2026-04-15 06:30 to 2026-05-15 06:30 (Pacific/Kiritimati)" in (
+        preview
+    )
+
+
+def test_a_reimported_subscription_leaves_no_stale_draft(tmp_path: Path) -> None:
+    """Drafts of periods a subscription no longer has (another start, end or plan after
+    an upsert) are removed by the next run, even beyond its ``--through``; finalized
+    invoices stay. Otherwise the old March draft and the new one are both finalized."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n\n'
+        '[plans.big]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.big.prices]]\nmodel = "flat_fee"\namount = "62.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "a,c1,base,2026-01-01,,calendar\nb,c2,base,2026-03-10,,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-02-01", "--finalize", "-w", ws)
+    run("invoice", "run", "--through", "2026-06-01", "-w", ws)
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,end,billing_cycle\n"
+        "a,c1,big,2026-01-01,2026-04-16,calendar\nb,c2,base,2026-03-20,,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-04-01", "-w", ws)
+    assert "removed 3 drafts of periods their subscriptions no longer have" in result.stderr
+
+    def invoices() -> list[str]:
+        return run(
+            "sql", "SELECT status, subscription_id, plan, period_start, period_end, total, currency"
+            " FROM invoices ORDER BY subscription_id, period_start", "--format", "csv", "-w", ws,
+        ).stdout.splitlines()[1:]  # fmt: skip
+
+    assert invoices() == [
+        "finalized,a,base,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z,31.00,USD",
+        "draft,a,big,2026-02-01T00:00:00Z,2026-03-01T00:00:00Z,62.00,USD",
+        "draft,a,big,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,62.00,USD",
+        # beyond --through: the old plan's April and May drafts are gone
+        "draft,b,base,2026-03-20T00:00:00Z,2026-04-01T00:00:00Z,12.00,USD",
+        "draft,b,base,2026-04-01T00:00:00Z,2026-05-01T00:00:00Z,31.00,USD",
+        "draft,b,base,2026-05-01T00:00:00Z,2026-06-01T00:00:00Z,31.00,USD",
+    ]
+    run("invoice", "run", "--through", "2026-06-01", "-w", ws)
+    assert invoices()[2:4] == [
+        "draft,a,big,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,62.00,USD",
+        "draft,a,big,2026-04-01T00:00:00Z,2026-04-16T00:00:00Z,31.00,USD",
+    ]
+
+
+def test_finalize_never_numbers_a_stale_draft(tmp_path: Path) -> None:
+    """A subscription re-imported with a later start after the run: ``invoice finalize``
+    removes the old period's draft instead of numbering it."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,base,2026-03-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,base,2026-04-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    assert run("invoice", "finalize", "-w", ws).stdout == "finalized 1 invoice\n"
+    assert run(
+        "sql", "SELECT invoice_number, period_start FROM invoices", "--format", "csv", "-w", ws
+    ).stdout.splitlines() == ["invoice_number,period_start", "INV-000001,2026-04-01T00:00:00Z"]
+
+
+def test_periods_across_a_finalized_invoice_are_not_billed_twice(tmp_path: Path) -> None:
+    """March is finalized; the subscription is re-imported to start Mar 15: its new first
+    period (Mar 15 to Apr 1) lies inside the finalized March, so it is not billed (and
+    the run says so); April on is billed as usual."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\ns,c,base,2026-03-01,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "--finalize", "-w", ws)
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\ns,c,base,2026-03-15,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    assert "warning: 1 period not billed: finalized invoices of its subscription cover" in (
+        result.stderr
+    )
+    assert run(
+        "sql", "SELECT invoice_number, period_start, total, currency FROM invoices"
+        " ORDER BY period_start", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == [
+        "INV-000001,2026-03-01T00:00:00Z,31.00,USD",
+        ",2026-04-01T00:00:00Z,31.00,USD",
+    ]  # fmt: skip
+
+
+def test_periods_start_where_the_finalized_history_ends(tmp_path: Path) -> None:
+    """A customer moved from UTC to Tokyo after March was finalized: Tokyo's March lies
+    within the finalized March (not billed, with a warning), Tokyo's April starts where
+    the finalized March ends (Apr 1 00:00Z; 29 whole local days of 30); an anniversary
+    start moved to Mar 15 bills Apr 1 to Apr 15 (14 of 31 days). ``invoice finalize``
+    numbers these clipped drafts (they are their subscription's periods)."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.base]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.base.prices]]\nmodel = "flat_fee"\namount = "30.00"\n\n'
+        '[plans.ann]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.ann.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        "t,tokyo,base,2026-03-01,calendar\na,utc,ann,2026-03-01,anniversary\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "--finalize", "-w", ws)
+    (tmp_path / "c.csv").write_text("customer_id,timezone\ntokyo,Asia/Tokyo\n")
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\na,utc,ann,2026-03-15\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    result = run("invoice", "run", "--through", "2026-05-16", "-w", ws)
+    assert "warning: 1 period not billed" in result.stderr
+    run("invoice", "finalize", "-w", ws)
+    assert run(
+        "sql", "SELECT invoice_number, subscription_id, period_start, period_end, total, currency"
+        " FROM invoices ORDER BY subscription_id, period_start", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == [
+        "INV-000002,a,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,31.00,USD",
+        "INV-000004,a,2026-04-01T00:00:00Z,2026-04-15T00:00:00Z,14.00,USD",
+        "INV-000005,a,2026-04-15T00:00:00Z,2026-05-15T00:00:00Z,31.00,USD",
+        "INV-000001,t,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,30.00,USD",
+        "INV-000003,t,2026-04-01T00:00:00Z,2026-04-30T15:00:00Z,29.00,USD",
+    ]  # fmt: skip

@@ -41,7 +41,7 @@ NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 #: decisions.md, "Numeric strings": from this magnitude a value is text only.
 LARGEST = Decimal("1e26")
 #: ISO 4217 minor units of the currencies the scenarios use (unknown ones: 2).
-MINOR_UNITS = {"USD": 2, "JPY": 0, "KWD": 3}
+MINOR_UNITS = {"USD": 2, "JPY": 0, "KWD": 3, "CLF": 4}
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,12 @@ AGGREGATIONS = [
     "count", "sum", "count_unique", "max", "min", "avg", "latest", "sum_with_multiplier",
     "weighted_sum",
 ]  # fmt: skip
-TIMEZONES = ["UTC", "Asia/Kolkata", "America/New_York"]
+#: UTC+14 and UTC-12 (the ends of the day), a missing midnight (Santiago), a 30-minute
+#: daylight-saving shift (Lord Howe) and a quarter-hour offset (Kathmandu).
+TIMEZONES = [
+    "UTC", "Asia/Kolkata", "America/New_York", "Pacific/Kiritimati", "Etc/GMT+12",
+    "America/Santiago", "Australia/Lord_Howe", "Asia/Kathmandu",
+]  # fmt: skip
 CURRENCIES = ["USD", "JPY", "KWD"]
 EVENT_NAMES = ["api", "job"]
 #: The scenario's calendar: events from late December to early April 2026.
@@ -723,6 +728,9 @@ PRICING_EXAMPLES = [
     (ref.Price("per_unit", unit_amount=Decimal("0.005")), "5", "USD", "0.03"),
     (ref.Price("per_unit", unit_amount=Decimal("1000.5")), "1", "JPY", "1001"),
     (ref.Price("per_unit", unit_amount=Decimal("1.0005")), "1", "KWD", "1.001"),
+    # "unknown currencies 2" (XYZ is no ISO 4217 code); CLF has 4 places
+    (ref.Price("per_unit", unit_amount=Decimal("0.005")), "1", "XYZ", "0.01"),
+    (ref.Price("per_unit", unit_amount=Decimal("1.00005")), "1", "CLF", "1.0001"),
 ]  # fmt: skip
 PRICING_EXAMPLE = Scenario(
     meters={"q": ref.Meter("q", "api", "sum", "q")},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -272,6 +273,19 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
     if summary.height:
         print_table(summary, title=f"invoice run {result.run_id}")
     click.echo(f"{_count(result.invoices.height, 'invoice')}; SQL at {result.sql_path}", err=True)
+    if result.removed_drafts:
+        click.echo(
+            f"removed {_count(result.removed_drafts, 'draft')} of periods their subscriptions "
+            "no longer have (re-imported with another start, end, plan or customer)",
+            err=True,
+        )
+    if result.overlapping_finalized:
+        click.echo(
+            f"warning: {_count(result.overlapping_finalized, 'period')} not billed: "
+            "finalized invoices of its subscription cover it (a start or a time zone "
+            "changed since they were finalized)",
+            err=True,
+        )
     if result.late_events.height:
         click.echo(
             f"warning: {_count(result.late_events.height, 'late event')} in the periods of "
@@ -348,9 +362,11 @@ def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
     """
     import polars as pl
 
-    invoices, lines = open_workspace(workspace).preview(customer, at=at)
+    ws = open_workspace(workspace)
+    invoices, lines = ws.preview(customer, at=at)
+    zone = _zone_of(ws, customer)
     for row in invoices.iter_rows(named=True):
-        _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]))
+        _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]), zone)
 
 
 @invoice.command("show")
@@ -364,14 +380,31 @@ def invoice_show(invoice_id: str, workspace: Path) -> None:
 
 def _print_invoice(workspace: Workspace, invoice_id: str) -> None:
     head, lines = workspace.invoice(invoice_id)
-    _print_lines(head.row(0, named=True), lines)
+    row = head.row(0, named=True)
+    _print_lines(row, lines, _zone_of(workspace, row["customer_id"]))
 
 
-def _print_lines(row: dict[str, Any], lines: pl.DataFrame) -> None:
-    """An invoice's lines as a table titled with its number, status, customer and period."""
+def _zone_of(workspace: Workspace, customer_id: str) -> str:
+    """The customer's time zone (UTC for one not on file)."""
+    import polars as pl
+
+    zones = workspace.customers().filter(pl.col("customer_id") == customer_id)["timezone"]
+    return (zones[0] if zones.len() else None) or "UTC"
+
+
+def _print_lines(row: dict[str, Any], lines: pl.DataFrame, zone: str) -> None:
+    """An invoice's lines as a table titled with its number, status, customer and period,
+    the period as the customer reads it: local dates (and times, when not midnight) in
+    the customer's time zone, which UTC dates are not (Mar 15 at UTC+14 is Mar 14 UTC)."""
+    from zoneinfo import ZoneInfo
+
+    def local(instant: datetime) -> str:
+        moment = instant.astimezone(ZoneInfo(zone))
+        return f"{moment:%Y-%m-%d}" if moment.time() == time(0) else f"{moment:%Y-%m-%d %H:%M}"
+
     title = (
         f"{row['invoice_number'] or row['invoice_id']} ({row['status']}) {row['customer_id']} "
-        f"{row['plan']} {row['period_start']:%Y-%m-%d} to {row['period_end']:%Y-%m-%d}"
+        f"{row['plan']} {local(row['period_start'])} to {local(row['period_end'])} ({zone})"
     )
     print_table(
         lines.select(
@@ -418,10 +451,11 @@ def usage(
     window: str, fmt: str, out: Path | None, workspace: Path,
 ) -> None:  # fmt: skip
     """Usage over time per customer and meter, aggregated as invoices aggregate it."""
-    frame = open_workspace(workspace).usage(
+    ws = open_workspace(workspace)
+    frame = ws.usage(
         customer=customer, meters=list(meters) or None, start=start, end=end, window=window
     )
-    _emit(frame, fmt=fmt, out=out)
+    _emit(frame, fmt=fmt, out=out, root=ws.root)
 
 
 # -- SQL, export, explain ----------------------------------------------------------
@@ -434,10 +468,11 @@ def usage(
 @handle_errors
 def sql(query: str, fmt: str, out: Path | None, workspace: Path) -> None:
     """Run a read-only SQL QUERY over the workspace's views."""
-    _emit(open_workspace(workspace).sql(query), fmt=fmt, out=out)
+    ws = open_workspace(workspace)
+    _emit(ws.sql(query), fmt=fmt, out=out, root=ws.root)
 
 
-def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
+def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None, root: Path) -> None:
     if fmt == "table" and out is None:
         print_table(frame)
         return
@@ -445,7 +480,7 @@ def _emit(frame: pl.DataFrame, *, fmt: str, out: Path | None) -> None:
         fail("--out needs --format csv, json, parquet or html", 2)
     if out is None and fmt == "parquet":
         fail("--format parquet needs --out FILE (or --out - for standard output)", 2)
-    if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt):
+    if _write(_frame_writer(frame, fmt), out=out or _STDOUT, suffix=fmt, root=root):
         click.echo(f"wrote {_count(frame.height, 'row')} to {out}", err=True)
 
 
@@ -455,14 +490,31 @@ def _frame_writer(frame: pl.DataFrame, fmt: str) -> Callable[[Path], None]:
     return lambda path: write_frame(frame, fmt=fmt, out=path)  # type: ignore[arg-type]
 
 
+def _refuse_own_file(out: Path, root: Path) -> None:
+    from meterbill import settings, state
+    from meterbill.folder import CATALOG_FILE
+
+    target = out.resolve()
+    own = {CATALOG_FILE, settings.SETTINGS_FILE, state.STATE_FILE, f"{state.STATE_FILE}.wal"}
+    if target.parent == root and (target.name in own or target.name == state.LOCK_FILE):
+        fail(f"--out {out}: that is the workspace's own {target.name}; write elsewhere", 2)
+    if target.is_relative_to(root / "lake"):
+        fail(f"--out {out}: inside the workspace's lake; write elsewhere", 2)
+
+
 #: ``--out -``: standard output.
 _STDOUT: Final = Path("-")
 
 
-def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
+def _write(write: Callable[[Path], None], *, out: Path, suffix: str, root: Path) -> bool:
     """Run ``write`` (which writes the file it is given) for ``out``, or for a temporary
-    file copied to standard output when ``out`` is ``-``; whether it went to a file."""
+    file copied to standard output when ``out`` is ``-``; whether it went to a file.
+
+    An ``out`` that is one of the workspace's own files (state, catalog, settings, lock,
+    anything in ``lake/``) is refused: an export or a query never changes the workspace.
+    """
     if out != _STDOUT:
+        _refuse_own_file(out, root)
         write(out)
         return True
     target = Path(tempfile.mkstemp(suffix=f".{suffix}")[1])
@@ -498,12 +550,12 @@ def _write(write: Callable[[Path], None], *, out: Path, suffix: str) -> bool:
 @click.option(
     "--from",
     "period_from",
-    help="Only periods starting at or after this date (UTC midnight) or timestamp with offset.",
+    help="Only periods starting at or after this date (the customer's midnight) or timestamp.",
 )
 @click.option(
     "--to",
     "period_to",
-    help="Only periods ending at or before this date (UTC midnight) or timestamp with offset.",
+    help="Only periods ending at or before this date (the customer's midnight) or timestamp.",
 )
 @workspace_option
 @handle_errors
@@ -512,19 +564,11 @@ def export(
     period_from: str | None, period_to: str | None, workspace: Path,
 ) -> None:  # fmt: skip
     """Export invoices or line items to Parquet, CSV, JSON lines or HTML."""
-    import polars as pl
-
-    ledger = open_workspace(workspace).ledger()  # one snapshot, whatever commits meanwhile
-    invoices = ledger.invoices
-    if status:
-        invoices = invoices.filter(pl.col("status") == status)
-    if customer:
-        invoices = invoices.filter(pl.col("customer_id") == customer)
-    if period_from is not None:
-        invoices = invoices.filter(pl.col("period_start") >= _instant(period_from, "--from"))
-    if period_to is not None:
-        invoices = invoices.filter(pl.col("period_end") <= _instant(period_to, "--to"))
-    lines = ledger.line_items.filter(pl.col("invoice_id").is_in(invoices["invoice_id"].to_list()))
+    ws = open_workspace(workspace)
+    ledger = ws.ledger(  # one snapshot, whatever commits meanwhile
+        status=status, customer=customer, period_from=period_from, period_to=period_to
+    )
+    invoices, lines = ledger.invoices, ledger.line_items
     if what == "line-items":
         frame, noun = lines, "line item"
         write = _frame_writer(frame, fmt)
@@ -535,7 +579,7 @@ def export(
             if fmt == "html"
             else _frame_writer(frame, fmt)
         )
-    if _write(write, out=out, suffix=fmt):
+    if _write(write, out=out, suffix=fmt, root=ws.root):
         click.echo(f"wrote {_count(frame.height, noun)} to {out}", err=True)
 
 
@@ -546,12 +590,6 @@ def _pages_writer(
     from meterbill.export import write_invoice_pages
 
     return lambda path: write_invoice_pages(invoices, lines, customers, out=path)
-
-
-def _instant(text: str, option: str) -> Any:
-    from meterbill.workspace import _through_instant
-
-    return _through_instant(text, "UTC", option)
 
 
 @cli.command()
