@@ -38,7 +38,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Final, Literal, get_args
 
 from meterbill.events.rejects import RecordRejected
@@ -47,12 +46,10 @@ from meterbill.events.schema import (
     CUSTOMER_ID_ALIAS,
     EVENT_ID,
     EVENT_NAME,
-    NUMBER_PATTERN,
     PROPERTIES,
     SOURCE,
     TIMESTAMP,
     PropertyValue,
-    epoch_micros,
     parse_timestamp,
     property_value,
     type_name,
@@ -207,7 +204,7 @@ def lago_event(record: Mapping[str, object], subscriptions: Subscriptions) -> Ev
         event_id=_required_string(record, LAGO_TRANSACTION_ID),
         event_name=_required_string(record, LAGO_CODE),
         customer_id=_lago_customer(record, subscriptions),
-        timestamp_us=_lago_timestamp(record),
+        timestamp_us=_timestamp(record, TIMESTAMP),
         source=None,
         properties=_properties(record, PROPERTIES),
     )
@@ -293,14 +290,6 @@ def _timestamp(record: Mapping[str, object], field: str) -> int:
     if value is None:
         raise RecordRejected("missing_field", f"{field} is required")
     return parse_timestamp(value)
-
-
-def _lago_timestamp(record: Mapping[str, object]) -> int:
-    """Lago's timestamp: epoch seconds, also as a string with a fraction (``"1.5"``)."""
-    value = record.get(TIMESTAMP)
-    if isinstance(value, str) and NUMBER_PATTERN.fullmatch(value) and "e" not in value.lower():
-        return epoch_micros(Decimal(value))
-    return _timestamp(record, TIMESTAMP)
 
 
 def _source(record: Mapping[str, object], field: str) -> str | None:
