@@ -22,8 +22,10 @@ Choices the contract left open, made here:
 * a CSV record number counts data rows, not lines: the header and blank lines are not
   data rows, and a quoted field may span lines;
 * CSV cells are strings; an empty cell is an absent value for ``event_id``, ``source``,
-  ``properties``, the ``properties.<key>`` columns, and for ``customer_id`` and
-  ``external_customer_id`` when the header has both; header names are trimmed;
+  ``properties``, the ``properties.<key>`` columns, for ``customer_id`` and
+  ``external_customer_id`` when the header has both, and in every column when the
+  header has columns of two shapes (``shapes.SHAPE_ONLY_FIELDS``: a file of mixed
+  shapes); header names are trimmed;
 * a Parquet reject's raw text is the row's recognised columns as JSON (other columns
   are never read); nanosecond times are truncated to microseconds;
 * an unreadable file (missing, not Parquet, a CSV header that does not parse) fails the
@@ -51,7 +53,13 @@ import pyarrow.parquet as pq
 from meterbill.errors import IngestError
 from meterbill.events.rejects import RecordRejected, Reject
 from meterbill.events.schema import PROPERTIES, JsonNumber, type_name
-from meterbill.events.shapes import CUSTOMER_FIELDS, OBJECT_FIELDS, OPTIONAL_FIELDS, SHAPE_FIELDS
+from meterbill.events.shapes import (
+    CUSTOMER_FIELDS,
+    OBJECT_FIELDS,
+    OPTIONAL_FIELDS,
+    SHAPE_FIELDS,
+    SHAPE_ONLY_FIELDS,
+)
 
 Format = Literal["jsonl", "csv", "parquet"]
 
@@ -377,6 +385,8 @@ class CsvLayout:
         absent = set(OPTIONAL_FIELDS)
         if len(CUSTOMER_FIELDS & seen) >= 2:
             absent |= CUSTOMER_FIELDS
+        if sum(1 for only in SHAPE_ONLY_FIELDS if only & seen) >= 2:  # mixed shapes
+            absent |= SHAPE_FIELDS
         return cls(len(names), tuple(fields), tuple(property_cells), frozenset(absent), problem)
 
     def record(self, row: list[str]) -> Mapping[str, object] | Reject:
