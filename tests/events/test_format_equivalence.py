@@ -28,7 +28,8 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from meterbill.events.ingest import derive_event_id
 from meterbill.events.shapes import Shape
 from meterbill.state import connect_state
 
-from .helpers import Workspace
+from .helpers import Workspace, ingest_outcome
 
 Value = tuple[str, Any]
 """A property or timestamp value: ("s", text), ("n", JSON number literal), ("b", bool)."""
@@ -377,3 +378,144 @@ def test_every_format_gives_the_same_events(
     reference = found.pop("jsonl")
     for tag, outcome in found.items():
         assert outcome == reference, tag
+
+
+# -- typed Parquet columns ---------------------------------------------------------------
+
+_IDS = pa.array(["a", "b", "c"])
+_NAMES = pa.array(["llm.usage"] * 3)
+_CUSTOMERS = pa.array(["c1"] * 3)
+_NOON = pa.array(["2024-03-01T12:00:00Z"] * 3)
+
+
+def _noon_json(**fields: str) -> list[str]:
+    """Three JSON records like the typed rows: ids a, b, c, at noon, ``fields`` a JSON
+    text per record (a list of three), others as in ``_typed``."""
+    lines = []
+    for i, event_id in enumerate("abc"):
+        members = {
+            "event_id": '"' + event_id + '"',
+            "event_name": '"llm.usage"',
+            "customer_id": '"c1"',
+            "timestamp": '"2024-03-01T12:00:00Z"',
+        }
+        members.update({name: values[i] for name, values in fields.items()})
+        lines.append("{" + ",".join(f'"{k}":{v}' for k, v in members.items()) + "}")
+    return lines
+
+
+def _typed(**columns: pa.Array) -> pa.Table:
+    base = {"event_id": _IDS, "event_name": _NAMES, "customer_id": _CUSTOMERS, "timestamp": _NOON}
+    return pa.table({**base, **columns})
+
+
+_NEW_YORK = pa.timestamp("ms", tz="America/New_York")
+_NOON_NAIVE = datetime(2024, 3, 1, 12)  # Arrow reads it as UTC
+
+#: (typed Parquet table, the same records as JSON lines).
+TYPED_CASES = {
+    "int32 epoch seconds": (
+        _typed(timestamp=pa.array([1709294400, 0, -1], pa.int32())),
+        _noon_json(timestamp=["1709294400", "0", "-1"]),
+    ),
+    "int64 epoch milliseconds at the boundary": (
+        _typed(timestamp=pa.array([1709294400123, 99999999999, 100000000000], pa.int64())),
+        _noon_json(timestamp=["1709294400123", "99999999999", "100000000000"]),
+    ),
+    "decimal epoch": (
+        _typed(
+            timestamp=pa.array([Decimal("1709294400.5"), Decimal(1000), None], pa.decimal128(20, 3))
+        ),
+        _noon_json(timestamp=["1709294400.500", "1000.000", "null"]),
+    ),
+    "float64 epoch": (
+        _typed(timestamp=pa.array([1709294400.5, 1e11, float("nan")], pa.float64())),
+        [*_noon_json(timestamp=["1709294400.5", "100000000000.0", '"x"'])[:2], "NaN"],
+    ),
+    "timestamp in a zone": (
+        _typed(timestamp=pa.array([_NOON_NAIVE] * 3, _NEW_YORK)),
+        _noon_json(timestamp=['"2024-03-01T07:00:00-05:00"'] * 3),
+    ),
+    "nanosecond timestamps": (
+        _typed(timestamp=pa.array([1, -1, 1709294400123456789], pa.timestamp("ns"))),
+        _noon_json(
+            timestamp=[
+                '"1970-01-01T00:00:00Z"',
+                '"1969-12-31T23:59:59.999999Z"',
+                '"2024-03-01T12:00:00.123456Z"',
+            ]
+        ),
+    ),
+    "binary, large and dictionary strings": (
+        _typed(
+            event_name=pa.array([b"llm.usage", b"\xff", None], pa.binary()),
+            customer_id=pa.array(["c1", "c1", "c1"], pa.large_string()),
+            source=pa.array(["api", "", None]).dictionary_encode(),
+        ),
+        [
+            *_noon_json(source=['"api"', '""', "null"])[:1],
+            "bad",  # \xff: not UTF-8 (bad_encoding), here bad_json: both rejected
+            _noon_json(event_name=["null"] * 3)[2],
+        ],
+    ),
+    "decimal, integer, boolean and binary properties": (
+        _typed(
+            properties=pa.array(
+                [
+                    {"d": Decimal("0.10"), "i": -(2**63), "u": 2**64 - 1, "b": True, "s": b"x"},
+                    {"d": Decimal(0), "i": 0, "u": 0, "b": False, "s": b"12.5"},
+                    None,
+                ],
+                pa.struct(
+                    [
+                        ("d", pa.decimal128(10, 2)),
+                        ("i", pa.int64()),
+                        ("u", pa.uint64()),
+                        ("b", pa.bool_()),
+                        ("s", pa.binary()),
+                    ]
+                ),
+            )
+        ),
+        _noon_json(
+            properties=[
+                '{"d":0.10,"i":-9223372036854775808,"u":18446744073709551615,"b":true,"s":"x"}',
+                '{"d":0.00,"i":0,"u":0,"b":false,"s":"12.5"}',
+                "null",
+            ]
+        ),
+    ),
+    "list and struct values are nested": (
+        _typed(
+            **{
+                "properties.l": pa.array([[1, 2], [], None], pa.list_(pa.int64())),
+                "properties.s": pa.array([None, None, {"x": 1}], pa.struct([("x", pa.int8())])),
+            }
+        ),
+        _noon_json(properties=['{"l":[1,2]}', '{"l":[]}', '{"s":{"x":1}}']),
+    ),
+    "float32 and date properties": (
+        _typed(
+            **{
+                "properties.f": pa.array([0.5, None, -2.0], pa.float32()),
+                "properties.d": pa.array([date(2024, 3, 1), None, None], pa.date32()),
+            }
+        ),
+        _noon_json(properties=['{"f":0.5,"d":"2024-03-01"}', "{}", '{"f":-2.0}']),
+    ),
+}
+
+
+@pytest.mark.parametrize(("table", "lines"), TYPED_CASES.values(), ids=TYPED_CASES.keys())
+def test_typed_parquet_columns_read_as_the_json_values_they_hold(
+    tmp_path: Path, table: pa.Table, lines: list[str]
+) -> None:
+    parquet = tmp_path / "typed.parquet"
+    pq.write_table(table, parquet)
+    jsonl = tmp_path / "same.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    typed = ingest_outcome(tmp_path / "typed", parquet)
+    same = ingest_outcome(tmp_path / "same", jsonl)
+    for outcome in (typed, same):
+        outcome["rejects"] = [number for number, *_ in outcome["rejects"]]
+    assert typed == same

@@ -27,7 +27,9 @@ Choices the contract left open, made here:
   header has columns of two shapes (``shapes.SHAPE_ONLY_FIELDS``: a file of mixed
   shapes); header names are trimmed;
 * a Parquet reject's raw text is the row's recognised columns as JSON (other columns
-  are never read); nanosecond times are truncated to microseconds;
+  are never read); nanosecond times are truncated to microseconds; a BINARY column
+  (byte arrays without the UTF8 annotation, as some writers store text) is UTF-8 text,
+  as a BINARY property value already is;
 * an unreadable file (missing, not Parquet, a CSV header that does not parse) fails the
   whole ingest with ``IngestError``: its records cannot even be counted.
 """
@@ -583,6 +585,11 @@ class _ParquetLayout:
         record: dict[str, object] = {}
         for name in self.fields:
             value = row[name]
+            if isinstance(value, bytes):  # BINARY without the UTF8 annotation: text
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return Reject("bad_encoding", f"{name} is not UTF-8: {exc.reason}")
             if name in OBJECT_FIELDS and value is not None:
                 try:
                     value = self._properties(name, value)
