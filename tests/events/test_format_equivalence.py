@@ -3,9 +3,9 @@
 A differential test across formats: hypothesis draws a few events of one shape
 (native, Flexprice, CloudEvents or Lago) with awkward values (numbers as JSON literals,
 epoch and ISO timestamps at the edges, keys with dots, quotes, semicolons, commas and
-unicode, blank and multi-line strings), writes them as JSON lines, gzip'd JSON lines,
-CSV with ``properties.<key>`` columns (plain and gzip'd), CSV with a JSON properties
-column, and Parquet with the properties as a STRUCT, a MAP, JSON text and
+unicode, blank and multi-line strings), writes them (LF or CRLF line ends, with or
+without a BOM) as JSON lines, gzip'd JSON lines, CSV with ``properties.<key>`` columns
+(plain and gzip'd), CSV with a JSON properties column, and Parquet with the properties as a STRUCT, a MAP, JSON text and
 ``properties.<key>`` columns (all text: a Parquet string reads as the JSON value whose
 text it is), then ingests all the files in ONE ingest (each file's event ids carry its
 format's tag, so nothing is a duplicate across files) and requires every file's
@@ -15,8 +15,9 @@ take part (the writers give both kinds of record).
 
 Left out because the formats cannot say them alike: an empty string (a CSV cell that
 is empty is an absent value), nested values and non-string required fields (a CSV cell
-is text), JSON escapes of control characters, and property keys that differ only in
-ASCII case (the first spelling seen wins, across files too). Typed Parquet columns are
+is text), JSON escapes of control characters (a lone CR, which ``csv.writer`` leaves
+unquoted with LF line ends: not CSV), and property keys that differ only in ASCII
+case (the first spelling seen wins, across files too). Typed Parquet columns are
 tested with explicit tables below.
 """
 
@@ -213,7 +214,7 @@ def _properties_json(record: Record) -> str | None:
     return "{" + ",".join(pairs) + "}"
 
 
-def _json_lines(shape: str, tag: str, records: list[Record]) -> bytes:
+def _json_lines(shape: str, tag: str, records: list[Record], newline: str) -> bytes:
     lines = []
     for record in records:
         members = [
@@ -223,7 +224,7 @@ def _json_lines(shape: str, tag: str, records: list[Record]) -> bytes:
         properties = _properties_json(record)
         if properties is not None:
             members.append(f'"{SHAPE_FIELDS[shape][4]}":{properties}')
-        lines.append("{" + ",".join(members) + "}\n")
+        lines.append("{" + ",".join(members) + "}" + newline)
     return "".join(lines).encode()
 
 
@@ -242,10 +243,10 @@ def _keys(records: list[Record]) -> list[str]:
     return list(keys)
 
 
-def _csv(shape: str, tag: str, records: list[Record], *, json_column: bool) -> bytes:
+def _csv(shape: str, tag: str, records: list[Record], newline: str, *, json_column: bool) -> bytes:
     columns, keys = _columns(shape, records), _keys(records)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=newline)
     properties_field = SHAPE_FIELDS[shape][4]
     extra = [properties_field] if json_column else [f"properties.{key}" for key in keys]
     writer.writerow(columns + extra)
@@ -290,14 +291,23 @@ def _parquet(shape: str, tag: str, records: list[Record], layout: str) -> bytes:
     return sink.getvalue()
 
 
-def write_formats(folder: Path, shape: str, records: list[Record]) -> dict[str, Path]:
-    """The records in every format and layout: tag -> file (the tag is in its ids)."""
+def write_formats(
+    folder: Path, shape: str, records: list[Record], *, newline: str = "\n", bom: bool = False
+) -> dict[str, Path]:
+    """The records in every format and layout: tag -> file (the tag is in its ids); text
+    files with lines ending in ``newline``, and a BOM first if ``bom``."""
+    start = b"\xef\xbb\xbf" if bom else b""
+    jsonl = start + _json_lines(shape, "jsonl", records, newline)
+    jsonl_gz = start + _json_lines(shape, "jsonl.gz", records, newline)
+    csv_columns = start + _csv(shape, "csv", records, newline, json_column=False)
+    csv_gz = start + _csv(shape, "csv.gz", records, newline, json_column=False)
+    csv_json = start + _csv(shape, "csv-json", records, newline, json_column=True)
     contents = {
-        "jsonl": ("e.jsonl", _json_lines(shape, "jsonl", records)),
-        "jsonl.gz": ("e.jsonl.gz", gzip.compress(_json_lines(shape, "jsonl.gz", records))),
-        "csv": ("e.csv", _csv(shape, "csv", records, json_column=False)),
-        "csv.gz": ("e.csv.gz", gzip.compress(_csv(shape, "csv.gz", records, json_column=False))),
-        "csv-json": ("j.csv", _csv(shape, "csv-json", records, json_column=True)),
+        "jsonl": ("e.jsonl", jsonl),
+        "jsonl.gz": ("e.jsonl.gz", gzip.compress(jsonl_gz)),
+        "csv": ("e.csv", csv_columns),
+        "csv.gz": ("e.csv.gz", gzip.compress(csv_gz)),
+        "csv-json": ("j.csv", csv_json),
     }
     for layout in ("struct", "map", "json", "columns"):
         tag = f"parquet-{layout}"
@@ -367,13 +377,22 @@ def outcomes(root: Path, paths: dict[str, Path], *, shape: Shape) -> dict[str, d
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(example=_examples(), forced=st.booleans())
+@given(
+    example=_examples(),
+    forced=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+)
 def test_every_format_gives_the_same_events(
-    tmp_path_factory: pytest.TempPathFactory, example: tuple[str, list[Record]], forced: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    example: tuple[str, list[Record]],
+    forced: bool,
+    newline: str,
+    bom: bool,
 ) -> None:
     shape, records = example
     tmp = tmp_path_factory.mktemp("formats")
-    paths = write_formats(tmp / "in", shape, records)
+    paths = write_formats(tmp / "in", shape, records, newline=newline, bom=bom)
     found = outcomes(tmp / "ws", paths, shape=shape if forced else "auto")  # type: ignore[arg-type]
     reference = found.pop("jsonl")
     for tag, outcome in found.items():
