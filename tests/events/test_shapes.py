@@ -122,7 +122,8 @@ def test_shape_fields_map_to_the_event(
         ({**CLOUDEVENT, "subject": 5}, "cloudevents", "bad_type"),
         ({**CLOUDEVENT, "time": None}, "cloudevents", "missing_field"),
         ({**CLOUDEVENT, "data": "x"}, "cloudevents", "properties_not_object"),
-        ({**CLOUDEVENT, "properties": {"n": 1}}, "cloudevents", "conflicting_fields"),
+        ({**CLOUDEVENT, "properties": {"tokens": 1}}, "cloudevents", "duplicate_key"),
+        ({**CLOUDEVENT, "properties": 1}, "cloudevents", "properties_not_object"),
     ],
 )
 def test_shape_rejects(record: dict[str, Any], shape: Any, reason: str) -> None:
@@ -225,19 +226,21 @@ def test_forced_shape_rejects_other_records(workspace: Workspace, tmp_path: Path
 def test_cloudevents_csv_with_a_json_data_column(workspace: Workspace, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "ce.csv",
-        ["specversion", "id", "type", "subject", "time", "source", "data"],
+        ["specversion", "id", "type", "subject", "time", "source", "data", "properties.m"],
         [
-            ["1.0", "ce-1", "api", "c1", "2024-03-01T12:00:00Z", "", '{"n": 2}'],
-            ["1.0", "ce-2", "api", "c1", "2024-03-01T12:00:00Z", "s", ""],
+            ["1.0", "ce-1", "api", "c1", "2024-03-01T12:00:00Z", "", '{"n": 2}', "x"],
+            ["1.0", "ce-2", "api", "c1", "2024-03-01T12:00:00Z", "s", "", ""],
+            ["1.0", "ce-3", "api", "c1", "2024-03-01T12:00:00Z", "s", '{"m": 1}', "y"],
         ],
     )
     result = workspace.ingest(path)
-    assert (result.accepted, result.rejected) == (2, 0)
+    assert (result.accepted, result.rejected) == (2, 1)
     rows = workspace.lake_rows()
-    assert [(r["event_id"], r["source"], r["n__n"]) for r in rows] == [
-        ("ce-1", None, Decimal(2)),
-        ("ce-2", "s", None),
+    assert [(r["event_id"], r["source"], r["n__n"], r["p__m"]) for r in rows] == [
+        ("ce-1", None, Decimal(2), "x"),  # data and the properties.<key> columns
+        ("ce-2", "s", None, None),
     ]
+    assert workspace.rejects()[0][1:3] == (3, "duplicate_key")
 
 
 def test_gzip_jsonl_and_csv(workspace: Workspace, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ RejectCode = Literal[
     "missing_field",  # a required field is absent or null
     "empty_field",  # a required (or given) string field is empty or only whitespace
     "bad_type",  # a field has the wrong type (e.g. a number where a string is required)
-    "conflicting_fields",  # customer_id and its alias disagree; CloudEvent data and properties
+    "conflicting_fields",  # customer_id and external_customer_id disagree
     "bad_timestamp",  # the timestamp cannot be read or is out of range
     "timestamp_without_offset",  # an ISO 8601 string without ``Z`` or ``+hh:mm``
     "properties_not_object",  # properties is not an object (or map/struct)

@@ -5,8 +5,8 @@ Four shapes (PRODUCT.md, "Events"), each a function from a record to an ``Event`
 * ``native``: ``event_id``, ``event_name``, ``customer_id`` (or ``external_customer_id``),
   ``timestamp``, ``properties``, ``source``;
 * ``cloudevents`` (as OpenMeter takes them): ``id`` -> event_id, ``type`` -> event_name,
-  ``subject`` -> customer_id, ``time`` -> timestamp, ``data`` (or, without ``data``,
-  ``properties``: the ``properties.<key>`` columns of CSV and Parquet) -> properties,
+  ``subject`` -> customer_id, ``time`` -> timestamp, ``data`` (with ``properties``,
+  as the ``properties.<key>`` columns of CSV and Parquet give them) -> properties,
   ``source``;
 * ``flexprice``: ``event_id``, ``event_name``, ``external_customer_id``, ``timestamp``,
   ``properties``, ``source`` (Flexprice's own ``customer_id`` is its internal id: ignored);
@@ -201,29 +201,34 @@ def flexprice_event(record: Mapping[str, object]) -> Event:
 def cloudevents_event(record: Mapping[str, object]) -> Event:
     """Validate a CloudEvent as OpenMeter takes it (``id`` is required).
 
-    The properties are ``data``, or ``properties`` when there is no ``data``: CSV and
-    Parquet give properties as ``properties.<key>`` columns in every shape, which the
-    readers hand over as ``properties`` (dropping them would lose usage silently).
+    The properties are ``data`` together with ``properties``: CSV and Parquet give
+    properties as ``properties.<key>`` columns in every shape, which the readers hand
+    over as ``properties`` (dropping them would lose usage silently). A key in both is
+    ``duplicate_key``, as a ``properties.<key>`` column of a key in a JSON
+    ``properties`` column is.
     """
     event_id = _required_string(record, CE_ID)
     event_name = _required_string(record, CE_TYPE)
     customer_id = _required_string(record, CE_SUBJECT)
     timestamp_us = _timestamp(record, CE_TIME)
     source = _source(record, SOURCE)
-    field = CE_DATA
-    if record.get(CE_DATA) is None:
-        field = PROPERTIES
-    elif record.get(PROPERTIES) is not None:
-        raise RecordRejected(
-            "conflicting_fields", f"a CloudEvent has {CE_DATA} or {PROPERTIES}, not both"
-        )
+    properties = _properties(record, CE_DATA)
+    more = _properties(record, PROPERTIES)
+    if more:
+        given = record.get(CE_DATA)
+        both = sorted(set(given).intersection(more)) if isinstance(given, Mapping) else []
+        if both:
+            raise RecordRejected(
+                "duplicate_key", f"property {both[0]!r} is both in {CE_DATA} and {PROPERTIES}"
+            )
+        properties = {**properties, **more}
     return Event(
         event_id=event_id,
         event_name=event_name,
         customer_id=customer_id,
         timestamp_us=timestamp_us,
         source=source,
-        properties=_properties(record, field),
+        properties=properties,
     )
 
 
