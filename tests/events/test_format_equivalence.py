@@ -516,11 +516,12 @@ TYPED_CASES = {
     "float32 and date properties": (
         _typed(
             **{
-                "properties.f": pa.array([0.5, None, -2.0], pa.float32()),
+                "properties.f": pa.array([0.1, 16777217.0, -2.0], pa.float32()),
                 "properties.d": pa.array([date(2024, 3, 1), None, None], pa.date32()),
             }
         ),
-        _noon_json(properties=['{"f":0.5,"d":"2024-03-01"}', "{}", '{"f":-2.0}']),
+        # a float32 is its shortest text (0.1), as a float64 is; 16777217 has no float32
+        _noon_json(properties=['{"f":0.1,"d":"2024-03-01"}', '{"f":16777216.0}', '{"f":-2.0}']),
     ),
 }
 

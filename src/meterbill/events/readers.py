@@ -648,7 +648,7 @@ class ParquetSource:
         self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(record number of the first row, batch)`` of the recognised columns, in
-        order, nanosecond times truncated to microseconds (``microsecond_batch``)."""
+        order, as Python reads them alike (``python_batch``)."""
         total_rows = max(self._file.metadata.num_rows, 1)
         size = self.path.stat().st_size
         number = 0
@@ -660,7 +660,7 @@ class ParquetSource:
                 return
             except (pa.ArrowException, OSError) as exc:
                 raise IngestError(f"cannot read {self.path} as Parquet: {exc}") from None
-            yield number + 1, microsecond_batch(batch)
+            yield number + 1, python_batch(batch)
             number += batch.num_rows
             if progress is not None:
                 progress(size * number // total_rows)
@@ -686,7 +686,7 @@ class ParquetSource:
                 table = self._file.read_row_group(group, columns=self.layout.columns)
                 rows_inside = pa.array([number - start - 1 for number in inside], pa.int64())
                 (batch,) = table.take(rows_inside).combine_chunks().to_batches()
-                for record in self.records(microsecond_batch(batch), inside):
+                for record in self.records(python_batch(batch), inside):
                     texts[record.record_number] = record.raw
             start += rows
         return texts
@@ -739,6 +739,50 @@ def _microsecond_type(dtype: pa.DataType) -> pa.DataType:
     if pa.types.is_map(dtype):
         return pa.map_(dtype.key_type, _microsecond_type(dtype.item_type))
     return dtype
+
+
+def python_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch as its values are meant, in the types Python holds: nanoseconds truncated
+    to microseconds (``microsecond_batch``), and 32-bit floats as the float64 of their
+    shortest text (``shortest_floats``)."""
+    return shortest_floats(microsecond_batch(batch))
+
+
+def _float_type(dtype: pa.DataType, leaf: pa.DataType) -> pa.DataType:
+    """The same type with every float32 (nested too) made ``leaf``."""
+    if pa.types.is_float32(dtype):
+        return leaf
+    if pa.types.is_struct(dtype):
+        return pa.struct(
+            [
+                dtype.field(i).with_type(_float_type(dtype.field(i).type, leaf))
+                for i in range(dtype.num_fields)
+            ]
+        )
+    if pa.types.is_map(dtype):
+        return pa.map_(dtype.key_type, _float_type(dtype.item_type, leaf))
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        item = _float_type(dtype.value_type, leaf)
+        return pa.list_(item) if pa.types.is_list(dtype) else pa.large_list(item)
+    return dtype
+
+
+def shortest_floats(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """32-bit floats as the float64 of their shortest text (Arrow prints the shortest
+    digits that read back as the same float32): a float32 0.1 is 0.1, as a float64 0.1
+    is, not 0.10000000149011612 (the float64 repr of its binary value, which the writer
+    never meant). A failed cast leaves the column as it was."""
+    arrays = list(batch.columns)
+    changed = False
+    for index, array in enumerate(arrays):
+        wide = _float_type(array.type, pa.float64())
+        if wide != array.type:
+            try:
+                arrays[index] = array.cast(_float_type(array.type, pa.string())).cast(wide)
+                changed = True
+            except pa.ArrowException:
+                continue
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names) if changed else batch
 
 
 def microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
