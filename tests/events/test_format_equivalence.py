@@ -4,14 +4,15 @@ A differential test across formats: hypothesis draws a few events of one shape
 (native, Flexprice, CloudEvents or Lago) with awkward values (numbers as JSON literals,
 epoch and ISO timestamps at the edges, keys with dots, quotes, semicolons, commas and
 unicode, blank and multi-line strings), writes them (LF or CRLF line ends, with or
-without a BOM) as JSON lines, gzip'd JSON lines, CSV with ``properties.<key>`` columns
-(plain and gzip'd), CSV with a JSON properties column, and Parquet with the properties as a STRUCT, a MAP, JSON text and
-``properties.<key>`` columns (all text: a Parquet string reads as the JSON value whose
-text it is), then ingests all the files in ONE ingest (each file's event ids carry its
-format's tag, so nothing is a duplicate across files) and requires every file's
-records to end alike: the same lake row, the same reject reason or the same duplicate,
-record by record. The JSON lines, CSV and Parquet fast paths and the exact path all
-take part (the writers give both kinds of record).
+without a BOM) as JSON lines, gzip'd JSON lines, a JSON array document, CSV with
+``properties.<key>`` columns (plain and gzip'd), CSV with a JSON properties column, and
+Parquet with the properties as a STRUCT, a MAP, JSON text and ``properties.<key>``
+columns (all text: a Parquet string reads as the JSON value whose text it is), then
+ingests all the files in ONE ingest (each file's event ids carry its format's tag, so
+nothing is a duplicate across files) and requires every file's records to end alike:
+the same lake row, the same reject reason or the same duplicate, record by record. The
+JSON lines, CSV and Parquet fast paths and the exact path all take part (the writers
+give both kinds of record).
 
 Left out because the formats cannot say them alike: an empty string (a CSV cell that
 is empty is an absent value), nested values and non-string required fields (a CSV cell
@@ -302,8 +303,11 @@ def write_formats(
     csv_columns = start + _csv(shape, "csv", records, newline, json_column=False)
     csv_gz = start + _csv(shape, "csv.gz", records, newline, json_column=False)
     csv_json = start + _csv(shape, "csv-json", records, newline, json_column=True)
+    elements = _json_lines(shape, "json-array", records, "\n").decode().splitlines()
+    array = start + ("[" + ("," + newline).join(elements) + "]" + newline).encode()
     contents = {
         "jsonl": ("e.jsonl", jsonl),
+        "json-array": ("a.json", array),
         "jsonl.gz": ("e.jsonl.gz", gzip.compress(jsonl_gz)),
         "csv": ("e.csv", csv_columns),
         "csv.gz": ("e.csv.gz", gzip.compress(csv_gz)),
