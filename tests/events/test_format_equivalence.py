@@ -7,12 +7,13 @@ unicode, blank and multi-line strings), writes them (LF or CRLF line ends, with 
 without a BOM) as JSON lines, gzip'd JSON lines, a JSON array document, CSV with
 ``properties.<key>`` columns (plain and gzip'd), CSV with a JSON properties column, and
 Parquet with the properties as a STRUCT, a MAP, JSON text and ``properties.<key>``
-columns (all text: a Parquet string reads as the JSON value whose text it is), then
-ingests all the files in ONE ingest (each file's event ids carry its format's tag, so
-nothing is a duplicate across files) and requires every file's records to end alike:
-the same lake row, the same reject reason or the same duplicate, record by record. The
-JSON lines, CSV and Parquet fast paths and the exact path all take part (the writers
-give both kinds of record).
+columns (all text: a Parquet string reads as the JSON value whose text it is; and with
+a TIMESTAMP column when every timestamp is an instant), then ingests all the files in
+ONE ingest (each file's event ids carry its format's tag, so nothing is a duplicate
+across files) and requires every file's records to end alike: the same lake row, the
+same reject reason or the same duplicate, record by record. The JSON lines, CSV and
+Parquet fast paths and the exact path all take part (the writers give both kinds of
+record).
 
 Left out because the formats cannot say them alike: an empty string (a CSV cell that
 is empty is an absent value), nested values and non-string required fields (a CSV cell
@@ -42,6 +43,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events.ingest import derive_event_id
+from meterbill.events.rejects import RecordRejected
+from meterbill.events.schema import JsonNumber, parse_timestamp
 from meterbill.events.shapes import Shape
 from meterbill.state import connect_state
 
@@ -95,6 +98,7 @@ _TEXT_VALUES = st.sampled_from(
 _PROPERTY_VALUES: st.SearchStrategy[Value | None] = st.one_of(
     _NUMBER_LITERALS.map(lambda n: ("n", n)),
     st.one_of(_TEXT_VALUES, _STRINGS).map(lambda s: ("s", s)),
+    st.sampled_from(["1", "12.5", "0.1"]).map(lambda n: ("n", n)),
     st.booleans().map(lambda b: ("b", b)),
     st.none(),
 )
@@ -122,8 +126,13 @@ _ISO = st.one_of(
     ).map(lambda d: d.isoformat()),
 )  # fmt: skip
 _TIMESTAMPS: st.SearchStrategy[Value] = st.one_of(
-    _EPOCHS.map(lambda n: ("n", n)), _EPOCHS.map(lambda s: ("s", s)), _ISO.map(lambda s: ("s", s))
+    st.just(("s", "2024-03-01T12:00:00Z")),  # plain values, so that the fast paths take part
+    _EPOCHS.map(lambda n: ("n", n)),
+    _EPOCHS.map(lambda s: ("s", s)),
+    _ISO.map(lambda s: ("s", s)),
 )
+#: A required string: plain half the time (the fast paths read it), else awkward.
+_PLAIN_OR_NOT = st.one_of(st.sampled_from(["llm.usage", "c1"]), _STRINGS)
 
 
 @st.composite
@@ -133,7 +142,7 @@ def _examples(draw: st.DrawFn) -> tuple[str, list[Record]]:
     records = []
     for _ in range(draw(st.integers(1, 5))):
         event_id = draw(ids if shape in ("cloudevents", "lago") else st.one_of(st.none(), ids))
-        customer = draw(_STRINGS)
+        customer = draw(_PLAIN_OR_NOT)
         if shape == "lago" and draw(st.booleans()):
             customer = draw(st.sampled_from([LAGO_SUBSCRIPTION, "sub-unknown"]))
         properties = None
@@ -143,7 +152,7 @@ def _examples(draw: st.DrawFn) -> tuple[str, list[Record]]:
         records.append(
             Record(
                 event_id=event_id,
-                name=draw(st.one_of(st.just("llm.usage"), _STRINGS)),
+                name=draw(_PLAIN_OR_NOT),
                 customer=customer,
                 timestamp=draw(_TIMESTAMPS),
                 source=None if shape == "lago" else draw(st.sampled_from([None, "", "api", " "])),
@@ -263,12 +272,18 @@ def _csv(shape: str, tag: str, records: list[Record], newline: str, *, json_colu
     return buffer.getvalue().encode()
 
 
-def _parquet(shape: str, tag: str, records: list[Record], layout: str) -> bytes:
+def _parquet(
+    shape: str, tag: str, records: list[Record], layout: str, instants: list[int] | None = None
+) -> bytes:
+    """The records as Parquet: text columns, the properties in ``layout``, and the
+    timestamp a TIMESTAMP column of ``instants`` (microseconds) if given."""
     columns, keys = _columns(shape, records), _keys(records)
     table: dict[str, pa.Array] = {}
     rows = [_fields(shape, tag, record) for record in records]
     for name in columns:
         table[name] = pa.array([_text(row.get(name)) for row in rows], pa.string())
+    if instants is not None:
+        table[SHAPE_FIELDS[shape][3]] = pa.array(instants, pa.timestamp("us", tz="UTC"))
     given = [record.properties for record in records]
     properties_field = SHAPE_FIELDS[shape][4]
     if layout == "struct" and keys:
@@ -292,6 +307,17 @@ def _parquet(shape: str, tag: str, records: list[Record], layout: str) -> bytes:
     return sink.getvalue()
 
 
+def _instants(records: list[Record]) -> list[int] | None:
+    """Each record's instant (microseconds), or None if some timestamp is not one."""
+    try:
+        return [
+            parse_timestamp(JsonNumber(item) if kind == "n" else item)
+            for kind, item in (record.timestamp for record in records)
+        ]
+    except RecordRejected:
+        return None
+
+
 def write_formats(
     folder: Path, shape: str, records: list[Record], *, newline: str = "\n", bom: bool = False
 ) -> dict[str, Path]:
@@ -303,7 +329,7 @@ def write_formats(
     csv_columns = start + _csv(shape, "csv", records, newline, json_column=False)
     csv_gz = start + _csv(shape, "csv.gz", records, newline, json_column=False)
     csv_json = start + _csv(shape, "csv-json", records, newline, json_column=True)
-    elements = _json_lines(shape, "json-array", records, "\n").decode().splitlines()
+    elements = _json_lines(shape, "json-array", records, "\n").decode().split("\n")[:-1]
     array = start + ("[" + ("," + newline).join(elements) + "]" + newline).encode()
     contents = {
         "jsonl": ("e.jsonl", jsonl),
@@ -316,6 +342,12 @@ def write_formats(
     for layout in ("struct", "map", "json", "columns"):
         tag = f"parquet-{layout}"
         contents[tag] = (f"{layout}.parquet", _parquet(shape, tag, records, layout))
+    instants = _instants(records)
+    if instants is not None:  # every timestamp an instant: a TIMESTAMP column can say them
+        for layout in ("struct", "columns"):  # the Parquet fast path's layouts
+            tag = f"parquet-typed-{layout}"
+            data = _parquet(shape, tag, records, layout, instants)
+            contents[tag] = (f"typed-{layout}.parquet", data)
     folder.mkdir(parents=True)
     paths = {}
     for tag, (name, data) in contents.items():
