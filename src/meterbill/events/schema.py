@@ -296,7 +296,7 @@ def epoch_micros(value: Decimal) -> int:
 
 
 def _parse_timestamp_text(text: str) -> int:
-    """Read an ISO 8601 string with an offset, or an epoch written as digits."""
+    """Read an ISO 8601 string with an offset, or an epoch number written as text."""
     if not text.strip():
         raise RecordRejected("empty_field", "timestamp is empty")
     if NUMBER_PATTERN.fullmatch(text):  # as a JSON number reads: CSV cells are text
