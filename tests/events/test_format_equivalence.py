@@ -1,19 +1,20 @@
 """The same events in every format and layout give the same lake, rejects and counts.
 
 A differential test across formats: hypothesis draws a few events of one shape
-(native, Flexprice, CloudEvents or Lago) with awkward values (numbers as JSON literals,
-epoch and ISO timestamps at the edges, keys with dots, quotes, semicolons, commas and
-unicode, blank and multi-line strings), writes them (LF or CRLF line ends, with or
-without a BOM) as JSON lines, gzip'd JSON lines, a JSON array document, CSV with
-``properties.<key>`` columns (plain and gzip'd), CSV with a JSON properties column, and
-Parquet with the properties as a STRUCT, a MAP, JSON text and ``properties.<key>``
-columns (all text: a Parquet string reads as the JSON value whose text it is; and with
-a TIMESTAMP column when every timestamp is an instant), then ingests all the files in
-ONE ingest (each file's event ids carry its format's tag, so nothing is a duplicate
-across files) and requires every file's records to end alike: the same lake row, the
-same reject reason or the same duplicate, record by record. The JSON lines, CSV and
-Parquet fast paths and the exact path all take part (the writers give both kinds of
-record).
+(native, Flexprice, CloudEvents or Lago) or of several (one file mixing shapes), with
+awkward values (numbers as JSON literals, epoch and ISO timestamps at the edges, keys
+with dots, quotes, semicolons, commas and unicode, blank and multi-line strings),
+writes them (LF or CRLF line ends, with or without a BOM) as JSON lines, gzip'd JSON
+lines, a JSON array document, CSV with ``properties.<key>`` columns (plain and
+gzip'd), CSV with a JSON properties column, and Parquet with the properties as a
+STRUCT, a MAP, JSON text and ``properties.<key>`` columns (all text: a Parquet string
+reads as the JSON value whose text it is; and with a TIMESTAMP column when every
+timestamp is an instant), then ingests all the files in ONE ingest (each file's event
+ids carry its format's tag, so nothing is a duplicate across files) and requires every
+file's records to end alike: the same lake row, the same reject reason or the same
+duplicate, record by record, detected per record or with ``--shape``. The JSON lines,
+CSV and Parquet fast paths and the exact path all take part (the writers give both
+kinds of record).
 
 Left out because the formats cannot say them alike: an empty string (a CSV cell that
 is empty is an absent value), nested values and non-string required fields (a CSV cell
@@ -58,6 +59,7 @@ Value = tuple[str, Any]
 class Record:
     """One event as drawn, in no format yet."""
 
+    shape: str  # its fields' names: a key of SHAPE_FIELDS
     event_id: str | None  # None: absent (derived; CloudEvents and Lago always have one)
     name: str
     customer: str
@@ -136,11 +138,14 @@ _PLAIN_OR_NOT = st.one_of(st.sampled_from(["llm.usage", "c1"]), _STRINGS)
 
 
 @st.composite
-def _examples(draw: st.DrawFn) -> tuple[str, list[Record]]:
-    shape = draw(st.sampled_from(sorted(SHAPE_FIELDS)))
+def _examples(draw: st.DrawFn) -> list[Record]:
+    """Records of one shape, or of a shape drawn per record ("mixed")."""
+    shapes = sorted(SHAPE_FIELDS)
+    chosen = draw(st.sampled_from([*shapes, "mixed"]))
     ids = st.sampled_from(["a", "b", " "])  # repeats are duplicates
     records = []
     for _ in range(draw(st.integers(1, 5))):
+        shape = draw(st.sampled_from(shapes)) if chosen == "mixed" else chosen
         event_id = draw(ids if shape in ("cloudevents", "lago") else st.one_of(st.none(), ids))
         customer = draw(_PLAIN_OR_NOT)
         if shape == "lago" and draw(st.booleans()):
@@ -151,6 +156,7 @@ def _examples(draw: st.DrawFn) -> tuple[str, list[Record]]:
             properties = {key: draw(_PROPERTY_VALUES) for key in keys}
         records.append(
             Record(
+                shape=shape,
                 event_id=event_id,
                 name=draw(_PLAIN_OR_NOT),
                 customer=customer,
@@ -159,7 +165,7 @@ def _examples(draw: st.DrawFn) -> tuple[str, list[Record]]:
                 properties=properties,
             )
         )
-    return shape, records
+    return records
 
 
 # -- writers -----------------------------------------------------------------------------
@@ -197,8 +203,9 @@ def _customer_field(shape: str, customer: str) -> str:
     return SHAPE_FIELDS[shape][2]
 
 
-def _fields(shape: str, tag: str, record: Record) -> dict[str, Value | None]:
+def _fields(tag: str, record: Record) -> dict[str, Value | None]:
     """The record's top-level fields (properties apart) as values, absent ones left out."""
+    shape = record.shape
     id_field, name_field, _, time_field, _ = SHAPE_FIELDS[shape]
     fields: dict[str, Value | None] = {}
     if shape == "cloudevents":
@@ -224,26 +231,35 @@ def _properties_json(record: Record) -> str | None:
     return "{" + ",".join(pairs) + "}"
 
 
-def _json_lines(shape: str, tag: str, records: list[Record], newline: str) -> bytes:
+def _properties_field(record: Record) -> str:
+    return SHAPE_FIELDS[record.shape][4]
+
+
+def _json_lines(tag: str, records: list[Record], newline: str) -> bytes:
     lines = []
     for record in records:
         members = [
             f"{json.dumps(name)}:{_json_value(value)}"
-            for name, value in _fields(shape, tag, record).items()
+            for name, value in _fields(tag, record).items()
         ]
         properties = _properties_json(record)
         if properties is not None:
-            members.append(f'"{SHAPE_FIELDS[shape][4]}":{properties}')
+            members.append(f'"{_properties_field(record)}":{properties}')
         lines.append("{" + ",".join(members) + "}" + newline)
     return "".join(lines).encode()
 
 
-def _columns(shape: str, records: list[Record]) -> list[str]:
+def _columns(records: list[Record]) -> list[str]:
     """Every top-level field any record has, in a fixed order."""
     names: dict[str, None] = {}
     for record in records:
-        names.update(dict.fromkeys(_fields(shape, "t", record)))
+        names.update(dict.fromkeys(_fields("t", record)))
     return list(names)
+
+
+def _properties_fields(records: list[Record]) -> list[str]:
+    """The fields holding the records' properties (``properties``, ``data``)."""
+    return sorted({_properties_field(record) for record in records})
 
 
 def _keys(records: list[Record]) -> list[str]:
@@ -253,18 +269,19 @@ def _keys(records: list[Record]) -> list[str]:
     return list(keys)
 
 
-def _csv(shape: str, tag: str, records: list[Record], newline: str, *, json_column: bool) -> bytes:
-    columns, keys = _columns(shape, records), _keys(records)
+def _csv(tag: str, records: list[Record], newline: str, *, json_column: bool) -> bytes:
+    columns, keys = _columns(records), _keys(records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=newline)
-    properties_field = SHAPE_FIELDS[shape][4]
-    extra = [properties_field] if json_column else [f"properties.{key}" for key in keys]
+    objects = _properties_fields(records)
+    extra = objects if json_column else [f"properties.{key}" for key in keys]
     writer.writerow(columns + extra)
     for record in records:
-        fields = _fields(shape, tag, record)
+        fields = _fields(tag, record)
         row = [_text(fields.get(name)) or "" for name in columns]
         if json_column:
-            row.append(_properties_json(record) or "")
+            mine = _properties_field(record)
+            row.extend(_properties_json(record) or "" if name == mine else "" for name in objects)
         else:
             given = record.properties or {}
             row.extend(_text(given.get(key)) or "" for key in keys)
@@ -273,34 +290,53 @@ def _csv(shape: str, tag: str, records: list[Record], newline: str, *, json_colu
 
 
 def _parquet(
-    shape: str, tag: str, records: list[Record], layout: str, instants: list[int] | None = None
+    tag: str, records: list[Record], layout: str, instants: list[int] | None = None
 ) -> bytes:
     """The records as Parquet: text columns, the properties in ``layout``, and the
     timestamp a TIMESTAMP column of ``instants`` (microseconds) if given."""
-    columns, keys = _columns(shape, records), _keys(records)
+    columns, keys = _columns(records), _keys(records)
     table: dict[str, pa.Array] = {}
-    rows = [_fields(shape, tag, record) for record in records]
+    rows = [_fields(tag, record) for record in records]
     for name in columns:
         table[name] = pa.array([_text(row.get(name)) for row in rows], pa.string())
     if instants is not None:
-        table[SHAPE_FIELDS[shape][3]] = pa.array(instants, pa.timestamp("us", tz="UTC"))
-    given = [record.properties for record in records]
-    properties_field = SHAPE_FIELDS[shape][4]
+        for name in {SHAPE_FIELDS[record.shape][3] for record in records}:
+            mine = [
+                instant if SHAPE_FIELDS[record.shape][3] == name else None
+                for record, instant in zip(records, instants, strict=True)
+            ]
+            table[name] = pa.array(mine, pa.timestamp("us", tz="UTC"))
+
+    def given(field: str) -> list[dict[str, Value | None] | None]:
+        """Each record's properties if it keeps them in ``field``, else None."""
+        return [r.properties if _properties_field(r) == field else None for r in records]
+
+    objects = _properties_fields(records)
     if layout == "struct" and keys:
         struct = pa.struct([(key, pa.string()) for key in keys])
-        values = [None if p is None else {key: _text(p.get(key)) for key in keys} for p in given]
-        table[properties_field] = pa.array(values, struct)
+        for field in objects:
+            values = [
+                None if p is None else {key: _text(p.get(key)) for key in keys}
+                for p in given(field)
+            ]
+            table[field] = pa.array(values, struct)
     elif layout == "map":
-        pairs = [
-            None if p is None else [(key, _text(value)) for key, value in p.items()] for p in given
-        ]
-        table[properties_field] = pa.array(pairs, pa.map_(pa.string(), pa.string()))
+        for field in objects:
+            pairs = [
+                None if p is None else [(key, _text(value)) for key, value in p.items()]
+                for p in given(field)
+            ]
+            table[field] = pa.array(pairs, pa.map_(pa.string(), pa.string()))
     elif layout == "json":
-        texts = [_properties_json(record) for record in records]
-        table[properties_field] = pa.array(texts, pa.string())
+        for field in objects:
+            texts = [
+                _properties_json(r) if _properties_field(r) == field else None for r in records
+            ]
+            table[field] = pa.array(texts, pa.string())
     elif layout == "columns":
+        given_all = [record.properties for record in records]
         for key in keys:
-            values = [None if p is None else _text(p.get(key)) for p in given]
+            values = [None if p is None else _text(p.get(key)) for p in given_all]
             table[f"properties.{key}"] = pa.array(values, pa.string())
     sink = io.BytesIO()  # the tag in the metadata: never two files of the same bytes
     pq.write_table(pa.table(table).replace_schema_metadata({"tag": tag}), sink)
@@ -319,17 +355,17 @@ def _instants(records: list[Record]) -> list[int] | None:
 
 
 def write_formats(
-    folder: Path, shape: str, records: list[Record], *, newline: str = "\n", bom: bool = False
+    folder: Path, records: list[Record], *, newline: str = "\n", bom: bool = False
 ) -> dict[str, Path]:
     """The records in every format and layout: tag -> file (the tag is in its ids); text
     files with lines ending in ``newline``, and a BOM first if ``bom``."""
     start = b"\xef\xbb\xbf" if bom else b""
-    jsonl = start + _json_lines(shape, "jsonl", records, newline)
-    jsonl_gz = start + _json_lines(shape, "jsonl.gz", records, newline)
-    csv_columns = start + _csv(shape, "csv", records, newline, json_column=False)
-    csv_gz = start + _csv(shape, "csv.gz", records, newline, json_column=False)
-    csv_json = start + _csv(shape, "csv-json", records, newline, json_column=True)
-    elements = _json_lines(shape, "json-array", records, "\n").decode().split("\n")[:-1]
+    jsonl = start + _json_lines("jsonl", records, newline)
+    jsonl_gz = start + _json_lines("jsonl.gz", records, newline)
+    csv_columns = start + _csv("csv", records, newline, json_column=False)
+    csv_gz = start + _csv("csv.gz", records, newline, json_column=False)
+    csv_json = start + _csv("csv-json", records, newline, json_column=True)
+    elements = _json_lines("json-array", records, "\n").decode().split("\n")[:-1]
     array = start + ("[" + ("," + newline).join(elements) + "]" + newline).encode()
     contents = {
         "jsonl": ("e.jsonl", jsonl),
@@ -341,12 +377,12 @@ def write_formats(
     }
     for layout in ("struct", "map", "json", "columns"):
         tag = f"parquet-{layout}"
-        contents[tag] = (f"{layout}.parquet", _parquet(shape, tag, records, layout))
+        contents[tag] = (f"{layout}.parquet", _parquet(tag, records, layout))
     instants = _instants(records)
     if instants is not None:  # every timestamp an instant: a TIMESTAMP column can say them
         for layout in ("struct", "columns"):  # the Parquet fast path's layouts
             tag = f"parquet-typed-{layout}"
-            data = _parquet(shape, tag, records, layout, instants)
+            data = _parquet(tag, records, layout, instants)
             contents[tag] = (f"typed-{layout}.parquet", data)
     folder.mkdir(parents=True)
     paths = {}
@@ -414,22 +450,23 @@ def outcomes(root: Path, paths: dict[str, Path], *, shape: Shape) -> dict[str, d
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    example=_examples(),
+    records=_examples(),
     forced=st.booleans(),
     newline=st.sampled_from(["\n", "\r\n"]),
     bom=st.booleans(),
 )
 def test_every_format_gives_the_same_events(
     tmp_path_factory: pytest.TempPathFactory,
-    example: tuple[str, list[Record]],
+    records: list[Record],
     forced: bool,
     newline: str,
     bom: bool,
 ) -> None:
-    shape, records = example
     tmp = tmp_path_factory.mktemp("formats")
-    paths = write_formats(tmp / "in", shape, records, newline=newline, bom=bom)
-    found = outcomes(tmp / "ws", paths, shape=shape if forced else "auto")  # type: ignore[arg-type]
+    paths = write_formats(tmp / "in", records, newline=newline, bom=bom)
+    # forced: the records' shape (mixed: the first one's, which rejects the others alike)
+    forced_shape = records[0].shape if forced else "auto"
+    found = outcomes(tmp / "ws", paths, shape=forced_shape)  # type: ignore[arg-type]
     reference = found.pop("jsonl")
     for tag, outcome in found.items():
         assert outcome == reference, tag
