@@ -50,7 +50,21 @@ def test_which_files_are_arrays(tmp_path: Path, name: str, text: str, *, array: 
         (f'[{{"v": NaN}}, {EVENT}]', [(1, '{"v": NaN}', "bad_json"), (2, EVENT, None)]),
         # a broken document: what was read stands, the rest is one bad_json record
         (f"[{EVENT}, {{", [(1, EVENT, None), (2, "{", "bad_json")]),
-        (f"[{EVENT} {EVENT}]", [(1, EVENT, None), (2, f"{EVENT}]", "bad_json")]),
+        (f'[{EVENT}, {{"a": "]', [(1, EVENT, None), (2, '{"a": "]', "bad_json")]),
+        (f"[{EVENT} {EVENT}]", [(1, f"{EVENT} {EVENT}", "bad_json")]),  # no comma: one
+        # brackets that do not match: the rest of the document is one record
+        (f'[{{"v": [1}}, {EVENT}]', [(1, f'{{"v": [1}}, {EVENT}]', "bad_json")]),
+        # elements are found by brackets and quotes: a bad one does not end the document
+        (
+            f'[{{"v" 1}}, "x]", {EVENT}]',
+            [(1, '{"v" 1}', "bad_json"), (2, '"x]"', "not_an_object"), (3, EVENT, None)],
+        ),
+        (
+            "[" + "[" * 100_000 + "]" * 100_000 + f", {EVENT}]",
+            [(1, "[" * 100_000 + "]" * 100_000, "bad_json"), (2, EVENT, None)],
+        ),
+        (f"[{EVENT},]", [(1, EVENT, None), (2, "", "bad_json")]),
+        (f'[{EVENT}, "\\"]"]', [(1, EVENT, None), (2, '"\\"]"', "not_an_object")]),
         (f"[{EVENT}] x", [(1, EVENT, None), (2, "x", "bad_json")]),
         (f"[{EVENT}", [(1, EVENT, None), (2, "", "bad_json")]),
         ("[] []", [(1, "[]", "bad_json")]),

@@ -8,16 +8,17 @@ its raw text the element's own text, parsed and rejected exactly as a JSON line 
 (``readers.parse_json_record``). Every other ``.json`` file is JSON lines.
 
 The document is read whole (an array has no line to stream by), so a large feed belongs
-in JSON lines. If the array itself is broken (a syntax error between or inside
-elements, text after the closing bracket, no closing bracket), the records read so far
-stand and the rest of the document is one ``bad_json`` record: no record is lost, and
-none is guessed at.
+in JSON lines. Elements are found by their brackets and quotes (``_element_end``), not
+by parsing, so a bad element (a NaN, a missing colon, nesting too deep to parse) is
+one ``bad_json`` record and the next element is read as usual. Only where the
+brackets themselves are broken (one left open, a ``]`` closing a ``{``, a string never
+closed) or text follows the closing bracket is the rest of the document one
+``bad_json`` record: no record is lost, and none is guessed at.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -27,9 +28,7 @@ from meterbill.events.rejects import Reject
 
 _BOM: Final = "\ufeff"
 _WHITESPACE: Final = " \t\r\n"
-#: Finds where an element ends (NaN, duplicate keys and all): its text is then parsed
-#: by the strict reader, which gives the record or its reject reason.
-_SCANNER: Final = json.JSONDecoder(parse_constant=lambda _: None)
+_CLOSERS: Final = {"[": "]", "{": "}"}
 
 
 def _text(path: Path) -> bytes:
@@ -64,33 +63,55 @@ def read_json_array(path: Path) -> Iterator[SourceRecord]:
         raw = data.decode("utf-8", "backslashreplace")
         yield SourceRecord(1, raw, Reject("bad_encoding", f"not UTF-8 at byte {exc.start}"))
         return
-    position = _skip(text, 0) + 1  # after "["
-    number = 0
-    position = _skip(text, position)
-    if text.startswith("]", position):
-        position = _skip(text, position + 1)
-        if position < len(text):
-            yield _broken(1, text[position:], "text after the array")
-        return
-    while True:
-        number += 1
-        try:
-            _, end = _SCANNER.raw_decode(text, position)
-        except (json.JSONDecodeError, RecursionError):
-            yield _broken(number, text[position:], "an element is not JSON")
-            return
-        yield SourceRecord(number, text[position:end], parse_json_record(text[position:end]))
-        position = _skip(text, end)
-        if text.startswith(",", position):
-            position = _skip(text, position + 1)
-            continue
-        if text.startswith("]", position):
-            position = _skip(text, position + 1)
-            if position < len(text):
-                yield _broken(number + 1, text[position:], "text after the array")
-            return
-        yield _broken(number + 1, text[position:], "expected ',' or ']' between elements")
-        return
+    position = _skip(text, _skip(text, 0) + 1)  # after "["
+    number = 1
+    if text.startswith("]", position):  # an empty array
+        end = position
+    else:
+        while True:
+            end = _element_end(text, position)
+            if end is None:
+                yield _broken(number, text[position:], "a bracket or a quote is not closed")
+                return
+            element = text[position:end].rstrip(_WHITESPACE)
+            yield SourceRecord(number, element, parse_json_record(element))
+            number += 1
+            if end == len(text):  # a whole element, then the end: a truncated document
+                yield _broken(number, "", "the array is not closed")
+                return
+            if text[end] == "]":
+                break
+            position = _skip(text, end + 1)
+    position = _skip(text, end + 1)
+    if position < len(text):
+        yield _broken(number, text[position:], "text after the array")
+
+
+def _element_end(text: str, position: int) -> int | None:
+    """Where the element starting at ``position`` ends: the index of the ``,`` or ``]``
+    after it, outside strings and brackets, or the text's end; None if a bracket or a
+    string is not closed (or a bracket is closed by the other kind)."""
+    expected: list[str] = []
+    index = position
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            index += 1
+            while index < len(text) and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+            if index >= len(text):
+                return None
+        elif char in _CLOSERS:
+            expected.append(_CLOSERS[char])
+        elif char in "]}":
+            if not expected:
+                return index if char == "]" else None
+            if expected.pop() != char:
+                return None
+        elif char == "," and not expected:
+            return index
+        index += 1
+    return None if expected else index
 
 
 def _skip(text: str, position: int) -> int:
