@@ -19,6 +19,7 @@ closed) or text follows the closing bracket is the rest of the document one
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -29,6 +30,10 @@ from meterbill.events.rejects import Reject
 _BOM: Final = "\ufeff"
 _WHITESPACE: Final = " \t\r\n"
 _CLOSERS: Final = {"[": "]", "{": "}"}
+#: What matters to an element's end: quotes, brackets and commas.
+_SPECIAL: Final = re.compile(r'["\[\]{},]')
+#: The rest of a string after its opening quote, through its closing quote.
+_STRING_REST: Final = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 def _text(path: Path) -> bytes:
@@ -93,25 +98,25 @@ def _element_end(text: str, position: int) -> int | None:
     string is not closed (or a bracket is closed by the other kind)."""
     expected: list[str] = []
     index = position
-    while index < len(text):
-        char = text[index]
+    while (found := _SPECIAL.search(text, index)) is not None:
+        char, index = found.group(), found.start()
         if char == '"':
-            index += 1
-            while index < len(text) and text[index] != '"':
-                index += 2 if text[index] == "\\" else 1
-            if index >= len(text):
+            closing = _STRING_REST.match(text, index + 1)
+            if closing is None:
                 return None
-        elif char in _CLOSERS:
+            index = closing.end()
+            continue
+        if char in _CLOSERS:
             expected.append(_CLOSERS[char])
         elif char in "]}":
             if not expected:
                 return index if char == "]" else None
             if expected.pop() != char:
                 return None
-        elif char == "," and not expected:
+        elif not expected:  # a comma between elements
             return index
         index += 1
-    return None if expected else index
+    return None if expected else len(text)
 
 
 def _skip(text: str, position: int) -> int:
