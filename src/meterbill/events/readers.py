@@ -575,6 +575,16 @@ class _ParquetLayout:
         maps = frozenset(
             name for name in OBJECT_FIELDS & set(fields) if pa.types.is_map(schema.field(name).type)
         )
+        for name in sorted(OBJECT_FIELDS & set(fields)):
+            dtype = schema.field(name).type  # Arrow allows a struct two fields of one name
+            keys = (
+                [dtype.field(i).name for i in range(dtype.num_fields)]
+                if pa.types.is_struct(dtype)
+                else []
+            )
+            twice = sorted({key for key in keys if keys.count(key) > 1})
+            if twice and problem is None:
+                problem = Reject("duplicate_key", f"{name} has the field {twice[0]!r} twice")
         columns = sorted(seen, key=schema.names.index) if seen and problem is None else None
         return cls(columns, tuple(fields), tuple(property_columns), maps, problem)
 
@@ -668,8 +678,8 @@ class ParquetSource:
     def records(self, batch: pa.RecordBatch, numbers: Sequence[int]) -> Iterator[SourceRecord]:
         """The rows of a batch (from ``batches``) as records numbered ``numbers``."""
         for number, row in zip(numbers, _batch_rows(batch), strict=True):
-            if isinstance(row, Reject):
-                yield SourceRecord(number, "", row)
+            if isinstance(row, Reject):  # unreadable: the file's own problem, if any, says why
+                yield SourceRecord(number, "", self.layout.problem or row)
             else:
                 yield SourceRecord(number, _row_json(row), self.layout.record(row))
 
