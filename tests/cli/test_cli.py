@@ -540,3 +540,66 @@ def test_out_never_overwrites_the_workspace(workspace: Path, target: str) -> Non
     # the workspace folder itself is fine for other files
     run("sql", "SELECT 1 AS x", "--format", "csv", "--out", workspace / "x.csv", "-w", workspace)
     assert (workspace / "x.csv").read_text() == "x\n1\n"
+
+
+def test_ingest_a_folder_of_every_shape_and_format(workspace: Path, tmp_path: Path) -> None:
+    """One folder: a native JSON line, a Flexprice gzip'd JSON line, CloudEvents CSV rows
+    (``properties.<key>`` columns), Lago Parquet rows (``external_subscription_id``) and a
+    Parquet file mixing shapes; Spark's ``_temporary/`` copy is left out."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "events"
+    (folder / "_temporary").mkdir(parents=True)
+    noon = "2026-10-02T12:00:00Z"
+    native = {"event_id": "n1", "event_name": "llm.usage", "customer_id": "c1", "timestamp": noon}
+    (folder / "a.jsonl").write_text(json.dumps({**native, "properties": {"tokens": 1}}) + "\n")
+    (folder / "_temporary" / "a.jsonl").write_text(json.dumps(native) + "\n")
+    flexprice = {**native, "event_id": "f1", "external_customer_id": "c2"}
+    del flexprice["customer_id"]
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress(json.dumps(flexprice).encode() + b"\n"))
+    (folder / "c.csv").write_text(
+        f"specversion,id,type,subject,time,properties.tokens\n1.0,ce1,llm.usage,c3,{noon},3\n"
+    )
+    lago = {
+        "transaction_id": ["l1"],
+        "code": ["llm.usage"],
+        "external_subscription_id": ["sub_acme_o1"],
+        "timestamp": pa.array([1790942400.5]),
+        "properties": pa.array([{"tokens": 4}]),
+    }
+    pq.write_table(pa.table(lago), folder / "d.parquet")
+    mixed = {
+        "event_id": ["n2", None],
+        "event_name": ["llm.usage", None],
+        "customer_id": ["c5", None],
+        "id": [None, "ce2"],
+        "type": [None, "llm.usage"],
+        "subject": [None, "c6"],
+        "time": [None, noon],
+        "timestamp": [noon, None],
+        "properties.tokens": ["5", "6"],
+    }
+    pq.write_table(pa.table(mixed), folder / "e.parquet")
+    out = run("ingest", folder, "-w", workspace).stdout
+    assert "read 6: accepted 6, duplicates 0, rejected 0" in out
+    rows = run(
+        "sql",
+        "SELECT event_id, customer_id, timestamp, p__tokens FROM events "
+        "WHERE NOT starts_with(event_id, 'evt_') ORDER BY customer_id",
+        "--format",
+        "csv",
+        "-w",
+        workspace,
+    ).stdout.splitlines()
+    assert rows == [
+        "event_id,customer_id,timestamp,p__tokens",
+        f"n1,c1,{noon},1",
+        f"f1,c2,{noon},",
+        f"ce1,c3,{noon},3",
+        f"n2,c5,{noon},5",
+        f"ce2,c6,{noon},6",
+        "l1,cust_acme,2026-10-02T12:00:00.500000Z,4",
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from meterbill.events import IngestResult, ingest_paths, lake_file_paths
+from meterbill.events.shapes import Shape
 from meterbill.state import connect_state
 
 
@@ -23,9 +24,13 @@ class Workspace:
     root: Path
     con: duckdb.DuckDBPyConnection
 
-    def ingest(self, *paths: str | Path, strict: bool = False) -> IngestResult:
+    def ingest(
+        self, *paths: str | Path, strict: bool = False, shape: Shape = "auto"
+    ) -> IngestResult:
         """Ingest and check the reconciliation identity against the ingest log."""
-        result = ingest_paths(self.root, self.con, [str(p) for p in paths], strict=strict)
+        result = ingest_paths(
+            self.root, self.con, [str(p) for p in paths], strict=strict, shape=shape
+        )
         assert result.accepted + result.duplicates + result.rejected == result.records_read
         logged = self.con.execute(
             "SELECT records_read, accepted, duplicates, rejected FROM ingests WHERE ingest_id = ?",

@@ -331,6 +331,10 @@ def test_folder_and_glob_paths(workspace: Workspace, tmp_path: Path) -> None:
         [["c", "n", "cust", "2024-01-01T00:00:00Z"]],
     )
     (data / "README.txt").write_text("not events")
+    # hidden: a Spark job's work in progress, macOS resource forks (not Parquet at all)
+    write_jsonl(data / "_temporary" / "0" / "part-0.jsonl", [native()])
+    write_jsonl(data / "sub" / ".in-progress.jsonl", [native()])
+    (data / "sub" / "._c.parquet").write_bytes(b"\x00\x05\x16\x07")
     result = workspace.ingest(data)
     assert result.sources == tuple(
         str(p) for p in (data / "a.jsonl", data / "sub" / "b.NDJSON", data / "sub" / "c.csv")
@@ -344,6 +348,12 @@ def test_folder_and_glob_paths(workspace: Workspace, tmp_path: Path) -> None:
     assert result.sources == (str(other / "x1.jsonl"), str(other / "x2.jsonl"))
     result = workspace.ingest(f"{tmp_path}/**/*.json")
     assert result.sources == (str(other / "y.json"),)
+    hidden = data / "_temporary" / "0" / "part-0.jsonl"  # named: read
+    dotted = data / "sub" / ".in-progress.jsonl"
+    assert workspace.ingest(hidden, data / "sub" / ".in*.jsonl").sources == (
+        str(hidden),
+        str(dotted),
+    )
 
 
 def test_the_workspace_lake_is_never_ingested(workspace: Workspace, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from meterbill.events import ingest_paths
@@ -56,6 +58,9 @@ LAGO = {
         ({"code": "x"}, "lago"),
         ({"transaction_id": "x"}, "lago"),
         ({}, "native"),
+        # a null field is absent (a Parquet file of mixed shapes has every column)
+        ({**CLOUDEVENT, "event_name": None, "code": None}, "cloudevents"),
+        ({**LAGO, "event_name": None, "type": None, "subject": "x"}, "lago"),
         ({**native(), "type": "t", "subject": "s"}, "native"),  # event_name wins
     ],
 )
@@ -117,6 +122,8 @@ def test_shape_fields_map_to_the_event(
         ({**CLOUDEVENT, "subject": 5}, "cloudevents", "bad_type"),
         ({**CLOUDEVENT, "time": None}, "cloudevents", "missing_field"),
         ({**CLOUDEVENT, "data": "x"}, "cloudevents", "properties_not_object"),
+        ({**CLOUDEVENT, "properties": {"tokens": 1}}, "cloudevents", "duplicate_key"),
+        ({**CLOUDEVENT, "properties": 1}, "cloudevents", "properties_not_object"),
     ],
 )
 def test_shape_rejects(record: dict[str, Any], shape: Any, reason: str) -> None:
@@ -155,6 +162,60 @@ def test_mixed_shapes_in_one_file_are_detected_per_record(
     assert rows["lago-1"]["timestamp"] == T0
 
 
+#: The same five events of four shapes: the columns of a CSV or Parquet file holding them.
+MIXED_COLUMNS = [
+    "event_id", "event_name", "customer_id", "external_customer_id", "timestamp", "id",
+    "type", "subject", "time", "transaction_id", "code", "external_subscription_id",
+    "properties.tokens",
+]  # fmt: skip
+MIXED_ROWS = [
+    ["n1", "llm.usage", "c1", None, "2024-03-01T12:00:00Z"] + [None] * 7 + ["10"],
+    [None] * 5 + ["ce1", "llm.usage", "c2", "2024-03-01T12:00:00Z", None, None, None, "20"],
+    ["f1", "llm.usage", None, "c3", "1709294400"] + [None] * 7 + ["30"],
+    [None] * 4 + ["1709294400.5"] + [None] * 4 + ["l1", "llm.usage", "sub-1", "40"],
+    [None, None, None, "c4", "1709294400"] + [None] * 4 + ["l2", "llm.usage", None, "50"],
+]
+
+
+def _mixed_file(folder: Path, fmt: str) -> Path:
+    """MIXED_ROWS as JSON lines (absent fields left out), CSV (empty cells) or Parquet
+    (nulls)."""
+    if fmt == "jsonl":
+        records: list[dict[str, Any]] = []
+        for row in MIXED_ROWS:
+            record = {k: v for k, v in zip(MIXED_COLUMNS[:-1], row, strict=False) if v}
+            record["properties"] = {"tokens": row[-1]}
+            records.append(record)
+        return write_jsonl(folder / "mixed.jsonl", records)
+    if fmt == "csv":
+        rows = [[cell or "" for cell in row] for row in MIXED_ROWS]
+        return write_csv(folder / "mixed.csv", MIXED_COLUMNS, rows)
+    path = folder / "mixed.parquet"
+    columns = {name: [row[i] for row in MIXED_ROWS] for i, name in enumerate(MIXED_COLUMNS)}
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_mixed_shapes_in_one_file_of_each_format(
+    workspace: Workspace, tmp_path: Path, fmt: str
+) -> None:
+    _add_subscription(workspace, "sub-1", "cust-9")
+    result = workspace.ingest(_mixed_file(tmp_path, fmt))
+    assert (result.accepted, result.rejected) == (5, 0), workspace.rejects()
+    rows = [
+        (r["event_id"], r["customer_id"], r["timestamp"], r["p__tokens"])
+        for r in workspace.lake_rows()
+    ]
+    assert rows == [
+        ("ce1", "c2", T0, "20"),  # properties.<key> columns are a CloudEvent's data too
+        ("f1", "c3", T0, "30"),
+        ("l1", "cust-9", T0.replace(microsecond=500_000), "40"),
+        ("l2", "c4", T0, "50"),
+        ("n1", "c1", T0, "10"),
+    ]
+
+
 def test_forced_shape_rejects_other_records(workspace: Workspace, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "e.jsonl", [native(event_id="n-1"), CLOUDEVENT])
     result = ingest_paths(workspace.root, workspace.con, [str(path)], shape="cloudevents")
@@ -165,19 +226,21 @@ def test_forced_shape_rejects_other_records(workspace: Workspace, tmp_path: Path
 def test_cloudevents_csv_with_a_json_data_column(workspace: Workspace, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "ce.csv",
-        ["specversion", "id", "type", "subject", "time", "source", "data"],
+        ["specversion", "id", "type", "subject", "time", "source", "data", "properties.m"],
         [
-            ["1.0", "ce-1", "api", "c1", "2024-03-01T12:00:00Z", "", '{"n": 2}'],
-            ["1.0", "ce-2", "api", "c1", "2024-03-01T12:00:00Z", "s", ""],
+            ["1.0", "ce-1", "api", "c1", "2024-03-01T12:00:00Z", "", '{"n": 2}', "x"],
+            ["1.0", "ce-2", "api", "c1", "2024-03-01T12:00:00Z", "s", "", ""],
+            ["1.0", "ce-3", "api", "c1", "2024-03-01T12:00:00Z", "s", '{"m": 1}', "y"],
         ],
     )
     result = workspace.ingest(path)
-    assert (result.accepted, result.rejected) == (2, 0)
+    assert (result.accepted, result.rejected) == (2, 1)
     rows = workspace.lake_rows()
-    assert [(r["event_id"], r["source"], r["n__n"]) for r in rows] == [
-        ("ce-1", None, Decimal(2)),
-        ("ce-2", "s", None),
+    assert [(r["event_id"], r["source"], r["n__n"], r["p__m"]) for r in rows] == [
+        ("ce-1", None, Decimal(2), "x"),  # data and the properties.<key> columns
+        ("ce-2", "s", None, None),
     ]
+    assert workspace.rejects()[0][1:3] == (3, "duplicate_key")
 
 
 def test_gzip_jsonl_and_csv(workspace: Workspace, tmp_path: Path) -> None:

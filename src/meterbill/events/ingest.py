@@ -51,6 +51,7 @@ from meterbill.events.csv_fast import CsvFastLayout
 from meterbill.events.csv_fast import fast_layout as csv_fast_layout
 from meterbill.events.csv_fast import read_chunk as read_csv_chunk
 from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, finish_chunk, prepared_chunks
+from meterbill.events.json_arrays import is_json_array, read_json_array
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
@@ -285,6 +286,9 @@ class _Reading:
     def _read_file(self, index: int, path: Path, progress: Callable[[int], None] | None) -> None:
         file_sha256 = _FileDigest(path)
         fmt = file_format(path)
+        if fmt == "jsonl" and is_json_array(path):
+            self._take(index, read_json_array(path), file_sha256)
+            return
         if fmt == "jsonl" and self.shape in FAST_SHAPES:
             self._read_json_lines_fast(index, path, file_sha256, progress)
             return

@@ -190,7 +190,7 @@ def read_batch(
     derive_id: Callable[[int], str],
 ) -> FastBatch:
     """Prove and convert one batch (nanoseconds already truncated, as the exact path
-    truncates them: ``readers.microsecond_batch``).
+    truncates them: ``parquet_values.python_batch``).
 
     Args:
         batch: the file's ``layout.columns``.

@@ -6,9 +6,12 @@ a glob, the matches sorted by path. A file reached twice is read once.
 
 Choices the contract left open, made here:
 
-* a folder is searched recursively for the supported suffixes (case-insensitive), and
-  everything under the workspace's own ``lake/`` folder is skipped (ingesting the
-  workspace folder must not re-read the lake);
+* a folder is searched recursively for the supported suffixes (case-insensitive),
+  leaving out hidden names (starting with ``.`` or ``_``, at any depth below it: a
+  Spark output folder's ``_temporary/`` holds copies of files being written, which
+  would count twice), and everything under the workspace's own ``lake/`` folder is
+  skipped (ingesting the workspace folder must not re-read the lake); a file named
+  explicitly, or matched by a glob, is read whatever its name;
 * a glob may match folders (searched the same way) and files of other suffixes (left
   out); a file named explicitly must have a supported suffix;
 * paths are made absolute (not resolved through symlinks) for the ingest log.
@@ -26,6 +29,8 @@ from meterbill.errors import IngestError
 from meterbill.events.readers import SUFFIX_FORMATS, file_format
 
 _GLOB_CHARACTERS: Final = frozenset("*?[")
+#: Names a folder scan leaves out (hidden, or work in progress of Spark and Hadoop).
+_HIDDEN: Final = (".", "_")
 _SUFFIXES_TEXT: Final = ", ".join(sorted(SUFFIX_FORMATS)) + " (JSON lines and CSV also .gz)"
 
 
@@ -70,17 +75,26 @@ def _expand_one(given: str, skip: Path | None) -> list[Path]:
             raise IngestError(f"unsupported file type: {given} (expected one of {_SUFFIXES_TEXT})")
         return [_absolute(path)]
     if path.is_dir():
-        return _event_files(path.rglob("*"), skip)
+        return _event_files(_folder_files(path), skip)
     if _GLOB_CHARACTERS.intersection(given):
         matches: list[Path] = []
         for match in sorted(glob.glob(os.path.expanduser(given), recursive=True)):
             candidate = Path(match)
             if candidate.is_dir():
-                matches.extend(_event_files(candidate.rglob("*"), skip))
+                matches.extend(_event_files(_folder_files(candidate), skip))
             else:
                 matches.extend(_event_files([candidate], skip))
         return matches
     return []
+
+
+def _folder_files(folder: Path) -> Iterable[Path]:
+    """Everything under ``folder`` but what is hidden: a name starting with ``.`` or
+    ``_`` (Spark's ``_temporary/`` attempts, ``.``-files of editors and macOS), at any
+    depth below the folder, as ``pyarrow.dataset`` and Spark skip them."""
+    for candidate in folder.rglob("*"):
+        if not any(part.startswith(_HIDDEN) for part in candidate.relative_to(folder).parts):
+            yield candidate
 
 
 def _event_files(candidates: Iterable[Path], skip: Path | None) -> list[Path]:

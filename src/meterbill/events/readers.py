@@ -22,10 +22,14 @@ Choices the contract left open, made here:
 * a CSV record number counts data rows, not lines: the header and blank lines are not
   data rows, and a quoted field may span lines;
 * CSV cells are strings; an empty cell is an absent value for ``event_id``, ``source``,
-  ``properties``, the ``properties.<key>`` columns, and for ``customer_id`` and
-  ``external_customer_id`` when the header has both; header names are trimmed;
+  ``properties``, the ``properties.<key>`` columns, for ``customer_id`` and
+  ``external_customer_id`` when the header has both, and in every column when the
+  header has columns of two shapes (``shapes.SHAPE_ONLY_FIELDS``: a file of mixed
+  shapes); header names are trimmed;
 * a Parquet reject's raw text is the row's recognised columns as JSON (other columns
-  are never read); nanosecond times are truncated to microseconds;
+  are never read); nanosecond times are truncated to microseconds; a BINARY column
+  (byte arrays without the UTF8 annotation, as some writers store text) is UTF-8 text,
+  as a BINARY property value already is;
 * an unreadable file (missing, not Parquet, a CSV header that does not parse) fails the
   whole ingest with ``IngestError``: its records cannot even be counted.
 """
@@ -45,13 +49,19 @@ from pathlib import Path
 from typing import IO, Final, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meterbill.errors import IngestError
+from meterbill.events.parquet_values import python_batch
 from meterbill.events.rejects import RecordRejected, Reject
 from meterbill.events.schema import PROPERTIES, JsonNumber, type_name
-from meterbill.events.shapes import CUSTOMER_FIELDS, OBJECT_FIELDS, OPTIONAL_FIELDS, SHAPE_FIELDS
+from meterbill.events.shapes import (
+    CUSTOMER_FIELDS,
+    OBJECT_FIELDS,
+    OPTIONAL_FIELDS,
+    SHAPE_FIELDS,
+    SHAPE_ONLY_FIELDS,
+)
 
 Format = Literal["jsonl", "csv", "parquet"]
 
@@ -377,6 +387,8 @@ class CsvLayout:
         absent = set(OPTIONAL_FIELDS)
         if len(CUSTOMER_FIELDS & seen) >= 2:
             absent |= CUSTOMER_FIELDS
+        if sum(1 for only in SHAPE_ONLY_FIELDS if only & seen) >= 2:  # mixed shapes
+            absent |= SHAPE_FIELDS
         return cls(len(names), tuple(fields), tuple(property_cells), frozenset(absent), problem)
 
     def record(self, row: list[str]) -> Mapping[str, object] | Reject:
@@ -563,6 +575,16 @@ class _ParquetLayout:
         maps = frozenset(
             name for name in OBJECT_FIELDS & set(fields) if pa.types.is_map(schema.field(name).type)
         )
+        for name in sorted(OBJECT_FIELDS & set(fields)):
+            dtype = schema.field(name).type  # Arrow allows a struct two fields of one name
+            keys = (
+                [dtype.field(i).name for i in range(dtype.num_fields)]
+                if pa.types.is_struct(dtype)
+                else []
+            )
+            twice = sorted({key for key in keys if keys.count(key) > 1})
+            if twice and problem is None:
+                problem = Reject("duplicate_key", f"{name} has the field {twice[0]!r} twice")
         columns = sorted(seen, key=schema.names.index) if seen and problem is None else None
         return cls(columns, tuple(fields), tuple(property_columns), maps, problem)
 
@@ -573,6 +595,11 @@ class _ParquetLayout:
         record: dict[str, object] = {}
         for name in self.fields:
             value = row[name]
+            if isinstance(value, bytes):  # BINARY without the UTF8 annotation: text
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    return Reject("bad_encoding", f"{name} is not UTF-8: {exc.reason}")
             if name in OBJECT_FIELDS and value is not None:
                 try:
                     value = self._properties(name, value)
@@ -631,7 +658,7 @@ class ParquetSource:
         self, *, batch_size: int = BATCH_SIZE, progress: Progress | None = None
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(record number of the first row, batch)`` of the recognised columns, in
-        order, nanosecond times truncated to microseconds (``microsecond_batch``)."""
+        order, as Python reads them alike (``python_batch``)."""
         total_rows = max(self._file.metadata.num_rows, 1)
         size = self.path.stat().st_size
         number = 0
@@ -643,7 +670,7 @@ class ParquetSource:
                 return
             except (pa.ArrowException, OSError) as exc:
                 raise IngestError(f"cannot read {self.path} as Parquet: {exc}") from None
-            yield number + 1, microsecond_batch(batch)
+            yield number + 1, python_batch(batch)
             number += batch.num_rows
             if progress is not None:
                 progress(size * number // total_rows)
@@ -651,8 +678,8 @@ class ParquetSource:
     def records(self, batch: pa.RecordBatch, numbers: Sequence[int]) -> Iterator[SourceRecord]:
         """The rows of a batch (from ``batches``) as records numbered ``numbers``."""
         for number, row in zip(numbers, _batch_rows(batch), strict=True):
-            if isinstance(row, Reject):
-                yield SourceRecord(number, "", row)
+            if isinstance(row, Reject):  # unreadable: the file's own problem, if any, says why
+                yield SourceRecord(number, "", self.layout.problem or row)
             else:
                 yield SourceRecord(number, _row_json(row), self.layout.record(row))
 
@@ -669,7 +696,7 @@ class ParquetSource:
                 table = self._file.read_row_group(group, columns=self.layout.columns)
                 rows_inside = pa.array([number - start - 1 for number in inside], pa.int64())
                 (batch,) = table.take(rows_inside).combine_chunks().to_batches()
-                for record in self.records(microsecond_batch(batch), inside):
+                for record in self.records(python_batch(batch), inside):
                     texts[record.record_number] = record.raw
             start += rows
         return texts
@@ -702,55 +729,6 @@ def _batch_rows(batch: pa.RecordBatch) -> Sequence[Mapping[str, object] | Reject
             except (pa.ArrowException, ValueError, OverflowError) as exc:
                 rows.append(Reject("bad_type", f"cannot read the row: {exc}"))
         return rows
-
-
-def _microsecond_type(dtype: pa.DataType) -> pa.DataType:
-    """The same type with nanosecond times made microseconds (Python's resolution)."""
-    if pa.types.is_timestamp(dtype) and dtype.unit == "ns":
-        return pa.timestamp("us", tz=dtype.tz)
-    if pa.types.is_time64(dtype) and dtype.unit == "ns":
-        return pa.time64("us")
-    if pa.types.is_duration(dtype) and dtype.unit == "ns":
-        return pa.duration("us")
-    if pa.types.is_struct(dtype):
-        return pa.struct(
-            [
-                dtype.field(i).with_type(_microsecond_type(dtype.field(i).type))
-                for i in range(dtype.num_fields)
-            ]
-        )
-    if pa.types.is_map(dtype):
-        return pa.map_(dtype.key_type, _microsecond_type(dtype.item_type))
-    return dtype
-
-
-def microsecond_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Truncate nanosecond columns to microseconds (a failed cast is left as it was): a
-    timestamp column toward the past, as the timestamp rules say; nested values (rare,
-    and never an event's instant) toward zero, as Arrow's cast does."""
-    arrays = list(batch.columns)
-    changed = False
-    for index, array in enumerate(arrays):
-        target = _microsecond_type(array.type)
-        if target != array.type:
-            try:
-                if pa.types.is_timestamp(array.type):
-                    arrays[index] = _floor_micros(array, target)
-                else:
-                    arrays[index] = array.cast(target, safe=False)
-                changed = True
-            except pa.ArrowException:
-                continue
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names) if changed else batch
-
-
-def _floor_micros(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """Nanosecond instants as microseconds, truncated toward the past (before 1970 too:
-    -1 ns is -1 us, where Arrow's cast would give 0)."""
-    nanos = array.cast(pa.int64())
-    micros = pc.divide(nanos, 1000)  # toward zero
-    above = pc.greater(pc.multiply(micros, 1000), nanos)
-    return pc.if_else(above, pc.subtract(micros, 1), micros).cast(target)
 
 
 def _row_json(row: Mapping[str, object]) -> str:

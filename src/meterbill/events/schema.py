@@ -14,10 +14,12 @@ The conversions here are the whole definition of "a number" and "a timestamp":
   ``money.round_quantity`` (the only rounding in meterbill); a number whose magnitude is
   ``>= 10**26`` does not fit ``DECIMAL(38,12)`` and keeps only its text.
 * a timestamp is an ISO 8601 string with an offset or ``Z``, or an epoch number (JSON
-  number, integer, or a string of ASCII digits): magnitude ``>= 1e11`` is milliseconds,
-  else seconds. Instants are kept as integer microseconds since the epoch (UTC);
-  anything finer is truncated toward the past. Parquet timestamps arrive as
-  ``datetime``: an aware one is that instant, a naive one is read as UTC.
+  number, integer, or a string matching ``NUMBER_PATTERN``, read as the JSON number of
+  that text, so a CSV cell or a Parquet string gives what a JSON number gives):
+  magnitude ``>= 1e11`` is milliseconds, else seconds. Instants are kept as integer
+  microseconds since the epoch (UTC); anything finer is truncated toward the past.
+  Parquet timestamps arrive as ``datetime``: an aware one is that instant, a naive one
+  is read as UTC.
 
 Lake column names are compared the way DuckDB compares identifiers: ASCII letters
 case-insensitively (``p__Model`` and ``p__model`` are one column to DuckDB), which is
@@ -114,8 +116,6 @@ def fold_column_name(name: str) -> str:
 
 #: A string property value that reads as a decimal number (whole match, ASCII digits).
 NUMBER_PATTERN: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-#: An epoch timestamp written as a string: an optional sign and ASCII digits.
-_EPOCH_PATTERN: Final = re.compile(r"[+-]?\d+", re.ASCII)
 #: DECIMAL(38,12) holds 26 integer digits: magnitudes from 10**26 up do not fit.
 _MAX_INTEGER_DIGITS: Final = 38 - QUANTITY_SCALE
 #: Below 5e-13 a value rounds to zero at 12 places; skip quantize for tiny exponents.
@@ -296,11 +296,11 @@ def epoch_micros(value: Decimal) -> int:
 
 
 def _parse_timestamp_text(text: str) -> int:
-    """Read an ISO 8601 string with an offset, or an epoch written as digits."""
+    """Read an ISO 8601 string with an offset, or an epoch number written as text."""
     if not text.strip():
         raise RecordRejected("empty_field", "timestamp is empty")
-    if _EPOCH_PATTERN.fullmatch(text):
-        return epoch_micros(Decimal(text))
+    if NUMBER_PATTERN.fullmatch(text):  # as a JSON number reads: CSV cells are text
+        return epoch_micros(exact_decimal(text))
     if text.endswith("z"):  # RFC 3339 allows a lower-case z; fromisoformat does not
         text = text[:-1] + "Z"
     try:

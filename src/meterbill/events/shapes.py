@@ -5,7 +5,9 @@ Four shapes (PRODUCT.md, "Events"), each a function from a record to an ``Event`
 * ``native``: ``event_id``, ``event_name``, ``customer_id`` (or ``external_customer_id``),
   ``timestamp``, ``properties``, ``source``;
 * ``cloudevents`` (as OpenMeter takes them): ``id`` -> event_id, ``type`` -> event_name,
-  ``subject`` -> customer_id, ``time`` -> timestamp, ``data`` -> properties, ``source``;
+  ``subject`` -> customer_id, ``time`` -> timestamp, ``data`` (with ``properties``,
+  as the ``properties.<key>`` columns of CSV and Parquet give them) -> properties,
+  ``source``;
 * ``flexprice``: ``event_id``, ``event_name``, ``external_customer_id``, ``timestamp``,
   ``properties``, ``source`` (Flexprice's own ``customer_id`` is its internal id: ignored);
 * ``lago``: ``transaction_id`` -> event_id, ``code`` -> event_name,
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Final, Literal, get_args
 
 from meterbill.events.rejects import RecordRejected
@@ -47,12 +48,10 @@ from meterbill.events.schema import (
     CUSTOMER_ID_ALIAS,
     EVENT_ID,
     EVENT_NAME,
-    NUMBER_PATTERN,
     PROPERTIES,
     SOURCE,
     TIMESTAMP,
     PropertyValue,
-    epoch_micros,
     parse_timestamp,
     property_value,
     type_name,
@@ -100,6 +99,14 @@ OBJECT_FIELDS: Final = frozenset({PROPERTIES, CE_DATA})
 OPTIONAL_FIELDS: Final = frozenset({EVENT_ID, SOURCE, PROPERTIES, CE_DATA, CE_SPECVERSION})
 #: Customer fields: when a CSV header has two of them, an empty cell means "absent".
 CUSTOMER_FIELDS: Final = frozenset({CUSTOMER_ID, CUSTOMER_ID_ALIAS, LAGO_SUBSCRIPTION})
+#: The fields only one shape reads (native and Flexprice count as one): a CSV header
+#: with those of two shapes holds events of several shapes, where an empty cell is
+#: "absent" in every column (the row's shape has no such field).
+SHAPE_ONLY_FIELDS: Final = (
+    frozenset({EVENT_NAME, CUSTOMER_ID}),
+    frozenset({CE_ID, CE_TYPE, CE_SUBJECT, CE_TIME, CE_DATA, CE_SPECVERSION}),
+    frozenset({LAGO_TRANSACTION_ID, LAGO_CODE, LAGO_SUBSCRIPTION}),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +139,19 @@ def detect_shape(record: Mapping[str, object]) -> Shape:
 
     A record with ``event_name`` is native whatever else it has. Otherwise
     ``specversion``, or ``type`` with ``subject``, mark a CloudEvent; ``code``,
-    ``transaction_id`` or ``external_subscription_id`` mark a Lago event.
+    ``transaction_id`` or ``external_subscription_id`` mark a Lago event. A field whose
+    value is null counts as absent: a Parquet file (or CSV) holding events of several
+    shapes has every shape's columns, null where a row's shape has no such field.
     """
-    if EVENT_NAME in record:
+
+    def given(field: str) -> bool:
+        return record.get(field) is not None
+
+    if given(EVENT_NAME):
         return "native"
-    if CE_SPECVERSION in record or (CE_TYPE in record and CE_SUBJECT in record):
+    if given(CE_SPECVERSION) or (given(CE_TYPE) and given(CE_SUBJECT)):
         return "cloudevents"
-    if LAGO_CODE in record or LAGO_TRANSACTION_ID in record or LAGO_SUBSCRIPTION in record:
+    if given(LAGO_CODE) or given(LAGO_TRANSACTION_ID) or given(LAGO_SUBSCRIPTION):
         return "lago"
     return "native"
 
@@ -186,14 +199,36 @@ def flexprice_event(record: Mapping[str, object]) -> Event:
 
 
 def cloudevents_event(record: Mapping[str, object]) -> Event:
-    """Validate a CloudEvent as OpenMeter takes it (``id`` is required)."""
+    """Validate a CloudEvent as OpenMeter takes it (``id`` is required).
+
+    The properties are ``data`` together with ``properties``: CSV and Parquet give
+    properties as ``properties.<key>`` columns in every shape, which the readers hand
+    over as ``properties`` (dropping them would lose usage silently). A key in both is
+    ``duplicate_key``, as a ``properties.<key>`` column of a key in a JSON
+    ``properties`` column is.
+    """
+    event_id = _required_string(record, CE_ID)
+    event_name = _required_string(record, CE_TYPE)
+    customer_id = _required_string(record, CE_SUBJECT)
+    timestamp_us = _timestamp(record, CE_TIME)
+    source = _source(record, SOURCE)
+    properties = _properties(record, CE_DATA)
+    more = _properties(record, PROPERTIES)
+    if more:
+        given = record.get(CE_DATA)
+        both = sorted(set(given).intersection(more)) if isinstance(given, Mapping) else []
+        if both:
+            raise RecordRejected(
+                "duplicate_key", f"property {both[0]!r} is both in {CE_DATA} and {PROPERTIES}"
+            )
+        properties = {**properties, **more}
     return Event(
-        event_id=_required_string(record, CE_ID),
-        event_name=_required_string(record, CE_TYPE),
-        customer_id=_required_string(record, CE_SUBJECT),
-        timestamp_us=_timestamp(record, CE_TIME),
-        source=_source(record, SOURCE),
-        properties=_properties(record, CE_DATA),
+        event_id=event_id,
+        event_name=event_name,
+        customer_id=customer_id,
+        timestamp_us=timestamp_us,
+        source=source,
+        properties=properties,
     )
 
 
@@ -207,7 +242,7 @@ def lago_event(record: Mapping[str, object], subscriptions: Subscriptions) -> Ev
         event_id=_required_string(record, LAGO_TRANSACTION_ID),
         event_name=_required_string(record, LAGO_CODE),
         customer_id=_lago_customer(record, subscriptions),
-        timestamp_us=_lago_timestamp(record),
+        timestamp_us=_timestamp(record, TIMESTAMP),
         source=None,
         properties=_properties(record, PROPERTIES),
     )
@@ -293,14 +328,6 @@ def _timestamp(record: Mapping[str, object], field: str) -> int:
     if value is None:
         raise RecordRejected("missing_field", f"{field} is required")
     return parse_timestamp(value)
-
-
-def _lago_timestamp(record: Mapping[str, object]) -> int:
-    """Lago's timestamp: epoch seconds, also as a string with a fraction (``"1.5"``)."""
-    value = record.get(TIMESTAMP)
-    if isinstance(value, str) and NUMBER_PATTERN.fullmatch(value) and "e" not in value.lower():
-        return epoch_micros(Decimal(value))
-    return _timestamp(record, TIMESTAMP)
 
 
 def _source(record: Mapping[str, object], field: str) -> str | None:

@@ -1,0 +1,108 @@
+"""``.json`` files holding one JSON array (OpenMeter's CloudEvents batches)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from meterbill.events.json_arrays import is_json_array, read_json_array
+
+from .helpers import Workspace, write_jsonl
+
+EVENT = '{"event_name":"u","customer_id":"c","timestamp":1709294400}'
+CLOUDEVENT = (
+    '{"specversion":"1.0","id":"b1","type":"u","subject":"c1",'
+    '"time":"2024-03-01T12:00:00Z","data":{"tokens":100}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "array"),
+    [
+        ("a.json", "[]", True),
+        ("a.json", "\ufeff \r\n [" + EVENT + "]", True),
+        ("a.JSON", "[" + EVENT + "]", True),
+        ("a.json", EVENT + "\n" + EVENT + "\n", False),  # JSON lines
+        ("a.jsonl", "[" + EVENT + "]", False),  # .jsonl is always JSON lines
+        ("a.ndjson", "[" + EVENT + "]", False),
+        ("a.json", "", False),
+    ],
+)
+def test_which_files_are_arrays(tmp_path: Path, name: str, text: str, *, array: bool) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert is_json_array(path) is array
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[]", []),
+        ("[ ]\n", []),
+        (f"[{EVENT}]", [(1, EVENT, None)]),
+        (f"[\n  {EVENT},\n  [1, 2]\n]\n", [(1, EVENT, None), (2, "[1, 2]", "not_an_object")]),
+        (
+            f'[{EVENT}, {{"a": 1, "a": 2}}]',
+            [(1, EVENT, None), (2, '{"a": 1, "a": 2}', "duplicate_key")],
+        ),
+        (f'[{{"v": NaN}}, {EVENT}]', [(1, '{"v": NaN}', "bad_json"), (2, EVENT, None)]),
+        # a broken document: what was read stands, the rest is one bad_json record
+        (f"[{EVENT}, {{", [(1, EVENT, None), (2, "{", "bad_json")]),
+        (f'[{EVENT}, {{"a": "]', [(1, EVENT, None), (2, '{"a": "]', "bad_json")]),
+        (f"[{EVENT} {EVENT}]", [(1, f"{EVENT} {EVENT}", "bad_json")]),  # no comma: one
+        # brackets that do not match: the rest of the document is one record
+        (f'[{{"v": [1}}, {EVENT}]', [(1, f'{{"v": [1}}, {EVENT}]', "bad_json")]),
+        # elements are found by brackets and quotes: a bad one does not end the document
+        (
+            f'[{{"v" 1}}, "x]", {EVENT}]',
+            [(1, '{"v" 1}', "bad_json"), (2, '"x]"', "not_an_object"), (3, EVENT, None)],
+        ),
+        (
+            "[" + "[" * 100_000 + "]" * 100_000 + f", {EVENT}]",
+            [(1, "[" * 100_000 + "]" * 100_000, "bad_json"), (2, EVENT, None)],
+        ),
+        (f"[{EVENT},]", [(1, EVENT, None), (2, "", "bad_json")]),
+        (f'[{EVENT}, "\\"]"]', [(1, EVENT, None), (2, '"\\"]"', "not_an_object")]),
+        (f"[{EVENT}] x", [(1, EVENT, None), (2, "x", "bad_json")]),
+        (f"[{EVENT}", [(1, EVENT, None), (2, "", "bad_json")]),
+        ("[] []", [(1, "[]", "bad_json")]),
+    ],
+)
+def test_elements_are_records(
+    tmp_path: Path, text: str, expected: list[tuple[int, str, str | None]]
+) -> None:
+    path = tmp_path / "batch.json"
+    path.write_text(text, encoding="utf-8")
+    records = [
+        (r.record_number, r.raw, getattr(r.value, "reason", None)) for r in read_json_array(path)
+    ]
+    assert records == expected
+
+
+def test_a_batch_of_cloudevents_through_ingest(workspace: Workspace, tmp_path: Path) -> None:
+    text = f"[\n{CLOUDEVENT},\n{CLOUDEVENT},\n{EVENT},\n42\n]\n"
+    plain = tmp_path / "batch.json"
+    plain.write_text(text)
+    gz = tmp_path / "again.json.gz"
+    gz.write_bytes(gzip.compress(text.encode()))
+    first = workspace.ingest(plain)
+    assert (first.records_read, first.accepted, first.duplicates, first.rejected) == (4, 2, 1, 1)
+    rows = workspace.lake_rows()
+    assert [(r["event_id"], r["customer_id"], r["p__tokens"]) for r in rows] == [
+        ("b1", "c1", "100"),
+        (rows[1]["event_id"], "c", None),
+    ]
+    assert rows[1]["event_id"].startswith("derived:")
+    assert workspace.rejects() == [(str(plain), 4, "not_an_object", "42")]
+    again = workspace.ingest(plain)  # the same file again: derived ids too are duplicates
+    assert (again.accepted, again.duplicates) == (0, 3)
+    assert workspace.ingest(gz).accepted == 1  # another file: its derived id is its own
+
+
+def test_json_lines_in_a_json_file_stay_json_lines(workspace: Workspace, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "lines.json", [EVENT, "[1]"])
+    result = workspace.ingest(path)
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert workspace.rejects()[0][1:3] == (2, "not_an_object")
