@@ -361,9 +361,11 @@ def write_formats(
     files with lines ending in ``newline``, and a BOM first if ``bom``."""
     start = b"\xef\xbb\xbf" if bom else b""
     jsonl = start + _json_lines("jsonl", records, newline)
-    jsonl_gz = start + _json_lines("jsonl.gz", records, newline)
+    # One blank line more (read as no record) gives the gzip'd files content of their
+    # own: records without ids derive them from the content, compressed or not.
+    jsonl_gz = start + _json_lines("jsonl.gz", records, newline) + newline.encode()
     csv_columns = start + _csv("csv", records, newline, json_column=False)
-    csv_gz = start + _csv("csv.gz", records, newline, json_column=False)
+    csv_gz = start + _csv("csv.gz", records, newline, json_column=False) + newline.encode()
     csv_json = start + _csv("csv-json", records, newline, json_column=True)
     elements = _json_lines("json-array", records, "\n").decode().split("\n")[:-1]
     array = start + ("[" + ("," + newline).join(elements) + "]" + newline).encode()
@@ -421,7 +423,10 @@ def outcomes(root: Path, paths: dict[str, Path], *, shape: Shape) -> dict[str, d
     tag_of = {str(path): tag for tag, path in paths.items()}
     derived: dict[str, tuple[str, int]] = {}
     for tag, path in paths.items():
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        content = path.read_bytes()
+        if path.suffix == ".gz":  # ids derive from the content, not its compression
+            content = gzip.decompress(content)
+        digest = hashlib.sha256(content).hexdigest()
         for number in range(1, result.records_read + 1):
             derived[derive_event_id(digest, number)] = (tag, number)
     found: dict[str, dict[int, Any]] = {tag: {} for tag in paths}

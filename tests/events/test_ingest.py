@@ -3,6 +3,7 @@ strict mode, atomicity, paths."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -193,6 +194,31 @@ def test_reingesting_the_same_file_adds_nothing(workspace: Workspace, tmp_path: 
     assert len(workspace.lake_rows()) == 2
     assert workspace.count("lake_files") == 1
     assert workspace.count("ingests") == 3
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_gzipd_copy_derives_the_same_ids(
+    workspace: Workspace, tmp_path: Path, suffix: str
+) -> None:
+    events = [native(), native(properties={"t": 1})]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".jsonl":
+        write_jsonl(path, events)
+    else:
+        path.write_text(
+            "event_name,customer_id,timestamp,properties.t\n"
+            "api.call,c1,2026-03-01T00:00:00Z,\napi.call,c1,2026-03-01T00:00:00Z,1\n"
+        )
+    assert workspace.ingest(path).accepted == 2
+    zipped = tmp_path / f"in{suffix}.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    again = workspace.ingest(zipped)  # the same content, compressed: nothing new
+    assert (again.accepted, again.duplicates) == (0, 2)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert {row["event_id"] for row in workspace.lake_rows()} == {
+        "derived:" + hashlib.sha256(f"{digest}:{n}".encode()).hexdigest()[:32]
+        for n in (1, 2)  # lines of JSON lines, data rows of CSV
+    }
 
 
 def test_duplicates_within_a_file_first_copy_wins(workspace: Workspace, tmp_path: Path) -> None:

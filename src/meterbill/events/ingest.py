@@ -22,13 +22,15 @@ Every record read is exactly one of accepted, duplicate or rejected, so
 ``accepted + duplicates + rejected == records_read`` holds by construction.
 
 An event without ``event_id`` gets ``derive_event_id(file_sha256, record_number)``:
-content-addressed, so re-ingesting the same bytes yields the same ids and only
-duplicates. Unknown top-level fields are ignored (see ``shapes``).
+content-addressed (the file's bytes, decompressed when gzip'd), so re-ingesting the
+same content, compressed or not, yields the same ids and only duplicates. Unknown
+top-level fields are ignored (see ``shapes``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -69,6 +71,7 @@ from meterbill.events.readers import (
     ParquetSource,
     SourceRecord,
     file_format,
+    is_gzip,
     json_line_chunks,
     json_line_record,
     read_records,
@@ -568,9 +571,14 @@ class _FileDigest:
 
 
 def _file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes (read once more; the OS cache makes it cheap)."""
+    """The SHA-256 of a file's content: its bytes, decompressed when gzip'd (one content,
+    two encodings: ``events.jsonl`` and its gzip'd copy derive the same ids). Read once
+    more; the OS cache makes it cheap."""
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        if not is_gzip(path):
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+        with gzip.GzipFile(fileobj=handle) as content:
+            return hashlib.file_digest(content, "sha256").hexdigest()
 
 
 def _strict_message(rejects: RejectBatches, sources: Sequence[str]) -> str:
