@@ -23,7 +23,7 @@ from uuid import uuid4
 import duckdb
 import polars as pl
 
-from meterbill import accounts, creation, state
+from meterbill import accounts, cadences, creation, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
@@ -36,7 +36,6 @@ from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemb
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
 from meterbill.periods import (
-    Interval,
     Period,
     local_midnight,
     period_at,
@@ -176,7 +175,7 @@ class Workspace:
         catalog = self.catalog()
         with self._state() as con:
             result = accounts.import_subscriptions(con, Path(path), catalog)
-            _record_cadences(con, catalog)
+            cadences.record(con, catalog)
             return result
 
     def ingest(
@@ -242,8 +241,8 @@ class Workspace:
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
         with self._state() as con:
             on_progress("computing billing periods")
-            _record_cadences(con, catalog)
-            subscriptions = _subscriptions(con, _cadences(con))
+            cadences.record(con, catalog)
+            subscriptions = _subscriptions(con, cadences.of(con))
             schedule, covered = _schedule(con, subscriptions, now)
             removed = ledger.remove_stale_drafts(con, schedule)
             periods = _through(schedule, subscriptions, through)
@@ -345,7 +344,9 @@ class Workspace:
         with self._state() as con:  # no catalog: finalizing prices nothing
             if invoice_ids:
                 _refuse_unknown_invoices(con, invoice_ids)
-            _remove_stale_drafts(con, _subscriptions(con, _cadences(con), known_only=True), _now())
+            _remove_stale_drafts(
+                con, _subscriptions(con, cadences.of(con), known_only=True), _now()
+            )
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -637,37 +638,9 @@ def _through_instant(through: str, timezone: str, option: str = "--through") -> 
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class _Cadence:
-    """What a subscription's periods need of its plan (a ``Plan`` has the same names)."""
-
-    interval: Interval
-    interval_count: int
-
-
-def _cadences(source: Catalog | duckdb.DuckDBPyConnection) -> dict[str, _Cadence]:
-    """Each plan's interval: from the catalog, or as the state recorded it last
-    (``plan_cadences``, kept by ``_record_cadences``)."""
-    if isinstance(source, Catalog):
-        return {k: _Cadence(p.interval, p.interval_count) for k, p in source.plans.items()}
-    rows = source.execute("SELECT plan, plan_interval, interval_count FROM plan_cadences")
-    return {plan: _Cadence(interval, count) for plan, interval, count in rows.fetchall()}
-
-
-def _record_cadences(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
-    """Upsert the catalog's plan intervals into ``plan_cadences`` (a plan the catalog lost
-    keeps the interval it had, which its drafts were priced with)."""
-    rows = [(k, c.interval, c.interval_count) for k, c in _cadences(catalog).items()]
-    if rows:
-        con.executemany(
-            "INSERT OR REPLACE INTO plan_cadences VALUES (?, ?, ?)",
-            rows,  # type: ignore[arg-type]
-        )
-
-
 def _subscriptions(
     con: duckdb.DuckDBPyConnection,
-    cadences: dict[str, _Cadence],
+    plans: dict[str, cadences.Cadence],
     customer: str | None = None,
     *,
     known_only: bool = False,
@@ -689,7 +662,7 @@ def _subscriptions(
     ).fetchall()
     out = []
     for sub_id, customer_id, plan_key, start, end, cycle, timezone in rows:
-        cadence = cadences.get(plan_key)
+        cadence = plans.get(plan_key)
         if cadence is None and known_only:
             continue
         if cadence is None:
@@ -793,7 +766,7 @@ def _periods_at(
     instant = _now() if at is None else _through_instant(at, str(timezone), "--at")
     rows, zones = [], {}
     for sub_id, customer_id, plan_key, plan, start, end, cycle, zone in _subscriptions(
-        con, _cadences(catalog), customer
+        con, cadences.of(catalog), customer
     ):
         period = period_at(
             start=start,
