@@ -34,8 +34,9 @@ def test_preview_then_run_gives_the_same_invoice(tmp_path: Path) -> None:
     run("invoice", "run", "--through", "2026-11-01", "-w", ws)
     shown = run("invoice", "show", "in_7bae9be5834266d59a2fae7a", "-w", ws).stdout
     assert "Total: 202.50 USD" in shown
-    partial = run("invoice", "preview", "cust_acme", "--at", "2026-10-20", "-w", ws).stdout
-    assert "Total: 187.50 USD" in partial
+    partial = run("invoice", "preview", "cust_acme", "--at", "2026-10-20", "-w", ws)
+    assert "Total: 187.50 USD" in partial.stdout
+    assert "the last invoice run drafted this period: 202.50 USD" in partial.stderr
 
 
 def test_preview_errors(tmp_path: Path) -> None:

@@ -363,15 +363,26 @@ def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
     """
     import polars as pl
 
+    from meterbill.money import format_amount
+
     ws = open_workspace(workspace)
     invoices, lines = ws.preview(customer, at=at)
     zone = _zone_of(ws, customer)
+    drafts = ws.invoices(status="draft", customer=customer)
+    drafted = dict(drafts.select("invoice_id", "total").iter_rows())
     for row in invoices.iter_rows(named=True):
         _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]), zone)
         if row["status"] == "finalized":
             click.echo(
                 f"{row['invoice_number']} is finalized: that time is billed already, "
                 "shown as it was billed",
+                err=True,
+            )
+        elif row["invoice_id"] in drafted:
+            total = format_amount(drafted[row["invoice_id"]], row["currency"])
+            click.echo(
+                f"the last invoice run drafted this period: {total} {row['currency']} from "
+                "every event of the period it saw; the next run refreshes that draft",
                 err=True,
             )
     if invoices.is_empty():
