@@ -419,8 +419,9 @@ def test_preview_follows_the_finalized_history_and_the_warning_is_said_once(
         "-w", ws,
     ).stdout.splitlines() == ["subscription_id,period_start", "t,2026-02-28T15:00:00Z"]  # fmt: skip
 
-    (ws / "catalog.toml").write_text("")  # the plan is gone; the drafts stay as priced
+    (ws / "catalog.toml").write_text("[plans.ann\n")  # mid-edit: finalizing prices nothing
     assert run("invoice", "finalize", "-w", ws).stdout == "finalized 1 invoice\n"
+    (ws / "catalog.toml").write_text("")  # the plan is gone; the invoices stay as priced
     assert run(
         "sql", "SELECT invoice_number, subscription_id, period_start, total, currency"
         " FROM invoices ORDER BY invoice_number", "--format", "csv", "-w", ws,
@@ -429,3 +430,28 @@ def test_preview_follows_the_finalized_history_and_the_warning_is_said_once(
         "INV-000002,a,2026-03-01T00:00:00Z,31.00,USD",
         "INV-000003,a,2026-04-01T00:00:00Z,14.00,USD",
     ]  # fmt: skip
+
+
+def test_finalize_removes_stale_drafts_without_the_catalog(tmp_path: Path) -> None:
+    """A start moved after the run makes its drafts stale: ``invoice finalize`` removes
+    them (never numbers them) with a catalog it cannot read, by the plan intervals the
+    run and the import recorded."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.m]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.m.prices]]\nmodel = "flat_fee"\namount = "30.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,m,2026-03-01\nk,c,m,2026-03-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,m,2026-03-10\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    (ws / "catalog.toml").write_text("not toml [")
+    assert run("invoice", "finalize", "-w", ws).stdout == "finalized 2 invoices\n"
+    (ws / "catalog.toml").write_text("")
+    assert run(
+        "sql", "SELECT subscription_id, status, count(*) AS n FROM invoices GROUP BY ALL"
+        " ORDER BY ALL", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == ["k,finalized,2"]  # fmt: skip
