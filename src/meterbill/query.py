@@ -2,7 +2,8 @@
 
 Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``prices``,
 ``invoices``, ``line_items``, ``rejected_events`` (and ``duplicate_events``,
-``ingests``, ``invalid_usage``, ``unbilled_events``, ``shared_meters``, ``late_events``, and
+``ingests``, ``invalid_usage``, ``unbilled_events``, ``shared_meters``,
+``skipped_periods``, ``late_events``, and
 ``invalid_events``: the events each meter matched but could not aggregate, rendered from
 ``sql/views/``).
 
@@ -34,7 +35,7 @@ from meterbill.invoices.assemble import describe_price
 _STATE_VIEWS = (
     "customers", "subscriptions", "invoices", "line_items", "rejected_events",
     "duplicate_events", "ingests", "invalid_usage", "ingest_sequence", "unbilled_events",
-    "shared_meters",
+    "shared_meters", "skipped_periods",
 )  # fmt: skip
 
 

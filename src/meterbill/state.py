@@ -169,6 +169,25 @@ CREATE TABLE IF NOT EXISTS unbilled_events (
     first_timestamp TIMESTAMPTZ NOT NULL,
     last_timestamp TIMESTAMPTZ NOT NULL
 );
+-- Periods a run did not bill because finalized invoices of their subscription cover them
+-- whole (invoices/frozen.py), each recorded by the first run that skipped it: the run
+-- warns about new ones only.
+CREATE TABLE IF NOT EXISTS skipped_periods (
+    run_id VARCHAR NOT NULL,
+    invoice_id VARCHAR NOT NULL,
+    subscription_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    period_start TIMESTAMPTZ NOT NULL,
+    period_end TIMESTAMPTZ NOT NULL
+);
+-- Each plan's interval as catalog.toml last gave it to an invoice run or a subscriptions
+-- import: invoice finalize checks drafts against the subscriptions' periods with these,
+-- without the catalog (which may have lost a plan since the run priced its drafts).
+CREATE TABLE IF NOT EXISTS plan_cadences (
+    plan VARCHAR PRIMARY KEY,
+    plan_interval VARCHAR NOT NULL,
+    interval_count INTEGER NOT NULL
+);
 -- Meters two subscriptions of one customer price at once (their events billed on both),
 -- per run: invoices/overlaps.py.
 CREATE TABLE IF NOT EXISTS shared_meters (

@@ -23,7 +23,7 @@ from uuid import uuid4
 import duckdb
 import polars as pl
 
-from meterbill import accounts, creation, state
+from meterbill import accounts, cadences, creation, state
 from meterbill.catalog import Catalog, load_catalog
 from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
@@ -31,7 +31,7 @@ from meterbill.engines import EngineName, create_engine
 from meterbill.engines.base import run_window
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
-from meterbill.invoices import ledger, watermark
+from meterbill.invoices import frozen, ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
@@ -40,7 +40,6 @@ from meterbill.periods import (
     local_midnight,
     period_at,
     periods_through,
-    whole_local_days,
 )
 
 if TYPE_CHECKING:  # the events stage loads on first ingest (start-up time)
@@ -75,7 +74,8 @@ class RunResult:
     #: with another start, end, plan or customer), and not drafted again by this run.
     removed_drafts: int = 0
     #: Periods not billed because finalized invoices of their subscription cover them
-    #: (a start moved, or a time zone changed, since): that time is billed already.
+    #: (a start moved, or a time zone changed, since): that time is billed already. Only
+    #: those no earlier run skipped (``skipped_periods``), so each is reported once.
     overlapping_finalized: int = 0
 
 
@@ -174,7 +174,9 @@ class Workspace:
         """Upsert subscriptions from CSV, JSON lines or Parquet (plans must exist)."""
         catalog = self.catalog()
         with self._state() as con:
-            return accounts.import_subscriptions(con, Path(path), catalog)
+            result = accounts.import_subscriptions(con, Path(path), catalog)
+            cadences.record(con, catalog)
+            return result
 
     def ingest(
         self,
@@ -239,13 +241,14 @@ class Workspace:
         sql_path = self.root / "runs" / run_id / "invoice_run.sql"
         with self._state() as con:
             on_progress("computing billing periods")
-            subscriptions = _subscriptions(con, catalog)
+            cadences.record(con, catalog)
+            subscriptions = _subscriptions(con, cadences.of(con))
             schedule, covered = _schedule(con, subscriptions, now)
             removed = ledger.remove_stale_drafts(con, schedule)
             periods = _through(schedule, subscriptions, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
-            frozen = _through(covered, subscriptions, through)
+            skipped = frozen.record_skipped(con, run_id, _through(covered, subscriptions, through))
             twice = shared_meters(
                 [
                     (sub, customer, plan, start, end)
@@ -320,7 +323,7 @@ class Workspace:
             late = watermark.late_events(con, self.root)
         return RunResult(
             run_id, invoices, lines, invalid, sql_path, finalized, late, unbilled, twice,
-            len(set(removed) - set(invoices["invoice_id"])), frozen.height,
+            len(set(removed) - set(invoices["invoice_id"])), skipped,
         )  # fmt: skip
 
     def finalize(self, *, invoice_ids: list[str] | None = None, through: str | None = None) -> int:
@@ -338,11 +341,12 @@ class Workspace:
         """
         if through is not None:
             _through_instant(through, "UTC")  # validates before any work
-        catalog = self.catalog()
-        with self._state() as con:
+        with self._state() as con:  # no catalog: finalizing prices nothing
             if invoice_ids:
                 _refuse_unknown_invoices(con, invoice_ids)
-            _remove_stale_drafts(con, _subscriptions(con, catalog), _now())
+            _remove_stale_drafts(
+                con, _subscriptions(con, cadences.of(con), known_only=True), _now()
+            )
             if through is not None:
                 invoice_ids = _drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
@@ -350,11 +354,16 @@ class Workspace:
     # -- preview and usage (read only) -------------------------------------------------
 
     def preview(self, customer: str, *, at: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The proposed invoices (status ``preview``) for a customer's periods in progress.
+        """The invoices that bill a customer's subscriptions at ``at``: proposed ones
+        (status ``preview``) for periods in progress, finalized ones as they stand.
 
         One per subscription active at ``at`` (a timestamp with offset, or a date: the
-        customer's local midnight; default now), from the events before ``at``, priced by
-        the invoice run's own SQL. Returns (invoices, line items); writes nothing.
+        customer's local midnight; default now): the period containing it as the invoice
+        run will bill it (started where a finalized invoice of the subscription ends, as
+        the run does after a re-import), priced by the run's own SQL from the events
+        before ``at``. When a finalized invoice of the subscription holds ``at``, that
+        invoice and its lines, unchanged (the run never changes it). Returns (invoices,
+        line items); writes nothing.
 
         Raises:
             WorkspaceError: an unknown customer, a bad ``at``, or no active subscription.
@@ -363,10 +372,22 @@ class Workspace:
 
         catalog = self.catalog()
         with self._state() as con:
-            periods, instant = _periods_at(con, catalog, customer, at)
-            files = _lake_files(con, self.root, periods)
+            periods, instant, zones = _periods_at(con, catalog, customer, at)
+            billed = frozen.finalized_holding(con, list(zones), instant)
+            finalized = _frame(con, "invoices", INVOICE_SCHEMA, billed)
+            finalized_lines = _frame(con, "line_items", LINE_ITEM_SCHEMA, billed)
+            periods = periods.filter(
+                ~pl.col("subscription_id").is_in(finalized["subscription_id"].implode())
+            )
+            periods, _ = frozen.clip_to_frozen(con, periods, zones)  # the run's own rule
+            files = _lake_files(con, self.root, periods) if periods.height else []
+        if periods.is_empty():
+            return finalized, finalized_lines
         lines, invoices = preview_invoices(catalog, periods=periods, lake_files=files, at=instant)
-        return invoices, lines
+        return (
+            pl.concat([finalized, invoices]).sort("period_start", "customer_id", "subscription_id"),
+            pl.concat([finalized_lines, lines]).sort("period_start", "invoice_id", "line_number"),
+        )
 
     def usage(
         self,
@@ -618,9 +639,16 @@ def _through_instant(through: str, timezone: str, option: str = "--through") -> 
 
 
 def _subscriptions(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, customer: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    plans: dict[str, cadences.Cadence],
+    customer: str | None = None,
+    *,
+    known_only: bool = False,
 ) -> list[tuple[Any, ...]]:
-    """(subscription_id, customer_id, plan key, plan, start, end, cycle, time zone) rows.
+    """(subscription_id, customer_id, plan key, cadence, start, end, cycle, time zone) rows.
+
+    With ``known_only``, a subscription whose plan has no cadence is left out (a
+    workspace whose plans no run or import has recorded yet); else it is an error.
 
     Raises:
         WorkspaceError: a subscription's plan is no longer in the catalog.
@@ -634,12 +662,14 @@ def _subscriptions(
     ).fetchall()
     out = []
     for sub_id, customer_id, plan_key, start, end, cycle, timezone in rows:
-        plan = catalog.plans.get(plan_key)
-        if plan is None:
+        cadence = plans.get(plan_key)
+        if cadence is None and known_only:
+            continue
+        if cadence is None:
             raise WorkspaceError(
                 f"subscription {sub_id!r} is on plan {plan_key!r}, which catalog.toml no longer has"
             )
-        out.append((sub_id, customer_id, plan_key, plan, start, end, cycle, timezone))
+        out.append((sub_id, customer_id, plan_key, cadence, start, end, cycle, timezone))
     return out
 
 
@@ -705,63 +735,38 @@ def _schedule(
     con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every ended period of the ``subscriptions``, less the time finalized invoices of
-    the same subscription already billed; and the periods that leaves nothing of.
-
-    A period that a finalized invoice overlaps (a start moved, or a time zone changed,
-    after finalizing) starts where the frozen history ends (``ledger.frozen_until``),
-    its flat fee prorated by the whole local days left; its invoice id stays the
-    period's own, so every run and ``finalize`` see the same draft.
-    """
+    the same subscription already billed; and the periods that leaves nothing of
+    (``invoices.frozen.clip_to_frozen``, the rule preview follows too)."""
     schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
-    frozen = ledger.frozen_until(con, schedule)
-    if frozen.is_empty():
-        return schedule, schedule.clear()
-    zones = {row[0]: row[-1] for row in subscriptions}
-    schedule = schedule.join(frozen, on="invoice_id", how="left", maintain_order="left")
-    covered = schedule.filter(pl.col("frozen_until") >= pl.col("period_end"))
-    clipped = schedule.filter(pl.col("frozen_until") > pl.col("period_start")).filter(
-        pl.col("frozen_until") < pl.col("period_end")
-    )
-    days = {
-        invoice_id: whole_local_days(start, end, zones[sub_id])
-        for invoice_id, sub_id, start, end in clipped.select(
-            "invoice_id", "subscription_id", "frozen_until", "period_end"
-        ).iter_rows()
-    }
-    schedule = (
-        schedule.filter(~pl.col("invoice_id").is_in(covered["invoice_id"].to_list()))
-        .with_columns(
-            period_start=pl.max_horizontal("period_start", "frozen_until"),
-            days=pl.col("invoice_id").replace_strict(days, default=pl.col("days")),
-        )
-        .drop("frozen_until")
-    )
-    return schedule, covered.drop("frozen_until")
+    return frozen.clip_to_frozen(con, schedule, {row[0]: row[-1] for row in subscriptions})
 
 
 def _remove_stale_drafts(
     con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
 ) -> list[str]:
-    """Delete the drafts that no ended period of the current schedules matches (see
-    ``ledger.remove_stale_drafts``); returns their ids."""
-    return ledger.remove_stale_drafts(con, _schedule(con, subscriptions, now)[0])
+    """Delete the drafts of these subscriptions that no ended period of their current
+    schedules matches (see ``ledger.remove_stale_drafts``); returns their ids."""
+    checked = [row[0] for row in subscriptions]
+    return ledger.remove_stale_drafts(con, _schedule(con, subscriptions, now)[0], checked)
 
 
 def _periods_at(
     con: duckdb.DuckDBPyConnection, catalog: Catalog, customer: str, at: str | None
-) -> tuple[pl.DataFrame, datetime]:
-    """The periods of a customer's subscriptions that contain ``at`` (default now).
+) -> tuple[pl.DataFrame, datetime, dict[str, str]]:
+    """The periods of a customer's subscriptions that contain ``at`` (default now), the
+    instant, and each subscription's time zone (every subscription of the customer).
 
     Raises:
-        WorkspaceError: an unknown customer, a bad ``--at``, or no subscription active then.
+        WorkspaceError: an unknown customer, a bad ``--at``, or no subscription active then
+            (nor a finalized invoice holding that instant).
     """
     timezone = state.scalar(con, "SELECT timezone FROM customers WHERE customer_id = ?", [customer])
     if timezone is None:
         raise WorkspaceError(f"no customer {customer!r}")
     instant = _now() if at is None else _through_instant(at, str(timezone), "--at")
-    rows = []
+    rows, zones = [], {}
     for sub_id, customer_id, plan_key, plan, start, end, cycle, zone in _subscriptions(
-        con, catalog, customer
+        con, cadences.of(catalog), customer
     ):
         period = period_at(
             start=start,
@@ -772,13 +777,14 @@ def _periods_at(
             timezone=zone,
             at=instant,
         )
+        zones[sub_id] = zone
         if period is not None:
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
-    if not rows:
+    if not rows and not frozen.finalized_holding(con, list(zones), instant):
         raise WorkspaceError(
             f"customer {customer!r} has no subscription active at {instant.isoformat()}"
         )
-    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant
+    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant, zones
 
 
 def _refuse_unknown_invoices(con: duckdb.DuckDBPyConnection, invoice_ids: list[str]) -> None:

@@ -34,8 +34,9 @@ def test_preview_then_run_gives_the_same_invoice(tmp_path: Path) -> None:
     run("invoice", "run", "--through", "2026-11-01", "-w", ws)
     shown = run("invoice", "show", "in_7bae9be5834266d59a2fae7a", "-w", ws).stdout
     assert "Total: 202.50 USD" in shown
-    partial = run("invoice", "preview", "cust_acme", "--at", "2026-10-20", "-w", ws).stdout
-    assert "Total: 187.50 USD" in partial
+    partial = run("invoice", "preview", "cust_acme", "--at", "2026-10-20", "-w", ws)
+    assert "Total: 187.50 USD" in partial.stdout
+    assert "the last invoice run drafted this period: 202.50 USD" in partial.stderr
 
 
 def test_preview_errors(tmp_path: Path) -> None:
@@ -373,3 +374,84 @@ def test_periods_start_where_the_finalized_history_ends(tmp_path: Path) -> None:
         "INV-000001,t,2026-03-01T00:00:00Z,2026-04-01T00:00:00Z,30.00,USD",
         "INV-000003,t,2026-04-01T00:00:00Z,2026-04-30T15:00:00Z,29.00,USD",
     ]  # fmt: skip
+
+
+def test_preview_follows_the_finalized_history_and_the_warning_is_said_once(
+    tmp_path: Path,
+) -> None:
+    """After March is finalized and the anniversary start moves to Mar 15: a preview in
+    April shows the period the run bills (Apr 1 to Apr 15, 14 of 31 days), a preview in
+    March shows the finalized invoice as billed; Tokyo's March (inside the finalized
+    March) is skipped with a warning by the first run only; and ``invoice finalize``
+    works after the plan left catalog.toml (it prices nothing)."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.ann]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.ann.prices]]\nmodel = "flat_fee"\namount = "31.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text(
+        "subscription_id,customer_id,plan,start,billing_cycle\n"
+        "a,utc,ann,2026-03-01,anniversary\nt,tokyo,ann,2026-03-01,calendar\n"
+    )
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-04-01", "--finalize", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\na,utc,ann,2026-03-15\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    (tmp_path / "c.csv").write_text("customer_id,timezone\ntokyo,Asia/Tokyo\n")
+    run("customers", "import", tmp_path / "c.csv", "-w", ws)
+
+    preview = run("invoice", "preview", "utc", "--at", "2026-04-14T23:59:59.999999Z", "-w", ws)
+    assert "(preview) utc ann 2026-04-01 to 2026-04-15 (UTC)" in " ".join(preview.stdout.split())
+    assert "Total: 14.00 USD" in preview.stdout
+    march = run("invoice", "preview", "utc", "--at", "2026-03-20", "-w", ws)
+    assert "INV-000002 (finalized) utc ann 2026-03-01 to 2026-04-01" in " ".join(
+        march.stdout.split()
+    )
+    assert "INV-000002 is finalized: that time is billed already" in march.stderr
+
+    first = run("invoice", "run", "--through", "2026-04-16", "-w", ws)
+    assert "warning: 1 period not billed" in first.stderr
+    assert "warning" not in run("invoice", "run", "--through", "2026-04-16", "-w", ws).stderr
+    assert run(
+        "sql", "SELECT subscription_id, period_start FROM skipped_periods", "--format", "csv",
+        "-w", ws,
+    ).stdout.splitlines() == ["subscription_id,period_start", "t,2026-02-28T15:00:00Z"]  # fmt: skip
+
+    (ws / "catalog.toml").write_text("[plans.ann\n")  # mid-edit: finalizing prices nothing
+    assert run("invoice", "finalize", "-w", ws).stdout == "finalized 1 invoice\n"
+    (ws / "catalog.toml").write_text("")  # the plan is gone; the invoices stay as priced
+    assert run(
+        "sql", "SELECT invoice_number, subscription_id, period_start, total, currency"
+        " FROM invoices ORDER BY invoice_number", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == [
+        "INV-000001,t,2026-03-01T00:00:00Z,31.00,USD",
+        "INV-000002,a,2026-03-01T00:00:00Z,31.00,USD",
+        "INV-000003,a,2026-04-01T00:00:00Z,14.00,USD",
+    ]  # fmt: skip
+
+
+def test_finalize_removes_stale_drafts_without_the_catalog(tmp_path: Path) -> None:
+    """A start moved after the run makes its drafts stale: ``invoice finalize`` removes
+    them (never numbers them) with a catalog it cannot read, by the plan intervals the
+    run and the import recorded."""
+    ws = tmp_path / "ws"
+    run("init", ws)
+    (ws / "catalog.toml").write_text(
+        '[plans.m]\ncurrency = "USD"\ninterval = "month"\n\n'
+        '[[plans.m.prices]]\nmodel = "flat_fee"\namount = "30.00"\n'
+    )
+    subs = tmp_path / "s.csv"
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,m,2026-03-01\nk,c,m,2026-03-01\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    run("invoice", "run", "--through", "2026-05-01", "-w", ws)
+    subs.write_text("subscription_id,customer_id,plan,start\ns,c,m,2026-03-10\n")
+    run("subscriptions", "import", subs, "-w", ws)
+    (ws / "catalog.toml").write_text("not toml [")
+    assert run("invoice", "finalize", "-w", ws).stdout == "finalized 2 invoices\n"
+    (ws / "catalog.toml").write_text("")
+    assert run(
+        "sql", "SELECT subscription_id, status, count(*) AS n FROM invoices GROUP BY ALL"
+        " ORDER BY ALL", "--format", "csv", "-w", ws,
+    ).stdout.splitlines()[1:] == ["k,finalized,2"]  # fmt: skip

@@ -279,11 +279,11 @@ def invoice_run(through: str, finalize: bool, engine: str, workspace: Path) -> N
             "no longer have (re-imported with another start, end, plan or customer)",
             err=True,
         )
-    if result.overlapping_finalized:
+    if result.overlapping_finalized:  # said by the first run that skips them only
         click.echo(
             f"warning: {_count(result.overlapping_finalized, 'period')} not billed: "
             "finalized invoices of its subscription cover it (a start or a time zone "
-            "changed since they were finalized)",
+            "changed since they were finalized); see the skipped_periods view (meterbill sql)",
             err=True,
         )
     if result.late_events.height:
@@ -358,15 +358,38 @@ def invoice_finalize(invoice_ids: tuple[str, ...], through: str | None, workspac
 def invoice_preview(customer: str, at: str | None, workspace: Path) -> None:
     """The proposed invoice for CUSTOMER's period in progress, from usage so far.
 
-    Priced exactly as the invoice run will price it; nothing is written to the ledger.
+    Priced exactly as the invoice run will price it; a period a finalized invoice holds
+    shows that invoice. Nothing is written to the ledger.
     """
     import polars as pl
+
+    from meterbill.money import format_amount
 
     ws = open_workspace(workspace)
     invoices, lines = ws.preview(customer, at=at)
     zone = _zone_of(ws, customer)
+    drafts = ws.invoices(status="draft", customer=customer)
+    drafted = dict(drafts.select("invoice_id", "total").iter_rows())
     for row in invoices.iter_rows(named=True):
         _print_lines(row, lines.filter(pl.col("invoice_id") == row["invoice_id"]), zone)
+        if row["status"] == "finalized":
+            click.echo(
+                f"{row['invoice_number']} is finalized: that time is billed already, "
+                "shown as it was billed",
+                err=True,
+            )
+        elif row["invoice_id"] in drafted:
+            total = format_amount(drafted[row["invoice_id"]], row["currency"])
+            click.echo(
+                f"the last invoice run drafted this period: {total} {row['currency']} from "
+                "every event of the period it saw; the next run refreshes that draft",
+                err=True,
+            )
+    if invoices.is_empty():
+        click.echo(
+            f"nothing to preview: finalized invoices cover {customer}'s periods at that time",
+            err=True,
+        )
 
 
 @invoice.command("show")

@@ -103,15 +103,18 @@ def save_drafts(
         con.unregister("new_lines")
 
 
-def remove_stale_drafts(con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame) -> list[str]:
+def remove_stale_drafts(
+    con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame, checked: list[str] | None = None
+) -> list[str]:
     """Delete the drafts that are no period of their subscription's current schedule.
 
     ``schedule`` holds every ended period of every subscription (``invoice_id``,
     ``customer_id``, ``plan``, ``period_start``, ``period_end``). A draft whose row
     differs (a subscription re-imported with another start, end, plan or customer) would
     otherwise stay beside its replacement and be finalized with it: billed twice. A
-    period that is still in the schedule is refreshed by the run that reaches it. Returns
-    the removed drafts' ids (inside the caller's transaction).
+    period that is still in the schedule is refreshed by the run that reaches it. With
+    ``checked``, only the drafts of those subscriptions are compared. Returns the removed
+    drafts' ids (inside the caller's transaction).
     """
     keys = ["invoice_id", "customer_id", "plan", "period_start", "period_end"]
     con.register("current_periods", schedule.select(keys).to_arrow())
@@ -119,42 +122,17 @@ def remove_stale_drafts(con: duckdb.DuckDBPyConnection, schedule: pl.DataFrame) 
         columns = ", ".join(f'"{c}"' for c in keys)
         stale = (
             f"SELECT invoice_id FROM (SELECT {columns} FROM invoices WHERE status = 'draft'"  # noqa: S608
+            " AND ($checked::VARCHAR[] IS NULL OR list_contains($checked, subscription_id))"
             f" EXCEPT SELECT {columns} FROM current_periods)"
         )
-        removed = [row[0] for row in con.execute(stale).fetchall()]
+        params = {"checked": checked}
+        removed = [row[0] for row in con.execute(stale, params).fetchall()]
         if removed:
-            con.execute(f"DELETE FROM line_items WHERE invoice_id IN ({stale})")  # noqa: S608
-            con.execute(f"DELETE FROM invoices WHERE invoice_id IN ({stale})")  # noqa: S608
+            con.execute(f"DELETE FROM line_items WHERE invoice_id IN ({stale})", params)  # noqa: S608
+            con.execute(f"DELETE FROM invoices WHERE invoice_id IN ({stale})", params)  # noqa: S608
         return removed
     finally:
         con.unregister("current_periods")
-
-
-def frozen_until(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.DataFrame:
-    """For each of ``periods`` (not finalized itself) that a finalized invoice of the same
-    subscription overlaps, the end of the frozen history it reaches: the latest end of
-    those invoices (``invoice_id``, ``frozen_until``).
-
-    A subscription re-imported with another start, or a customer moved to another time
-    zone, after a period was finalized has new periods across the frozen ones: the part
-    up to ``frozen_until`` is billed already.
-    """
-    empty = pl.DataFrame(schema={"invoice_id": pl.String, "frozen_until": pl.Datetime("us", "UTC")})
-    if periods.is_empty():
-        return empty
-    columns = ["invoice_id", "subscription_id", "period_start", "period_end"]
-    con.register("run_periods", periods.select(columns).to_arrow())
-    try:
-        frame = con.sql(
-            "SELECT p.invoice_id, max(f.period_end) AS frozen_until FROM run_periods AS p"
-            " JOIN invoices AS f ON f.subscription_id = p.subscription_id"
-            " AND f.status = 'finalized' AND f.invoice_id <> p.invoice_id"
-            " AND f.period_start < p.period_end AND p.period_start < f.period_end"
-            " GROUP BY p.invoice_id ORDER BY p.invoice_id"
-        ).pl()
-    finally:
-        con.unregister("run_periods")
-    return frame.cast(empty.schema) if frame.height else empty  # type: ignore[arg-type]
 
 
 def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:

@@ -4,7 +4,10 @@ The invoice run's compiled SQL runs unchanged over a lake cut at the preview ins
 (events with ``timestamp < at``); the period keeps its real bounds, so every aggregation,
 ``weighted_sum`` included, is what the final invoice will compute if no more events come.
 Flat fees are shown as they will be billed for the period (the full fee, or prorated for
-a partial period). Nothing is written to the ledger.
+a partial period). ``Workspace.preview`` hands over the periods as the run bills them
+(started where a finalized invoice of the subscription ends: ``invoices/frozen.py``, the
+run's own rule), so a preview at a period's last microsecond is the run's draft line for
+line. Nothing is written to the ledger.
 """
 
 from __future__ import annotations
