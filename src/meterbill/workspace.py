@@ -14,10 +14,10 @@ import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import duckdb
@@ -31,16 +31,10 @@ from meterbill.engines import EngineName, create_engine
 from meterbill.engines.base import run_window
 from meterbill.errors import MeterbillError, WorkspaceError
 from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
-from meterbill.invoices import frozen, ledger, watermark
+from meterbill.invoices import billing, frozen, ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
 from meterbill.invoices.overlaps import shared_meters
 from meterbill.invoices.unbilled import covered_spans
-from meterbill.periods import (
-    Period,
-    local_midnight,
-    period_at,
-    periods_through,
-)
 
 if TYPE_CHECKING:  # the events stage loads on first ingest (start-up time)
     from meterbill.events import IngestResult
@@ -228,9 +222,9 @@ class Workspace:
             WorkspaceError: a bad ``through``, or one in the future (a date that has not
                 begun even at UTC+14).
         """
-        through_utc = _through_instant(through, "UTC")  # validates before any work
+        through_utc = billing.through_instant(through, "UTC")  # validates before any work
         now = _now()
-        if not _has_begun(through, through_utc, now):
+        if not billing.has_begun(through, through_utc, now):
             raise WorkspaceError(
                 f"--through {through}: in the future; a period is billed once it has ended"
                 " (meterbill invoice preview CUSTOMER prices the one in progress)"
@@ -242,13 +236,15 @@ class Workspace:
         with self._state() as con:
             on_progress("computing billing periods")
             cadences.record(con, catalog)
-            subscriptions = _subscriptions(con, cadences.of(con))
-            schedule, covered = _schedule(con, subscriptions, now)
+            subscriptions = billing.subscription_rows(con, cadences.of(con))
+            schedule, covered = billing.clipped_schedule(con, subscriptions, now)
             removed = ledger.remove_stale_drafts(con, schedule)
-            periods = _through(schedule, subscriptions, through)
+            periods = billing.ending_by(schedule, subscriptions, through)
             done = ledger.finalized_ids(con)
             periods = periods.filter(~pl.col("invoice_id").is_in(list(done)))
-            skipped = frozen.record_skipped(con, run_id, _through(covered, subscriptions, through))
+            skipped = frozen.record_skipped(
+                con, run_id, billing.ending_by(covered, subscriptions, through)
+            )
             twice = shared_meters(
                 [
                     (sub, customer, plan, start, end)
@@ -340,15 +336,15 @@ class Workspace:
                 ``through``.
         """
         if through is not None:
-            _through_instant(through, "UTC")  # validates before any work
+            billing.through_instant(through, "UTC")  # validates before any work
         with self._state() as con:  # no catalog: finalizing prices nothing
             if invoice_ids:
                 _refuse_unknown_invoices(con, invoice_ids)
-            _remove_stale_drafts(
-                con, _subscriptions(con, cadences.of(con), known_only=True), _now()
+            billing.remove_stale_drafts(
+                con, billing.subscription_rows(con, cadences.of(con), known_only=True), _now()
             )
             if through is not None:
-                invoice_ids = _drafts_through(con, through, invoice_ids)
+                invoice_ids = billing.drafts_through(con, through, invoice_ids)
             return ledger.finalize(con, invoice_ids)
 
     # -- preview and usage (read only) -------------------------------------------------
@@ -372,7 +368,7 @@ class Workspace:
 
         catalog = self.catalog()
         with self._state() as con:
-            periods, instant, zones = _periods_at(con, catalog, customer, at)
+            periods, instant, zones = billing.periods_at(con, catalog, customer, at, now=_now())
             billed = frozen.finalized_holding(con, list(zones), instant)
             finalized = _frame(con, "invoices", INVOICE_SCHEMA, billed)
             finalized_lines = _frame(con, "line_items", LINE_ITEM_SCHEMA, billed)
@@ -408,8 +404,8 @@ class Workspace:
         """
         from meterbill.usage import measure_usage
 
-        since = None if start is None else _through_instant(start, "UTC", "--from")
-        until = None if end is None else _through_instant(end, "UTC", "--to")
+        since = None if start is None else billing.through_instant(start, "UTC", "--from")
+        until = None if end is None else billing.through_instant(end, "UTC", "--to")
         if since is not None and until is not None and until < since:
             raise WorkspaceError(f"--to ({end}) is before --from ({start})")
         catalog = self.catalog()
@@ -525,7 +521,7 @@ class _InvoiceFilter:
     def __post_init__(self) -> None:
         for option, text in (("--from", self.period_from), ("--to", self.period_to)):
             if text is not None:
-                _through_instant(text, "UTC", option)  # validates before any work
+                billing.through_instant(text, "UTC", option)  # validates before any work
 
     def apply(self, invoices: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``invoices`` chosen; date bounds in each customer's time zone."""
@@ -536,7 +532,7 @@ class _InvoiceFilter:
         if self.period_from is None and self.period_to is None:
             return invoices
         zones = dict(customers.select("customer_id", "timezone").iter_rows())
-        at = cache(_through_instant)  # one parse per time zone, not per invoice
+        at = cache(billing.through_instant)  # one parse per time zone, not per invoice
         keep = [
             (
                 self.period_from is None
@@ -603,190 +599,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _has_begun(through: str, through_utc: datetime, now: datetime) -> bool:
-    """Whether ``--through`` is not in the future: a date (``through_utc`` its UTC
-    midnight) has begun once it has begun anywhere, first at UTC+14 (compared on the
-    side of ``now``, so that 0001-01-01 does not leave datetime's range)."""
-    ahead = timedelta(hours=14) if _is_date(through) else timedelta(0)
-    return through_utc <= now + ahead
-
-
-def _is_date(through: str) -> bool:
-    """Whether ``--through`` (or ``--at``, ...) is a bare date (``2026-11-01``)."""
-    return len(through) == 10
-
-
-def _through_instant(through: str, timezone: str, option: str = "--through") -> datetime:
-    """``--through`` (or ``option``): a date is that day's local midnight in ``timezone``;
-    a timestamp needs an offset and means that instant."""
-    try:
-        if _is_date(through):
-            return local_midnight(date.fromisoformat(through), timezone)
-        value = datetime.fromisoformat(through.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            raise WorkspaceError(
-                f"{option}: a timestamp needs an offset (like +00:00): {through!r}"
-            )
-        return value.astimezone(UTC)
-    except ValueError:
-        raise WorkspaceError(
-            f"{option}: not a date (2026-11-01) or a timestamp with offset: {through!r}"
-        ) from None
-    except OverflowError:  # year 1 or 9999 moved across the offset to UTC
-        raise WorkspaceError(
-            f"{option}: out of the supported range of dates: {through!r}"
-        ) from None
-
-
-def _subscriptions(
-    con: duckdb.DuckDBPyConnection,
-    plans: dict[str, cadences.Cadence],
-    customer: str | None = None,
-    *,
-    known_only: bool = False,
-) -> list[tuple[Any, ...]]:
-    """(subscription_id, customer_id, plan key, cadence, start, end, cycle, time zone) rows.
-
-    With ``known_only``, a subscription whose plan has no cadence is left out (a
-    workspace whose plans no run or import has recorded yet); else it is an error.
-
-    Raises:
-        WorkspaceError: a subscription's plan is no longer in the catalog.
-    """
-    rows = con.execute(
-        "SELECT s.subscription_id, s.customer_id, s.plan, s.start_at, s.end_at, s.billing_cycle,"
-        " coalesce(c.timezone, 'UTC') FROM subscriptions s"
-        " LEFT JOIN customers c USING (customer_id)"
-        " WHERE ? IS NULL OR s.customer_id = ? ORDER BY s.subscription_id",
-        [customer, customer],
-    ).fetchall()
-    out = []
-    for sub_id, customer_id, plan_key, start, end, cycle, timezone in rows:
-        cadence = plans.get(plan_key)
-        if cadence is None and known_only:
-            continue
-        if cadence is None:
-            raise WorkspaceError(
-                f"subscription {sub_id!r} is on plan {plan_key!r}, which catalog.toml no longer has"
-            )
-        out.append((sub_id, customer_id, plan_key, cadence, start, end, cycle, timezone))
-    return out
-
-
-def _period_row(sub_id: str, customer_id: str, plan_key: str, period: Period) -> dict[str, Any]:
-    """One row of the billing_periods relation."""
-    return {
-        "invoice_id": ledger.invoice_id(sub_id, period.start),
-        "subscription_id": sub_id,
-        "customer_id": customer_id,
-        "plan": plan_key,
-        "period_start": period.start,
-        "period_end": period.end,
-        "days": period.days,
-        "full_days": period.full_days,
-    }
-
-
-def _billing_periods(
-    subscriptions: list[tuple[Any, ...]], through: str, *, now: datetime
-) -> pl.DataFrame:
-    """Every complete period of the ``subscriptions`` (``_subscriptions`` rows) up to
-    ``through``, one row each.
-
-    Complete means ended: a period ending after ``now`` is not billed even when
-    ``through`` (a date, the customer's local midnight) reaches it, as it can for a
-    customer west of UTC on the day ``through`` names.
-    """
-    rows = []
-    through_at = cache(_through_instant)  # one parse per time zone, not per subscription
-    for sub_id, customer_id, plan_key, plan, start, end, cycle, timezone in subscriptions:
-        for period in periods_through(
-            start=start,
-            end=end,
-            interval=plan.interval,
-            interval_count=plan.interval_count,
-            cycle=cycle,
-            timezone=timezone,
-            through=min(through_at(through, timezone), now),
-        ):
-            rows.append(_period_row(sub_id, customer_id, plan_key, period))
-    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
-
-
-def _through(
-    schedule: pl.DataFrame, subscriptions: list[tuple[Any, ...]], through: str
-) -> pl.DataFrame:
-    """The periods of ``schedule`` (every ended one) that end by ``through`` in their
-    customer's time zone: what ``_billing_periods`` gives for ``through``."""
-    at = cache(_through_instant)
-    ends = {row[0]: at(through, row[-1]) for row in subscriptions}
-    cut = pl.DataFrame(
-        {"subscription_id": list(ends), "through": list(ends.values())},
-        schema={"subscription_id": pl.String, "through": pl.Datetime("us", "UTC")},
-    )
-    return (
-        schedule.join(cut, on="subscription_id", how="left", maintain_order="left")
-        .filter(pl.col("period_end") <= pl.col("through"))
-        .drop("through")
-    )
-
-
-def _schedule(
-    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every ended period of the ``subscriptions``, less the time finalized invoices of
-    the same subscription already billed; and the periods that leaves nothing of
-    (``invoices.frozen.clip_to_frozen``, the rule preview follows too)."""
-    schedule = _billing_periods(subscriptions, now.isoformat(), now=now)
-    return frozen.clip_to_frozen(con, schedule, {row[0]: row[-1] for row in subscriptions})
-
-
-def _remove_stale_drafts(
-    con: duckdb.DuckDBPyConnection, subscriptions: list[tuple[Any, ...]], now: datetime
-) -> list[str]:
-    """Delete the drafts of these subscriptions that no ended period of their current
-    schedules matches (see ``ledger.remove_stale_drafts``); returns their ids."""
-    checked = [row[0] for row in subscriptions]
-    return ledger.remove_stale_drafts(con, _schedule(con, subscriptions, now)[0], checked)
-
-
-def _periods_at(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, customer: str, at: str | None
-) -> tuple[pl.DataFrame, datetime, dict[str, str]]:
-    """The periods of a customer's subscriptions that contain ``at`` (default now), the
-    instant, and each subscription's time zone (every subscription of the customer).
-
-    Raises:
-        WorkspaceError: an unknown customer, a bad ``--at``, or no subscription active then
-            (nor a finalized invoice holding that instant).
-    """
-    timezone = state.scalar(con, "SELECT timezone FROM customers WHERE customer_id = ?", [customer])
-    if timezone is None:
-        raise WorkspaceError(f"no customer {customer!r}")
-    instant = _now() if at is None else _through_instant(at, str(timezone), "--at")
-    rows, zones = [], {}
-    for sub_id, customer_id, plan_key, plan, start, end, cycle, zone in _subscriptions(
-        con, cadences.of(catalog), customer
-    ):
-        period = period_at(
-            start=start,
-            end=end,
-            interval=plan.interval,
-            interval_count=plan.interval_count,
-            cycle=cycle,
-            timezone=zone,
-            at=instant,
-        )
-        zones[sub_id] = zone
-        if period is not None:
-            rows.append(_period_row(sub_id, customer_id, plan_key, period))
-    if not rows and not frozen.finalized_holding(con, list(zones), instant):
-        raise WorkspaceError(
-            f"customer {customer!r} has no subscription active at {instant.isoformat()}"
-        )
-    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant, zones
-
-
 def _refuse_unknown_invoices(con: duckdb.DuckDBPyConnection, invoice_ids: list[str]) -> None:
     """Refuse ids that name no invoice (a typo must not finalize the others silently).
 
@@ -803,38 +615,11 @@ def _refuse_unknown_invoices(con: duckdb.DuckDBPyConnection, invoice_ids: list[s
         raise WorkspaceError(f"no invoice {names}; nothing was finalized")
 
 
-def _drafts_through(
-    con: duckdb.DuckDBPyConnection, through: str, invoice_ids: list[str] | None
-) -> list[str]:
-    """Drafts (of ``invoice_ids`` if given) whose period ends by ``through``."""
-    rows = con.execute(
-        "SELECT i.invoice_id, i.period_end, coalesce(c.timezone, 'UTC') FROM invoices AS i"
-        " LEFT JOIN customers AS c USING (customer_id)"
-        " WHERE i.status = 'draft' AND (? IS NULL OR list_contains(?, i.invoice_id))",
-        [invoice_ids, invoice_ids],
-    ).fetchall()
-    return [
-        invoice_id
-        for invoice_id, period_end, timezone in rows
-        if period_end <= _through_instant(through, timezone)
-    ]
-
-
 def _lake_files(con: duckdb.DuckDBPyConnection, root: Path, periods: pl.DataFrame) -> list[Path]:
     """The lake files that can hold events of the run's window."""
     return [Path(path) for path in state.lake_file_paths(con, root, *run_window(periods))]
 
 
-_PERIOD_SCHEMA = {
-    "invoice_id": pl.String,
-    "subscription_id": pl.String,
-    "customer_id": pl.String,
-    "plan": pl.String,
-    "period_start": pl.Datetime("us", "UTC"),
-    "period_end": pl.Datetime("us", "UTC"),
-    "days": pl.Int64,
-    "full_days": pl.Int64,
-}
 _EMPTY_CATALOG = """\
 # meterbill catalog: meters (what to count) and plans (what to charge).
 # See the README for every aggregation and price model; `meterbill catalog check`
