@@ -88,6 +88,31 @@ CASES = [
         "plans.p.prices[0].tiers[1].up_to: must be greater than the tier before",
     ),
     ('model = "flat_fee"', "plans.p.prices[0].amount: required"),
+    # Tiers: a negative amount would bill a credit, a bound <= 0 can never price anything.
+    (
+        'model = "tiered"\nmode = "graduated"\nmeter = "tokens"\n'
+        'tiers = [{up_to = 5, unit_amount = "1"}, {unit_amount = "-1"}]',
+        "plans.p.prices[0].tiers[1].unit_amount: must be >= 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = 5, flat_amount = "-10"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].flat_amount: must be >= 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = -5, unit_amount = "1"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].up_to: must be > 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = "0", flat_amount = "5"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].up_to: must be > 0",
+    ),
+    (
+        'model = "package"\nmeter = "tokens"\npackage_size = 1000000000000000000\namount = "1"',
+        "plans.p.prices[0].package_size: must be below 10^18",
+    ),
 ]
 
 
@@ -113,6 +138,33 @@ def test_price_problem_reported_by_path(price: str, expected: str) -> None:
         ),
         ('event_name = "x"\naggregation = "count"\nfilters = { model = [] }', "meters.m.filters:"),
         ('event_name = "x"\naggregation = "count"\nfiltrs = 1', "meters.m.filtrs: unknown key"),
+        # What ingest refuses can never match: blank event names, empty or NUL keys.
+        ('event_name = "  "\naggregation = "count"', "meters.m.event_name: must not be empty"),
+        (
+            'event_name = "x"\naggregation = "sum"\nfield = "a\\u0000b"',
+            "meters.m.field: property key 'a\\x00b' is empty or contains NUL",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { "" = ["a"] }',
+            "meters.m.filters.\"\": property key '' is empty",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\ngroup_by = ["a", ""]',
+            "meters.m.group_by[1]: property key '' is empty",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\ngroup_by = ["a", "b", "a"]',
+            "meters.m.group_by: 'a' is listed twice",
+        ),
+        # A TOML float filter value: is 1.0 the text "1" or "1.0"? The string says.
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { v = ["a", 1.0] }',
+            'meters.m.filters.v[1]: write the number as a string, like "1.0"',
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { v = [{ a = 1 }] }',
+            "meters.m.filters.v[0]: must be a string, an integer or a boolean, not dict",
+        ),
     ],
 )
 def test_meter_problem_reported_by_path(meter: str, expected: str) -> None:
@@ -150,8 +202,18 @@ def test_not_toml() -> None:
 
 def test_bad_currency_and_interval() -> None:
     found = problems('[plans.p]\ncurrency = "usd"\ninterval = "fortnight"\n')
-    assert found[0].startswith("plans.p.currency:")
+    assert found[0] == (
+        "plans.p.currency: must be an ISO 4217 code of 3 capital letters, like \"USD\", not 'usd'"
+    )
     assert found[1].startswith("plans.p.interval:")
+
+
+def test_filter_values_keep_their_text() -> None:
+    catalog = parse_catalog(
+        '[meters.m]\nevent_name = "x"\naggregation = "count"\n'
+        'filters = { v = ["1.0", 123, true, "-0", ""] }\n'
+    )
+    assert catalog.meters["m"].filter_text() == {"v": ["1.0", "123", "true", "-0", ""]}
 
 
 def test_hostile_keys_are_quoted_in_paths() -> None:

@@ -88,8 +88,8 @@ def _describe(error: Any) -> str:
         previous = loc[index - 1] if index else None
         if isinstance(part, str) and part in _MODELS and isinstance(previous, int):
             continue
-        if isinstance(part, str) and part.startswith("function-"):
-            continue
+        if isinstance(part, str) and (part.startswith("function-") or part == "[key]"):
+            continue  # validator names, and the marker of a dict key (the key precedes it)
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
         else:
