@@ -129,3 +129,21 @@ def test_duckdb_error_points_at_compiled_sql(tmp_path: Path, example_dir: Path) 
             periods=periods_frame([{"plan": "openai_o1"}]),
             sql_path=tmp_path / "run.sql",
         )
+
+
+def test_an_amount_beyond_the_decimals_says_so(tmp_path: Path) -> None:
+    """10^20 units at 10^6 each: beyond DECIMAL(38, 24); one line saying why, not just DuckDB's."""
+    from meterbill.errors import EngineError
+
+    catalog = (
+        '[meters.m]\nevent_name = "usage"\naggregation = "sum"\nfield = "q"\n'
+        '[plans.p]\ncurrency = "USD"\ninterval = "month"\n'
+        '[[plans.p.prices]]\nmodel = "per_unit"\nmeter = "m"\nunit_amount = "1000000"\n'
+    )
+    events = [{"properties": {"q": 10**20}}]
+    with pytest.raises(EngineError) as info:
+        bill(tmp_path, catalog, events, [{"plan": "p"}])
+    message = str(info.value)
+    assert "quantities stay below 10^26 and a line's exact amount below 10^14" in message
+    assert "\n" not in message
+    assert message.endswith("run.sql")
