@@ -138,6 +138,10 @@ def test_price_problem_reported_by_path(price: str, expected: str) -> None:
         ),
         ('event_name = "x"\naggregation = "count"\nfilters = { model = [] }', "meters.m.filters:"),
         ('event_name = "x"\naggregation = "count"\nfiltrs = 1', "meters.m.filtrs: unknown key"),
+        (
+            'event_name = "x"\naggregation = "count"\nfield = "f"',
+            "meters.m.field: not used by aggregation 'count'",
+        ),
         # What ingest refuses can never match: blank event names, empty or NUL keys.
         ('event_name = "  "\naggregation = "count"', "meters.m.event_name: must not be empty"),
         (

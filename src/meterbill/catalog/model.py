@@ -146,6 +146,12 @@ class Meter(_Model):
     def _field_rules(self) -> Meter:
         if self.aggregation != "count" and not self.field:
             raise ValueError(f"field: required for aggregation {self.aggregation!r}")
+        if self.aggregation == "count" and self.field is not None:
+            # A silent ignore would let `count` + `field` pass for "events with the field".
+            raise ValueError(
+                "field: not used by aggregation 'count', which counts every matching event;"
+                " remove it, or use count_unique to count distinct values"
+            )
         if self.aggregation == "sum_with_multiplier":
             if self.multiplier is None or self.multiplier <= 0:
                 raise ValueError("multiplier: must be a decimal > 0 for sum_with_multiplier")
