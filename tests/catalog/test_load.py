@@ -223,3 +223,23 @@ def test_filter_values_keep_their_text() -> None:
 def test_hostile_keys_are_quoted_in_paths() -> None:
     found = problems('[meters."it\'s; drop"]\nevent_name = "x"\naggregation = "sum"\n')
     assert found == ["meters.\"it's; drop\".field: required for aggregation 'sum'"]
+
+
+def test_property_keys_differing_only_in_ascii_case_are_refused() -> None:
+    """The lake keeps one spelling per key (DuckDB ignores ASCII case in column names):
+    a meter on ``model`` beside one on ``Model`` read ``Model``'s values in a run."""
+    found = problems(
+        '[meters.a]\nevent_name = "x"\naggregation = "sum"\nfield = "T"\n'
+        'filters = { Model = ["x"] }\n'
+        '[meters.b]\nevent_name = "x"\naggregation = "sum"\nfield = "t"\n'
+        'filters = { model = ["x"] }\ngroup_by = ["MODEL", "ключ"]\n'
+        '[meters.c]\nevent_name = "x"\naggregation = "count"\ngroup_by = ["КЛЮЧ"]\n'
+    )
+    assert found == [
+        "meters.b.field: property key 't' differs only in letter case from 'T' "
+        "(meters.a.field); the lake keeps one spelling of a key",
+        "meters.b.filters.model: property key 'model' differs only in letter case from "
+        "'Model' (meters.a.filters.Model); the lake keeps one spelling of a key",
+        "meters.b.group_by[0]: property key 'MODEL' differs only in letter case from "
+        "'Model' (meters.a.filters.Model); the lake keeps one spelling of a key",
+    ]  # non-ASCII letters are compared exactly, as DuckDB does
