@@ -68,6 +68,13 @@ CASES = [
         'model = "per_unit"\nmeter = "tokens"\nunit_amount = "abc"',
         "plans.p.prices[0].unit_amount: must be a decimal written as a string",
     ),
+    *[
+        (
+            f'model = "per_unit"\nmeter = "tokens"\nunit_amount = "{text}"',
+            "plans.p.prices[0].unit_amount: must be a decimal written as a string",
+        )
+        for text in [" 1.5", "1_000", "\u0661\u0665", "1,5", "0x10", "", "1.5.0", "e5"]
+    ],
     (
         'model = "per_unit"\nmeter = "tokens"\nunit_amount = "0.0000000000001"',
         "plans.p.prices[0].unit_amount: has more than 12 decimal places",
@@ -210,6 +217,16 @@ def test_bad_currency_and_interval() -> None:
         "plans.p.currency: must be an ISO 4217 code of 3 capital letters, like \"USD\", not 'usd'"
     )
     assert found[1].startswith("plans.p.interval:")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("15.00", "15.00"), ("+1", "1"), (".5", "0.5"), ("1e-12", "1E-12"), ("-0", "-0"), ("2.", "2")],
+)
+def test_decimal_text_accepted(text: str, value: str) -> None:
+    price = f'[[plans.p.prices]]\nmodel = "per_unit"\nmeter = "tokens"\nunit_amount = "{text}"\n'
+    catalog = parse_catalog(METER + PLAN + price)
+    assert catalog.plans["p"].prices[0].unit_amount == Decimal(value)  # type: ignore[union-attr]
 
 
 def test_filter_values_keep_their_text() -> None:

@@ -44,6 +44,10 @@ _DECIMAL_LIMIT = Decimal(10) ** (38 - QUANTITY_SCALE)
 MAX_INTERVAL_COUNT = 1000
 
 
+#: Decimal text in catalog.toml: ASCII digits, an optional sign, point and exponent.
+_DECIMAL_PATTERN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
     if isinstance(value, (bool, float)):
@@ -51,6 +55,10 @@ def _decimal_text(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, str | int):
+        if isinstance(value, str) and not _DECIMAL_PATTERN.fullmatch(value):
+            # Python's Decimal also reads " 1.5", "1_000" and non-ASCII digits (Arabic-Indic):
+            # in a billing file those are typos or surprises, not amounts.
+            raise ValueError(f'must be a decimal written as a string, like "15.00", not {value!r}')
         try:
             parsed = parse_decimal(value)
         except ValueError:
