@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,9 @@ def write_lake_file(path: Path, events: list[dict[str, Any]]) -> Path:
             else:
                 texts.append(str(value))
                 try:
-                    numbers.append(Decimal(str(value)).quantize(Decimal("1e-12")))
+                    with localcontext() as context:  # 26 + 12 digits: beyond the default 28
+                        context.prec = 38
+                        numbers.append(Decimal(str(value)).quantize(Decimal("1e-12")))
                 except ArithmeticError:
                     numbers.append(None)
         columns["p__" + key] = pa.array(texts, pa.string())

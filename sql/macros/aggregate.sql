@@ -62,7 +62,8 @@ CAST(ARG_MAX({{ (p ~ 'latest') | ident }}, {{ (p ~ 'latest_at') | ident }}) FILT
 {#- sum(value * (period_end - timestamp)) / (period_end - period_start), in microseconds -#}
 {{ div_round('SUM(' ~ ((p ~ 'weighted') | ident) ~ ') FILTER (WHERE ' ~ where ~ ')', period_us) }}
 {%- elif meter.aggregation == 'sum_with_multiplier' -%}
-{{ quantity('SUM(' ~ ((p ~ 'sum') | ident) ~ ') FILTER (WHERE ' ~ where ~ ') * ' ~ (meter.multiplier | dec)) }}
+{#- the multiplier typed with its own places, so the product keeps 26 - s integer digits -#}
+{{ quantity('SUM(' ~ ((p ~ 'sum') | ident) ~ ') FILTER (WHERE ' ~ where ~ ') * ' ~ (meter.multiplier | dec(own_scale=true))) }}
 {%- endif -%}
 {%- endmacro %}
 

@@ -2,15 +2,16 @@
 
     DuckDB turns DECIMAL / DECIMAL (and avg) into DOUBLE, so nothing here divides
     decimals. Package counts divide integers: for x >= 0 and an integer n >= 1,
-    ceil(x / n) = ceil(ceil(x) / n) and floor(x / n) = floor(floor(x) / n), and BIGINT
-    floor division is exact on every engine. -#}
+    ceil(x / n) = ceil(ceil(x) / n) and floor(x / n) = floor(floor(x) / n), and integer
+    floor division is exact on every engine. HUGEINT, not BIGINT: a quantity may have 26
+    digits before the point (DECIMAL(38, 12)), and BIGINT stops at 9.2e18 tokens. -#}
 
 {% macro ceil_div(x, n) -%}
-((CAST(CEIL({{ x }}) AS BIGINT) + {{ n - 1 }}) // {{ n }})
+((CAST(CEIL({{ x }}) AS HUGEINT) + {{ n - 1 }}) // {{ n }})
 {%- endmacro %}
 
 {% macro floor_div(x, n) -%}
-(CAST(FLOOR({{ x }}) AS BIGINT) // {{ n }})
+(CAST(FLOOR({{ x }}) AS HUGEINT) // {{ n }})
 {%- endmacro %}
 
 {#- A quantity rounded half-up to the 12 places every quantity has. -#}

@@ -68,6 +68,13 @@ CASES = [
         'model = "per_unit"\nmeter = "tokens"\nunit_amount = "abc"',
         "plans.p.prices[0].unit_amount: must be a decimal written as a string",
     ),
+    *[
+        (
+            f'model = "per_unit"\nmeter = "tokens"\nunit_amount = "{text}"',
+            "plans.p.prices[0].unit_amount: must be a decimal written as a string",
+        )
+        for text in [" 1.5", "1_000", "\u0661\u0665", "1,5", "0x10", "", "1.5.0", "e5"]
+    ],
     (
         'model = "per_unit"\nmeter = "tokens"\nunit_amount = "0.0000000000001"',
         "plans.p.prices[0].unit_amount: has more than 12 decimal places",
@@ -88,6 +95,31 @@ CASES = [
         "plans.p.prices[0].tiers[1].up_to: must be greater than the tier before",
     ),
     ('model = "flat_fee"', "plans.p.prices[0].amount: required"),
+    # Tiers: a negative amount would bill a credit, a bound <= 0 can never price anything.
+    (
+        'model = "tiered"\nmode = "graduated"\nmeter = "tokens"\n'
+        'tiers = [{up_to = 5, unit_amount = "1"}, {unit_amount = "-1"}]',
+        "plans.p.prices[0].tiers[1].unit_amount: must be >= 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = 5, flat_amount = "-10"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].flat_amount: must be >= 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = -5, unit_amount = "1"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].up_to: must be > 0",
+    ),
+    (
+        'model = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+        'tiers = [{up_to = "0", flat_amount = "5"}, {unit_amount = "1"}]',
+        "plans.p.prices[0].tiers[0].up_to: must be > 0",
+    ),
+    (
+        'model = "package"\nmeter = "tokens"\npackage_size = 1000000000000000000\namount = "1"',
+        "plans.p.prices[0].package_size: must be below 10^18",
+    ),
 ]
 
 
@@ -113,6 +145,37 @@ def test_price_problem_reported_by_path(price: str, expected: str) -> None:
         ),
         ('event_name = "x"\naggregation = "count"\nfilters = { model = [] }', "meters.m.filters:"),
         ('event_name = "x"\naggregation = "count"\nfiltrs = 1', "meters.m.filtrs: unknown key"),
+        (
+            'event_name = "x"\naggregation = "count"\nfield = "f"',
+            "meters.m.field: not used by aggregation 'count'",
+        ),
+        # What ingest refuses can never match: blank event names, empty or NUL keys.
+        ('event_name = "  "\naggregation = "count"', "meters.m.event_name: must not be empty"),
+        (
+            'event_name = "x"\naggregation = "sum"\nfield = "a\\u0000b"',
+            "meters.m.field: property key 'a\\x00b' is empty or contains NUL",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { "" = ["a"] }',
+            "meters.m.filters.\"\": property key '' is empty",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\ngroup_by = ["a", ""]',
+            "meters.m.group_by[1]: property key '' is empty",
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\ngroup_by = ["a", "b", "a"]',
+            "meters.m.group_by: 'a' is listed twice",
+        ),
+        # A TOML float filter value: is 1.0 the text "1" or "1.0"? The string says.
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { v = ["a", 1.0] }',
+            'meters.m.filters.v[1]: write the number as a string, like "1.0"',
+        ),
+        (
+            'event_name = "x"\naggregation = "count"\nfilters = { v = [{ a = 1 }] }',
+            "meters.m.filters.v[0]: must be a string, an integer or a boolean, not dict",
+        ),
     ],
 )
 def test_meter_problem_reported_by_path(meter: str, expected: str) -> None:
@@ -150,10 +213,50 @@ def test_not_toml() -> None:
 
 def test_bad_currency_and_interval() -> None:
     found = problems('[plans.p]\ncurrency = "usd"\ninterval = "fortnight"\n')
-    assert found[0].startswith("plans.p.currency:")
+    assert found[0] == (
+        "plans.p.currency: must be an ISO 4217 code of 3 capital letters, like \"USD\", not 'usd'"
+    )
     assert found[1].startswith("plans.p.interval:")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("15.00", "15.00"), ("+1", "1"), (".5", "0.5"), ("1e-12", "1E-12"), ("-0", "-0"), ("2.", "2")],
+)
+def test_decimal_text_accepted(text: str, value: str) -> None:
+    price = f'[[plans.p.prices]]\nmodel = "per_unit"\nmeter = "tokens"\nunit_amount = "{text}"\n'
+    catalog = parse_catalog(METER + PLAN + price)
+    assert catalog.plans["p"].prices[0].unit_amount == Decimal(value)  # type: ignore[union-attr]
+
+
+def test_filter_values_keep_their_text() -> None:
+    catalog = parse_catalog(
+        '[meters.m]\nevent_name = "x"\naggregation = "count"\n'
+        'filters = { v = ["1.0", 123, true, "-0", ""] }\n'
+    )
+    assert catalog.meters["m"].filter_text() == {"v": ["1.0", "123", "true", "-0", ""]}
 
 
 def test_hostile_keys_are_quoted_in_paths() -> None:
     found = problems('[meters."it\'s; drop"]\nevent_name = "x"\naggregation = "sum"\n')
     assert found == ["meters.\"it's; drop\".field: required for aggregation 'sum'"]
+
+
+def test_property_keys_differing_only_in_ascii_case_are_refused() -> None:
+    """The lake keeps one spelling per key (DuckDB ignores ASCII case in column names):
+    a meter on ``model`` beside one on ``Model`` read ``Model``'s values in a run."""
+    found = problems(
+        '[meters.a]\nevent_name = "x"\naggregation = "sum"\nfield = "T"\n'
+        'filters = { Model = ["x"] }\n'
+        '[meters.b]\nevent_name = "x"\naggregation = "sum"\nfield = "t"\n'
+        'filters = { model = ["x"] }\ngroup_by = ["MODEL", "ключ"]\n'
+        '[meters.c]\nevent_name = "x"\naggregation = "count"\ngroup_by = ["КЛЮЧ"]\n'
+    )
+    assert found == [
+        "meters.b.field: property key 't' differs only in letter case from 'T' "
+        "(meters.a.field); the lake keeps one spelling of a key",
+        "meters.b.filters.model: property key 'model' differs only in letter case from "
+        "'Model' (meters.a.filters.Model); the lake keeps one spelling of a key",
+        "meters.b.group_by[0]: property key 'MODEL' differs only in letter case from "
+        "'Model' (meters.a.filters.Model); the lake keeps one spelling of a key",
+    ]  # non-ASCII letters are compared exactly, as DuckDB does

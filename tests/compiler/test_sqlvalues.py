@@ -51,6 +51,18 @@ def test_dec_is_the_exact_decimal(value: str) -> None:
     assert cast == Decimal(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "sql_type"),
+    [("1.5", "DECIMAL(38,1)"), ("1.50", "DECIMAL(38,1)"), ("1E+3", "DECIMAL(38,0)"),
+     ("2", "DECIMAL(38,0)"), ("1e-12", "DECIMAL(38,12)"), ("-0.25", "DECIMAL(38,2)")],
+)  # fmt: skip
+def test_dec_own_scale_types_the_places_it_has(value: str, sql_type: str) -> None:
+    (cast, typed) = duckdb.sql(
+        f"SELECT {dec(Decimal(value), own_scale=True)} AS x, typeof(x)"
+    ).fetchall()[0]
+    assert (cast, typed) == (Decimal(value), sql_type)
+
+
 @pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), 1.5])
 def test_dec_refuses_non_finite_or_float(bad: object) -> None:
     with pytest.raises(TypeError):

@@ -12,6 +12,7 @@ One local[2] session serves the whole module; the tests skip only when Java is m
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -234,6 +235,19 @@ def _edge_cases() -> list[Case]:
         for name, price in EDGE_PRICES.items()
         for q in [*EDGE_QUANTITIES, *([BIG] if name.startswith("package") else [])]
     ]
+    # packages of a quantity past BIGINT (9.2e18 tokens), up and down
+    for rounding in ("up", "down"):
+        price = (
+            f'model = "package"\nmeter = "m"\npackage_size = {10**12}\namount = "0.01"\n'
+            f'round = "{rounding}"'
+        )
+        cases.append(
+            Case(
+                f"edge_package_huge_{rounding}",
+                meter + head + "[[plans.p.prices]]\n" + price + "\n",
+                _usage("12345678901000000000000.000000000001"),
+            )
+        )
     # past 10^14, q * unit price leaves DECIMAL(38, 24): test_overflow_fails_on_both_engines
     for currency in ("JPY", "KWD"):
         cases.append(
@@ -249,12 +263,12 @@ def _edge_cases() -> list[Case]:
             )
         )
     for index, value in enumerate(HOSTILE):
-        key = value.replace("\\", "\\\\").replace('"', '\\"')
+        key = json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
         catalog = (
-            f'[meters."{key}"]\nevent_name = "{key}"\naggregation = "sum"\nfield = "{key}"\n'
-            f'filters = {{ "{key}" = ["{key}"] }}\ngroup_by = ["{key}", "g"]\n'
-            f'[plans."{key}"]\ncurrency = "USD"\ninterval = "month"\n'
-            f'[[plans."{key}".prices]]\nmodel = "per_unit"\nmeter = "{key}"\nunit_amount = "1.5"\n'
+            f'[meters.{key}]\nevent_name = {key}\naggregation = "sum"\nfield = {key}\n'
+            f'filters = {{ {key} = [{key}] }}\ngroup_by = [{key}, "g"]\n'
+            f'[plans.{key}]\ncurrency = "USD"\ninterval = "month"\n'
+            f'[[plans.{key}.prices]]\nmodel = "per_unit"\nmeter = {key}\nunit_amount = "1.5"\n'
         )
         events = [
             {"event_name": value, "customer_id": value, "properties": {value: v, "g": g}}

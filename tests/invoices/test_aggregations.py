@@ -59,6 +59,26 @@ def test_aggregation(
     assert row["invalid_events"] == invalid
 
 
+@pytest.mark.parametrize(
+    ("v", "multiplier", "quantity"),
+    [
+        # The product once had 24 places, so it overflowed past 10^14 (2e14 tokens x 1.5).
+        ("200000000000000", "1.5", "300000000000000"),
+        ("12345678901234567890.123456789012", "2", "24691357802469135780.246913578024"),
+        ("12345678901234.123456789012", "0.5", "6172839450617.061728394506"),  # half-up
+        ("1000000000000000", "0.000000000001", "1000"),
+    ],
+)
+def test_sum_with_multiplier_of_huge_sums(
+    tmp_path: Path, v: str, multiplier: str, quantity: str
+) -> None:
+    catalog = meter("sum_with_multiplier", f'multiplier = "{multiplier}"')
+    # priced at 0: a line amount must stay below 10^14 (DECIMAL(38, 24)), the quantity not
+    catalog = catalog.replace('unit_amount = "1"', 'unit_amount = "0"')
+    events = [{"properties": {"v": v}}]
+    assert price(tmp_path, catalog, events, [{"plan": "p"}])["quantity"].item() == Decimal(quantity)
+
+
 def test_avg_is_exact_and_rounded_half_up_to_12_places(tmp_path: Path) -> None:
     events = [{"event_id": str(i), "properties": {"v": v}} for i, v in enumerate([1, 1, 0])]
     assert price(tmp_path, meter("avg"), events, [{"plan": "p"}])["quantity"].item() == Decimal(

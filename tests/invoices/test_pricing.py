@@ -60,6 +60,28 @@ def test_package_rounds_down(tmp_path: Path, q: int, packages: int) -> None:
     assert line["billable_quantity"] == packages
 
 
+@pytest.mark.parametrize(
+    ("q", "size", "rounding", "packages"),
+    [
+        # Beyond BIGINT (9.2e18): a quantity may have 26 digits before the point.
+        ("12345678901234567890123", 10**12, "up", 12345678902),
+        ("12345678901234567890123", 10**12, "down", 12345678901),
+        ("12345678901000000000000", 10**12, "up", 12345678901),
+        ("12345678901000000000000.000000000001", 10**12, "up", 12345678902),
+        ("9000000000000000000", 10**18 - 1, "up", 10),
+        ("99999999999999999999999999", 10**17, "down", 999999999),
+    ],
+)
+def test_package_of_huge_quantities(
+    tmp_path: Path, q: str, size: int, rounding: str, packages: int
+) -> None:
+    price = f'model = "package"\nmeter = "m"\npackage_size = {size}\namount = "0.01"'
+    line = price_line(tmp_path, price + f'\nround = "{rounding}"', q)
+    assert line["quantity"] == Decimal(q)
+    assert line["billable_quantity"] == packages
+    assert line["amount"] == Decimal(packages) / 100
+
+
 def test_package_50_per_10(tmp_path: Path) -> None:
     line = price_line(
         tmp_path, 'model = "package"\nmeter = "m"\npackage_size = 10\namount = "50"', 25

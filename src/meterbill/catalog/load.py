@@ -60,6 +60,8 @@ def parse_catalog(text: str, *, source: str = "catalog.toml") -> Catalog:
     except ValidationError as exc:
         problems.extend(_describe(error) for error in exc.errors())
     problems.extend(_cross_reference_problems(document))
+    if catalog is not None:
+        problems.extend(_case_conflicts(catalog))
     if problems:
         raise CatalogError(sorted(dict.fromkeys(problems), key=_natural), source=source)
     assert catalog is not None
@@ -88,8 +90,8 @@ def _describe(error: Any) -> str:
         previous = loc[index - 1] if index else None
         if isinstance(part, str) and part in _MODELS and isinstance(previous, int):
             continue
-        if isinstance(part, str) and part.startswith("function-"):
-            continue
+        if isinstance(part, str) and (part.startswith("function-") or part == "[key]"):
+            continue  # validator names, and the marker of a dict key (the key precedes it)
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
         else:
@@ -129,6 +131,33 @@ def _cross_reference_problems(document: dict[str, Any]) -> list[str]:
                 problems.append(
                     f"plans.{_toml_key(plan_key)}.prices[{index}].meter: "
                     f"unknown meter {price['meter']!r}; {hint}"
+                )
+    return problems
+
+
+def _case_conflicts(catalog: Catalog) -> list[str]:
+    """Property keys that differ only in ASCII letter case (``Model``, ``model``).
+
+    The lake holds one spelling per key (DuckDB column names ignore ASCII case, and
+    ingest rejects the other spelling), so a meter reading the other one can never
+    match; in one run the two columns would even bind to one, billing one key's values
+    under the other (found in review: a ``model`` filter read ``Model``).
+    """
+    from meterbill.events.schema import fold_column_name  # lazily: it loads pyarrow
+
+    first: dict[str, tuple[str, str]] = {}
+    problems = []
+    for meter_key, meter in catalog.meters.items():
+        used = [("field", meter.field)] if meter.field else []
+        used += [(f"filters.{_toml_key(key)}", key) for key in meter.filters]
+        used += [(f"group_by[{i}]", key) for i, key in enumerate(meter.group_by)]
+        for where, key in used:
+            path = f"meters.{_toml_key(meter_key)}.{where}"
+            spelling, seen_at = first.setdefault(fold_column_name(key), (key, path))
+            if spelling != key:
+                problems.append(
+                    f"{path}: property key {key!r} differs only in letter case from "
+                    f"{spelling!r} ({seen_at}); the lake keeps one spelling of a key"
                 )
     return problems
 

@@ -7,10 +7,20 @@ refused because it is binary floating point by the time we see it.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    field_validator,
+    model_validator,
+)
 
 from meterbill.money import QUANTITY_SCALE, parse_decimal
 
@@ -34,6 +44,10 @@ _DECIMAL_LIMIT = Decimal(10) ** (38 - QUANTITY_SCALE)
 MAX_INTERVAL_COUNT = 1000
 
 
+#: Decimal text in catalog.toml: ASCII digits, an optional sign, point and exponent.
+_DECIMAL_PATTERN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
     if isinstance(value, (bool, float)):
@@ -41,6 +55,10 @@ def _decimal_text(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, str | int):
+        if isinstance(value, str) and not _DECIMAL_PATTERN.fullmatch(value):
+            # Python's Decimal also reads " 1.5", "1_000" and non-ASCII digits (Arabic-Indic):
+            # in a billing file those are typos or surprises, not amounts.
+            raise ValueError(f'must be a decimal written as a string, like "15.00", not {value!r}')
         try:
             parsed = parse_decimal(value)
         except ValueError:
@@ -67,6 +85,30 @@ def _non_negative(value: Decimal) -> Decimal:
 DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
 
 
+def _property_key(key: str) -> str:
+    """A property key an event can have: ingest refuses empty keys and keys with NUL."""
+    if not key or "\x00" in key:
+        raise ValueError(f"property key {key!r} is empty or contains NUL; no event has it")
+    return key
+
+
+def _filter_value(value: Any) -> str | int | bool:
+    """A filter value as written: text, an integer or a boolean (compared as text).
+
+    A TOML float is refused: ``1.0`` would be compared as ``1`` (pydantic) or as
+    ``1.0`` (its text) and both are surprising; the string says which text is meant.
+    """
+    if isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, float):
+        raise ValueError(f'write the number as a string, like "{value!r}": it is compared as text')
+    raise ValueError(f"must be a string, an integer or a boolean, not {type(value).__name__}")
+
+
+PropertyKey = Annotated[str, AfterValidator(_property_key)]
+FilterValue = Annotated[str | int | bool, PlainValidator(_filter_value)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
@@ -76,12 +118,19 @@ class Meter(_Model):
 
     key: str = ""
     name: str = ""
-    event_name: Annotated[str, Field(min_length=1)]
+    event_name: str
     aggregation: Aggregation
-    field: str | None = None
+    field: PropertyKey | None = None
     multiplier: DecimalText | None = None
-    filters: dict[str, list[str | int | bool]] = Field(default_factory=dict)
-    group_by: list[str] = Field(default_factory=list)
+    filters: dict[PropertyKey, list[FilterValue]] = Field(default_factory=dict)
+    group_by: list[PropertyKey] = Field(default_factory=list)
+
+    @field_validator("event_name")
+    @classmethod
+    def _event_name(cls, value: str) -> str:
+        if not value.strip():  # ingest refuses blank event names: nothing would match
+            raise ValueError("must not be empty or only whitespace")
+        return value
 
     @field_validator("filters")
     @classmethod
@@ -93,10 +142,24 @@ class Meter(_Model):
                 raise ValueError(f"filter {key!r} must list at least one value")
         return value
 
+    @field_validator("group_by")
+    @classmethod
+    def _group_by_once(cls, value: list[str]) -> list[str]:
+        for index, key in enumerate(value):
+            if key in value[:index]:
+                raise ValueError(f"{key!r} is listed twice")
+        return value
+
     @model_validator(mode="after")
     def _field_rules(self) -> Meter:
         if self.aggregation != "count" and not self.field:
             raise ValueError(f"field: required for aggregation {self.aggregation!r}")
+        if self.aggregation == "count" and self.field is not None:
+            # A silent ignore would let `count` + `field` pass for "events with the field".
+            raise ValueError(
+                "field: not used by aggregation 'count', which counts every matching event;"
+                " remove it, or use count_unique to count distinct values"
+            )
         if self.aggregation == "sum_with_multiplier":
             if self.multiplier is None or self.multiplier <= 0:
                 raise ValueError("multiplier: must be a decimal > 0 for sum_with_multiplier")
@@ -173,6 +236,19 @@ class Tier(_Model):
     unit_amount: DecimalText = Decimal(0)
     flat_amount: DecimalText = Decimal(0)
 
+    @field_validator("up_to")
+    @classmethod
+    def _up_to(cls, value: Decimal | None) -> Decimal | None:
+        # q = 0 costs 0, so a tier up to 0 (or below) could never price anything.
+        if value is not None and value <= 0:
+            raise ValueError("must be > 0")
+        return value
+
+    @field_validator("unit_amount", "flat_amount")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        return _non_negative(value)
+
 
 class Tiered(_Model):
     """Volume or graduated tiers over a meter's quantity."""
@@ -206,10 +282,19 @@ class Plan(_Model):
 
     key: str = ""
     name: str = ""
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    currency: str
     interval: Interval
     interval_count: Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT, strict=True)] = 1
     prices: list[Price] = Field(default_factory=list)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(
+                f'must be an ISO 4217 code of 3 capital letters, like "USD", not {value!r}'
+            )
+        return value
 
 
 class Catalog(_Model):

@@ -31,8 +31,19 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def dec(value: Decimal) -> str:
-    """An exact decimal literal typed DECIMAL(38, 12): ``CAST(15.00 AS DECIMAL(38, 12))``."""
+def dec(value: Decimal, *, own_scale: bool = False) -> str:
+    """An exact decimal literal typed DECIMAL(38, 12): ``CAST(15.00 AS DECIMAL(38, 12))``.
+
+    With ``own_scale``, typed with the value's own decimal places (at most 12):
+    ``CAST(1.5 AS DECIMAL(38, 1))``. For a factor of a product: DECIMAL(38, 12) x
+    DECIMAL(38, s) keeps 12 + s places and so 26 - s integer digits, where a (38, 12)
+    factor would leave only 14 (a sum of 10^14 tokens x 1.5 overflowed).
+    """
     if not isinstance(value, Decimal) or not value.is_finite():
         raise TypeError(f"dec expects a finite Decimal, got {value!r}")
-    return f"CAST({value:f} AS {DECIMAL_TYPE})"
+    if not own_scale:
+        return f"CAST({value:f} AS {DECIMAL_TYPE})"
+    scale = max(0, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+    if scale > 12:  # the catalog allows 12 places
+        raise TypeError(f"dec expects at most 12 decimal places, got {value!r}")
+    return f"CAST({value:f} AS DECIMAL(38, {scale}))"

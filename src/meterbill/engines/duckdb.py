@@ -26,6 +26,12 @@ from meterbill.engines.base import (
 )
 from meterbill.errors import EngineError
 
+#: Why a run overflows: usage or an amount beyond the exact decimal types of the run.
+DECIMAL_LIMITS = (
+    "usage beyond meterbill's exact decimals: quantities stay below 10^26 and a line's "
+    "exact amount below 10^14"
+)
+
 
 class DuckDBEngine:
     """Runs compiled SQL in an in-process DuckDB."""
@@ -109,6 +115,8 @@ class DuckDBEngine:
             rows = con.sql(compiled.sql("duckdb")).pl().cast(RESULT_SCHEMA)  # type: ignore[arg-type]
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
+            if "out of range" in first.lower() or "overflow" in first.lower():
+                first += f" ({DECIMAL_LIMITS})"
             raise EngineError(f"duckdb: {first}; compiled SQL at {sql_path}") from exc
         finally:
             con.close()

@@ -124,7 +124,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(15.00 AS DECIMAL(38, 12)) AS unit_amount,
@@ -136,7 +136,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(20, 0)) * CAST(15.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS TEXT) AS customer_id,
@@ -164,7 +164,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(60.00 AS DECIMAL(38, 12)) AS unit_amount,
@@ -176,7 +176,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(20, 0)) * CAST(60.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS TEXT) AS customer_id,
@@ -204,7 +204,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(7.50 AS DECIMAL(38, 12)) AS unit_amount,
@@ -216,7 +216,7 @@ SELECT
           THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
           ELSE CAST(0 AS DECIMAL(38, 12))
         END
-      ) AS BIGINT) + 999999
+      ) AS INT128) + 999999
     ) // 1000000
   ) AS DECIMAL(20, 0)) * CAST(7.50 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS TEXT) AS customer_id,

@@ -117,27 +117,47 @@ SELECT
   u.quantity,
   u.invalid_events,
   CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(15.00 AS DECIMAL(38, 12)) AS unit_amount,
   CAST(CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(20, 0)) * CAST(15.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS STRING) AS customer_id,
   CAST(NULL AS BIGINT) AS events,
@@ -157,27 +177,47 @@ SELECT
   u.quantity,
   u.invalid_events,
   CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(60.00 AS DECIMAL(38, 12)) AS unit_amount,
   CAST(CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(20, 0)) * CAST(60.00 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS STRING) AS customer_id,
   CAST(NULL AS BIGINT) AS events,
@@ -197,27 +237,47 @@ SELECT
   u.quantity,
   u.invalid_events,
   CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(38, 12)) AS billable_quantity,
   CAST(7.50 AS DECIMAL(38, 12)) AS unit_amount,
   CAST(CAST((
-    (
-      CAST(CEIL(
-        CASE
-          WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
-          THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
-          ELSE CAST(0 AS DECIMAL(38, 12))
-        END
-      ) AS BIGINT) + 999999
-    ) DIV 1000000
+    CAST((
+      (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) - (
+        CAST(CEIL(
+          CASE
+            WHEN u.quantity > CAST(0 AS DECIMAL(38, 12))
+            THEN u.quantity - CAST(0 AS DECIMAL(38, 12))
+            ELSE CAST(0 AS DECIMAL(38, 12))
+          END
+        ) AS DECIMAL(38, 0)) + 999999
+      ) % 1000000
+    ) / 1000000 AS DECIMAL(38, 0))
   ) AS DECIMAL(20, 0)) * CAST(7.50 AS DECIMAL(38, 12)) AS DECIMAL(38, 24)) AS amount,
   CAST(NULL AS STRING) AS customer_id,
   CAST(NULL AS BIGINT) AS events,
