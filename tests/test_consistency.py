@@ -43,7 +43,7 @@ from meterbill.money import format_amount
 from tests.invoices.test_reference import (
     TIMEZONES,
     Scenario,
-    catalog_text,
+    scenario_workspace,
     scenarios,
     write_csv,
     write_events,
@@ -89,19 +89,7 @@ def cli_run(*args: str | Path) -> str:
 
 def build(scenario: Scenario, folder: Path, change: Moves) -> Workspace:
     """The scenario through the real API: imports, ingests, runs (with ``change``)."""
-    workspace = Workspace.init(folder / "ws")
-    (workspace.root / "catalog.toml").write_text(catalog_text(scenario))
-    customers = [
-        {"customer_id": c, "name": c, "email": "", "timezone": zone}
-        for c, zone in scenario.timezones.items()
-    ]
-    workspace.import_customers(write_csv(folder / "customers.csv", customers))
-    subs = [
-        {"subscription_id": s.subscription_id, "customer_id": s.customer_id, "plan": s.plan,
-         "start": s.start, "end": s.end or "", "billing_cycle": s.billing_cycle}
-        for s in scenario.subscriptions
-    ]  # fmt: skip
-    workspace.import_subscriptions(write_csv(folder / "subscriptions.csv", subs))
+    workspace = scenario_workspace(scenario, folder)
     if scenario.events:
         path = write_events(folder, "events", scenario.events, 0, scenario.fmt)
         assert workspace.ingest([str(path)], strict=True).rejected == 0  # type: ignore[attr-defined]
@@ -112,19 +100,19 @@ def build(scenario: Scenario, folder: Path, change: Moves) -> Workspace:
             workspace.import_customers(write_csv(folder / "moved.csv", moved))
         if change.start_shift_days:
             shifted = [
-                {key: s[key] for key in ("subscription_id", "customer_id", "plan")}
-                | {"start": _shift(s, change)}
-                for s in subs
-                if not s["end"] or _shift(s, change) < s["end"][:10]
-            ]
+                {"subscription_id": s.subscription_id, "customer_id": s.customer_id,
+                 "plan": s.plan, "start": _shift(s.start, change)}
+                for s in scenario.subscriptions
+                if not s.end or _shift(s.start, change) < s.end[:10]
+            ]  # fmt: skip
             if shifted:
                 workspace.import_subscriptions(write_csv(folder / "shifted.csv", shifted))
     workspace.invoice_run(through=scenario.through.isoformat())
     return workspace
 
 
-def _shift(sub: dict[str, Any], change: Moves) -> str:
-    start = datetime.fromisoformat(sub["start"][:10]) + timedelta(days=change.start_shift_days)
+def _shift(start_text: str, change: Moves) -> str:
+    start = datetime.fromisoformat(start_text[:10]) + timedelta(days=change.start_shift_days)
     return start.date().isoformat()
 
 

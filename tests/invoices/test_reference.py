@@ -522,15 +522,9 @@ class Outcome:
     invalid: dict[tuple[str, datetime, str], int]
 
 
-def run(
-    scenario: Scenario,
-    folder: Path,
-    *,
-    first_through: date | None = None,
-    engine: Literal["duckdb", "spark"] = "duckdb",
-) -> Outcome:
-    """The real pipeline over the scenario's files; with ``first_through``, a run through
-    it that finalizes comes between the two ingests."""
+def scenario_workspace(scenario: Scenario, folder: Path) -> Workspace:
+    """A new workspace in ``folder`` with the scenario's catalog, customers and
+    subscriptions (imported through the API, as files)."""
     workspace = Workspace.init(folder / "ws")
     (workspace.root / "catalog.toml").write_text(catalog_text(scenario))
     customers = [
@@ -544,6 +538,19 @@ def run(
         for s in scenario.subscriptions
     ]  # fmt: skip
     workspace.import_subscriptions(write_csv(folder / "subscriptions.csv", subs))
+    return workspace
+
+
+def run(
+    scenario: Scenario,
+    folder: Path,
+    *,
+    first_through: date | None = None,
+    engine: Literal["duckdb", "spark"] = "duckdb",
+) -> Outcome:
+    """The real pipeline over the scenario's files; with ``first_through``, a run through
+    it that finalizes comes between the two ingests."""
+    workspace = scenario_workspace(scenario, folder)
     batches = [scenario.events[: scenario.split], scenario.events[scenario.split :]]
     for number, batch in enumerate(batches):
         if batch:  # two ingests: the lake keeps the first copy of an id across them
