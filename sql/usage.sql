@@ -11,11 +11,15 @@
     One row out per (customer, meter, group, window) with an event the meter matches. -#}
 {% from 'macros/aggregate.sql' import slice_stats, aggregate, invalid_events %}
 {% from 'macros/meter_filter.sql' import meter_filter %}
+{%- set whole_start %}DATE_TRUNC({{ window | lit }}, e."timestamp"){% endset %}
+{%- set step %}{% if window == 'hour' %}INTERVAL 1 HOUR{% elif window == 'day' %}INTERVAL 1 DAY{% else %}INTERVAL 1 MONTH{% endif %}{% endset %}
 WITH window_events AS (
+  {#- A window is cut to --from/--to (GREATEST and LEAST skip NULL, an open bound), so
+      its bounds say which time its row measures. #}
   SELECT
     e.*,
-    DATE_TRUNC({{ window | lit }}, e."timestamp") AS window_start,
-    DATE_TRUNC({{ window | lit }}, e."timestamp") + {% if window == 'hour' %}INTERVAL 1 HOUR{% elif window == 'day' %}INTERVAL 1 DAY{% else %}INTERVAL 1 MONTH{% endif %} AS window_end
+    GREATEST({{ whole_start }}, s.from_ts) AS window_start,
+    LEAST({{ whole_start }} + {{ step }}, s.to_ts) AS window_end
   FROM lake_events AS e
   CROSS JOIN usage_scope AS s
   WHERE e.event_name IN ({{ event_names | map('lit') | join(', ') }})

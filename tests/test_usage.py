@@ -114,6 +114,25 @@ def test_hourly_windows_and_filters(workspace: Workspace) -> None:
     ] == [("c1", "10-03", 3), ("c1", "10-20", 1), ("c1", "11-02", 1), ("c2", "10-05", 1)]
 
 
+def test_windows_are_cut_to_from_and_to(workspace: Workspace) -> None:
+    usage = workspace.usage(
+        customer="c1",
+        meters=["n_count"],
+        start="2026-10-03T10:30:00+00:00",
+        end="2026-10-25",
+        window="month",
+    )
+    assert [
+        (r["window_start"].isoformat(), r["window_end"].isoformat(), int(r["quantity"]))
+        for r in usage.iter_rows(named=True)
+    ] == [("2026-10-03T10:30:00+00:00", "2026-10-25T00:00:00+00:00", 3)]  # 10:45, 11:05, 10-20
+    whole = workspace.usage(customer="c1", meters=["n_count"], window="month")
+    assert [
+        (f"{r['window_start']:%m-%d}", f"{r['window_end']:%m-%d}", int(r["quantity"]))
+        for r in whole.iter_rows(named=True)
+    ] == [("10-01", "11-01", 4), ("11-01", "12-01", 1)]
+
+
 def test_usage_errors(workspace: Workspace) -> None:
     with pytest.raises(WorkspaceError, match="unknown meter 'nope'"):
         workspace.usage(meters=["nope"])
