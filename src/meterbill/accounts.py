@@ -82,7 +82,11 @@ def _zone(name: str) -> ZoneInfo:
 
 def wall_clock(text: str) -> datetime | None:
     """The local wall clock ``text`` names (a date is its midnight), or None when it has
-    an offset (an instant, whatever the time zone). ``text`` parses (``parse_instant``)."""
+    an offset (an instant, whatever the time zone).
+
+    Raises:
+        ValueError: not a date or ISO 8601 timestamp.
+    """
     if len(text) == 10:
         return datetime.combine(date.fromisoformat(text), time())
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -96,14 +100,12 @@ def _instant(local: datetime, timezone: str) -> datetime:
 
 def parse_instant(text: str, timezone: str) -> datetime:
     """A date or timestamp as a UTC instant; no offset means the customer's local time."""
-    zone = _zone(timezone)
+    _zone(timezone)  # an unknown zone is refused, even beside an offset
     try:
-        if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), zone).astimezone(UTC)
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=zone)
-        return value.astimezone(UTC)
+        local = wall_clock(text)
+        if local is None:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        return _instant(local, timezone)
     except ValueError:
         raise ValueError(f"not a date or ISO 8601 timestamp: {text!r}") from None
     except OverflowError:  # year 1 or 9999 moved across the offset to UTC
@@ -167,13 +169,14 @@ def import_customers(con: duckdb.DuckDBPyConnection, path: Path) -> ImportResult
         clean[customer_id] = (customer_id, row.get("name"), row.get("email"), timezone)
     _refuse(path, problems)
     existing = _existing(con, "customers", "customer_id", clean)
+    header = set(rows[0]) if rows else set()  # a column the file lacks keeps stored values
     zones_before = dict(con.execute("SELECT customer_id, timezone FROM customers").fetchall())
     moved = {
         cid: row[3]
         for cid, row in clean.items()
-        if cid in zones_before and rows and "timezone" in rows[0] and zones_before[cid] != row[3]
+        if "timezone" in header and cid in zones_before and zones_before[cid] != row[3]
     }
-    given = [c for c in ("name", "email", "timezone") if rows and c in rows[0]]
+    given = [c for c in ("name", "email", "timezone") if c in header]
     update = (
         "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in given)
         if given

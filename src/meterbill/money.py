@@ -8,8 +8,9 @@ currency's minor unit. Python's ``ROUND_HALF_UP`` is half away from zero (-10.12
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:  # only round_money_column needs Polars; ingest imports this module
     import polars as pl
@@ -35,6 +36,12 @@ _EXACT = Context(prec=80)
 def currency_places(currency: str) -> int:
     """Return the number of minor-unit places of an ISO 4217 code (unknown codes: 2)."""
     return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+#: Decimal text: an optional sign, ASCII digits with an optional point, an optional
+#: exponent (``"12.5"``, ``"1e3"``; not ``" 1"``, ``"1_000"``, ``"0x10"`` or ``"٣"``, which
+#: Python's ``Decimal`` would read). Catalog amounts and numeric event strings alike.
+NUMBER_PATTERN: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 def parse_decimal(text: str | int) -> Decimal:

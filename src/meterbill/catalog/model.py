@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from meterbill.money import QUANTITY_SCALE, parse_decimal
+from meterbill.money import NUMBER_PATTERN, QUANTITY_SCALE, parse_decimal
 
 Aggregation = Literal[
     "count", "sum", "count_unique", "max", "min", "avg", "latest",
@@ -44,10 +44,6 @@ _DECIMAL_LIMIT = Decimal(10) ** (38 - QUANTITY_SCALE)
 MAX_INTERVAL_COUNT = 1000
 
 
-#: Decimal text in catalog.toml: ASCII digits, an optional sign, point and exponent.
-_DECIMAL_PATTERN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
 def _decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
     if isinstance(value, (bool, float)):
@@ -55,7 +51,7 @@ def _decimal_text(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if isinstance(value, str | int):
-        if isinstance(value, str) and not _DECIMAL_PATTERN.fullmatch(value):
+        if isinstance(value, str) and not NUMBER_PATTERN.fullmatch(value):
             # Python's Decimal also reads " 1.5", "1_000" and non-ASCII digits (Arabic-Indic):
             # in a billing file those are typos or surprises, not amounts.
             raise ValueError(f'must be a decimal written as a string, like "15.00", not {value!r}')

@@ -178,7 +178,7 @@ WHITESPACE: Final = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-#: ``schema.NUMBER_PATTERN`` (whole match, ASCII digits), for string values.
+#: ``money.NUMBER_PATTERN`` (whole match, ASCII digits), for string values.
 _TEXT_NUMBER: Final = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 #: A number string the DECIMAL(38,12) cast takes exactly.
 _SIMPLE_TEXT_NUMBER: Final = r"^[+-]?([0-9]{1,26}(\.[0-9]{0,12})?|\.[0-9]{1,12})$"
@@ -367,7 +367,7 @@ def not_blank(strings: pa.Array) -> pa.BooleanArray:
 def text_numbers(strings: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     """(n__K, provable) of string property values (null: absent, provable).
 
-    A string reads as a number when it matches ``schema.NUMBER_PATTERN``; it is provable
+    A string reads as a number when it matches ``money.NUMBER_PATTERN``; it is provable
     when it does not, or when the ``DECIMAL(38,12)`` cast takes it exactly (at most 26
     integer digits and 12 places: ``schema.text_number`` then needs no rounding).
     """

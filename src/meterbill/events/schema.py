@@ -28,7 +28,6 @@ why ``fold_column_name`` exists.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Context, Decimal, InvalidOperation, localcontext
@@ -37,7 +36,7 @@ from typing import Final
 import pyarrow as pa
 
 from meterbill.events.rejects import RecordRejected
-from meterbill.money import QUANTITY_SCALE, round_quantity
+from meterbill.money import NUMBER_PATTERN, QUANTITY_SCALE, round_quantity
 
 # -- columns -----------------------------------------------------------------------------
 
@@ -114,8 +113,6 @@ def fold_column_name(name: str) -> str:
 
 # -- numbers -----------------------------------------------------------------------------
 
-#: A string property value that reads as a decimal number (whole match, ASCII digits).
-NUMBER_PATTERN: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 #: DECIMAL(38,12) holds 26 integer digits: magnitudes from 10**26 up do not fit.
 _MAX_INTEGER_DIGITS: Final = 38 - QUANTITY_SCALE
 #: Below 5e-13 a value rounds to zero at 12 places; skip quantize for tiny exponents.

@@ -110,12 +110,12 @@ def record_skipped(con: duckdb.DuckDBPyConnection, run_id: str, covered: pl.Data
     con.register("covered_periods", covered.select(keys).to_arrow())
     try:
         columns = ", ".join(keys)
-        new = (
-            f"SELECT {columns} FROM covered_periods"  # noqa: S608 (our names)
-            f" EXCEPT SELECT {columns} FROM skipped_periods"
-        )
-        count = int(con.execute(f"SELECT count(*) FROM ({new})").fetchall()[0][0])  # noqa: S608
-        con.execute(f"INSERT INTO skipped_periods SELECT ?, * FROM ({new})", [run_id])  # noqa: S608
+        inserted = con.execute(
+            f"INSERT INTO skipped_periods SELECT ?, * FROM (SELECT {columns} FROM covered_periods"  # noqa: S608 (our names)
+            f" EXCEPT SELECT {columns} FROM skipped_periods)",
+            [run_id],
+        ).fetchall()
+        count = int(inserted[0][0])  # an INSERT returns how many rows it added
     finally:
         con.unregister("covered_periods")
     return count

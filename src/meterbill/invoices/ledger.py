@@ -125,14 +125,13 @@ def remove_stale_drafts(
             " AND ($checked::VARCHAR[] IS NULL OR list_contains($checked, subscription_id))"
             f" EXCEPT SELECT {columns} FROM current_periods)"
         )
-        params = {"checked": checked}
-        removed = [row[0] for row in con.execute(stale, params).fetchall()]
-        if removed:
-            con.execute(f"DELETE FROM line_items WHERE invoice_id IN ({stale})", params)  # noqa: S608
-            con.execute(f"DELETE FROM invoices WHERE invoice_id IN ({stale})", params)  # noqa: S608
-        return removed
+        removed = [row[0] for row in con.execute(stale, {"checked": checked}).fetchall()]
     finally:
         con.unregister("current_periods")
+    if removed:
+        for table in ("line_items", "invoices"):
+            con.execute(f"DELETE FROM {table} WHERE list_contains(?, invoice_id)", [removed])  # noqa: S608 (our names)
+    return removed
 
 
 def finalize(con: duckdb.DuckDBPyConnection, invoice_ids: list[str] | None = None) -> int:
