@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from meterbill.events import json_arrays
 from meterbill.events.json_arrays import is_json_array, read_json_array
 
 from .helpers import Workspace, write_jsonl
 
 EVENT = '{"event_name":"u","customer_id":"c","timestamp":1709294400}'
+E = EVENT.encode()
 CLOUDEVENT = (
     '{"specversion":"1.0","id":"b1","type":"u","subject":"c1",'
     '"time":"2024-03-01T12:00:00Z","data":{"tokens":100}}'
@@ -36,49 +38,108 @@ def test_which_files_are_arrays(tmp_path: Path, name: str, text: str, *, array: 
     assert is_json_array(path) is array
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("[]", []),
-        ("[ ]\n", []),
-        (f"[{EVENT}]", [(1, EVENT, None)]),
-        (f"[\n  {EVENT},\n  [1, 2]\n]\n", [(1, EVENT, None), (2, "[1, 2]", "not_an_object")]),
-        (
-            f'[{EVENT}, {{"a": 1, "a": 2}}]',
-            [(1, EVENT, None), (2, '{"a": 1, "a": 2}', "duplicate_key")],
-        ),
-        (f'[{{"v": NaN}}, {EVENT}]', [(1, '{"v": NaN}', "bad_json"), (2, EVENT, None)]),
-        # a broken document: what was read stands, the rest is one bad_json record
-        (f"[{EVENT}, {{", [(1, EVENT, None), (2, "{", "bad_json")]),
-        (f'[{EVENT}, {{"a": "]', [(1, EVENT, None), (2, '{"a": "]', "bad_json")]),
-        (f"[{EVENT} {EVENT}]", [(1, f"{EVENT} {EVENT}", "bad_json")]),  # no comma: one
-        # brackets that do not match: the rest of the document is one record
-        (f'[{{"v": [1}}, {EVENT}]', [(1, f'{{"v": [1}}, {EVENT}]', "bad_json")]),
-        # elements are found by brackets and quotes: a bad one does not end the document
-        (
-            f'[{{"v" 1}}, "x]", {EVENT}]',
-            [(1, '{"v" 1}', "bad_json"), (2, '"x]"', "not_an_object"), (3, EVENT, None)],
-        ),
-        (
-            "[" + "[" * 100_000 + "]" * 100_000 + f", {EVENT}]",
-            [(1, "[" * 100_000 + "]" * 100_000, "bad_json"), (2, EVENT, None)],
-        ),
-        (f"[{EVENT},]", [(1, EVENT, None), (2, "", "bad_json")]),
-        (f'[{EVENT}, "\\"]"]', [(1, EVENT, None), (2, '"\\"]"', "not_an_object")]),
-        (f"[{EVENT}] x", [(1, EVENT, None), (2, "x", "bad_json")]),
-        (f"[{EVENT}", [(1, EVENT, None), (2, "", "bad_json")]),
-        ("[] []", [(1, "[]", "bad_json")]),
-    ],
-)
+ELEMENTS: list[tuple[str, list[tuple[int, str, str | None]]]] = [
+    ("[]", []),
+    ("[ ]\n", []),
+    (f"[{EVENT}]", [(1, EVENT, None)]),
+    (f"[\n  {EVENT},\n  [1, 2]\n]\n", [(1, EVENT, None), (2, "[1, 2]", "not_an_object")]),
+    (
+        f'[{EVENT}, {{"a": 1, "a": 2}}]',
+        [(1, EVENT, None), (2, '{"a": 1, "a": 2}', "duplicate_key")],
+    ),
+    (f'[{{"v": NaN}}, {EVENT}]', [(1, '{"v": NaN}', "bad_json"), (2, EVENT, None)]),
+    # a broken document: what was read stands, the rest is one bad_json record
+    (f"[{EVENT}, {{", [(1, EVENT, None), (2, "{", "bad_json")]),
+    (f'[{EVENT}, {{"a": "]', [(1, EVENT, None), (2, '{"a": "]', "bad_json")]),
+    (f"[{EVENT} {EVENT}]", [(1, f"{EVENT} {EVENT}", "bad_json")]),  # no comma: one
+    # brackets that do not match: the rest of the document is one record
+    (f'[{{"v": [1}}, {EVENT}]', [(1, f'{{"v": [1}}, {EVENT}]', "bad_json")]),
+    # elements are found by brackets and quotes: a bad one does not end the document
+    (
+        f'[{{"v" 1}}, "x]", {EVENT}]',
+        [(1, '{"v" 1}', "bad_json"), (2, '"x]"', "not_an_object"), (3, EVENT, None)],
+    ),
+    (
+        "[" + "[" * 100_000 + "]" * 100_000 + f", {EVENT}]",
+        [(1, "[" * 100_000 + "]" * 100_000, "bad_json"), (2, EVENT, None)],
+    ),
+    (f"[{EVENT},]", [(1, EVENT, None), (2, "", "bad_json")]),
+    (f'[{EVENT}, "\\"]"]', [(1, EVENT, None), (2, '"\\"]"', "not_an_object")]),
+    (f"[{EVENT}] x", [(1, EVENT, None), (2, "x", "bad_json")]),
+    (f"[{EVENT}", [(1, EVENT, None), (2, "", "bad_json")]),
+    ("[] []", [(1, "[]", "bad_json")]),
+    (f'\ufeff[{EVENT}, {{"ü": "€"}}]', [(1, EVENT, None), (2, '{"ü": "€"}', None)]),
+]
+
+
+def _records(path: Path) -> list[tuple[int, str, str | None]]:
+    return [
+        (r.record_number, r.raw, getattr(r.value, "reason", None)) for r in read_json_array(path)
+    ]
+
+
+@pytest.mark.parametrize(("text", "expected"), ELEMENTS)
 def test_elements_are_records(
     tmp_path: Path, text: str, expected: list[tuple[int, str, str | None]]
 ) -> None:
     path = tmp_path / "batch.json"
     path.write_text(text, encoding="utf-8")
-    records = [
-        (r.record_number, r.raw, getattr(r.value, "reason", None)) for r in read_json_array(path)
-    ]
-    assert records == expected
+    assert _records(path) == expected
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8])
+def test_a_document_read_in_small_blocks_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Blocks cut elements, strings, escapes and UTF-8 characters anywhere."""
+    monkeypatch.setattr(json_arrays, "_BLOCK", block)
+    for number, (text, expected) in enumerate(ELEMENTS):
+        path = tmp_path / f"batch{number}.json"
+        path.write_text(text, encoding="utf-8")
+        assert _records(path) == expected, text[:80]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b'[%s, {"a": "\xff"}, %s]' % (E, E),
+            [(1, EVENT, None), (2, '{"a": "\\xff"}', "bad_encoding"), (3, EVENT, None)],
+        ),
+        (b"[%s] \xfe" % E, [(1, EVENT, None), (2, "\\xfe", "bad_json")]),
+        (b'[%s, "\xe2\x82' % E, [(1, EVENT, None), (2, '"\\xe2\\x82', "bad_json")]),
+    ],
+)
+def test_bytes_that_are_not_utf8_reject_their_element(
+    tmp_path: Path, data: bytes, expected: list[tuple[int, str, str | None]]
+) -> None:
+    path = tmp_path / "batch.json"
+    path.write_bytes(data)
+    assert _records(path) == expected
+    records = list(read_json_array(path))
+    if expected[1][2] == "bad_encoding":
+        assert records[1].value == json_arrays.Reject(
+            "bad_encoding", "not UTF-8: invalid start byte at byte 7"
+        )
+
+
+def test_memory_holds_about_a_block_not_the_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(json_arrays, "_BLOCK", 1024)
+    held: list[int] = []
+    more = json_arrays._Stream.more
+
+    def spy(self: json_arrays._Stream, at_least: int = 0) -> bool:
+        held.append(len(self.text))
+        return more(self, at_least)
+
+    monkeypatch.setattr(json_arrays._Stream, "more", spy)
+    path = tmp_path / "big.json"
+    path.write_text("[" + ",\n".join([EVENT] * 5000) + "]")  # ~300 kB
+    assert len(_records(path)) == 5000
+    assert len(held) > 250  # read a block at a time
+    assert max(held) < 2 * 1024 + len(EVENT)
 
 
 def test_a_batch_of_cloudevents_through_ingest(workspace: Workspace, tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ class _Reading:
         file_sha256 = _FileDigest(path)
         fmt = file_format(path)
         if fmt == "jsonl" and is_json_array(path):
-            self._take(index, read_json_array(path), file_sha256)
+            self._take(index, read_json_array(path, progress=progress), file_sha256)
             return
         if fmt == "jsonl" and self.shape in FAST_SHAPES:
             self._read_json_lines_fast(index, path, file_sha256, progress)

@@ -7,24 +7,36 @@ is read as such a document: each element is one record, numbered from 1 in the a
 its raw text the element's own text, parsed and rejected exactly as a JSON line is
 (``readers.parse_json_record``). Every other ``.json`` file is JSON lines.
 
-The document is read whole (an array has no line to stream by), so a large feed belongs
-in JSON lines. Elements are found by their brackets and quotes (``_element_end``), not
-by parsing, so a bad element (a NaN, a missing colon, nesting too deep to parse) is
-one ``bad_json`` record and the next element is read as usual. Only where the
-brackets themselves are broken (one left open, a ``]`` closing a ``{``, a string never
-closed) or text follows the closing bracket is the rest of the document one
-``bad_json`` record: no record is lost, and none is guessed at.
+The document is streamed, a block of bytes at a time, so memory holds the element being
+read (and the block around it), not the document: a 5 GB array ingests like 5 GB of
+JSON lines. Elements are found by their brackets and quotes (``_element_end``), not by
+parsing, so a bad element (a NaN, a missing colon, nesting too deep to parse) is one
+``bad_json`` record and the next element is read as usual. Only where the brackets
+themselves are broken (one left open, a ``]`` closing a ``{``, a string never closed) or
+text follows the closing bracket is the rest of the document one ``bad_json`` record:
+no record is lost, and none is guessed at. Bytes that are not UTF-8 make the element
+holding them ``bad_encoding``, as they make a JSON line (the text is decoded with
+``surrogateescape``, so such bytes survive as lone surrogates until their element is
+checked, and the raw text keeps them as ``\\xNN``).
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from meterbill.events.readers import SourceRecord, is_gzip, parse_json_record
+from meterbill.events.readers import (
+    ByteSource,
+    Progress,
+    SourceRecord,
+    encoding_reject,
+    is_gzip,
+    parse_json_record,
+)
 from meterbill.events.rejects import Reject
 
 _BOM: Final = "\ufeff"
@@ -34,13 +46,14 @@ _CLOSERS: Final = {"[": "]", "{": "}"}
 _SPECIAL: Final = re.compile(r'["\[\]{},]')
 #: The rest of a string after its opening quote, through its closing quote.
 _STRING_REST: Final = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
-def _text(path: Path) -> bytes:
-    if is_gzip(path):
-        with gzip.open(path, "rb") as handle:
-            return handle.read()
-    return path.read_bytes()
+#: A byte that is not UTF-8, as ``surrogateescape`` decodes it.
+_ESCAPED_BYTE: Final = re.compile("[\udc80-\udcff]")
+#: Bytes read at a time (at least; more when one element is longer).
+_BLOCK: Final = 1 << 20
+#: ``_element_end`` when the text ends inside a bracket or a string.
+_UNCLOSED: Final = -1
+#: ``_element_end`` when a bracket is closed by the other kind.
+_MISMATCHED: Final = -2
 
 
 def is_json_array(path: Path) -> bool:
@@ -55,47 +68,103 @@ def is_json_array(path: Path) -> bool:
     return text.startswith("[")
 
 
-def read_json_array(path: Path) -> Iterator[SourceRecord]:
+def read_json_array(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
     """Yield the elements of a JSON array document as records (see the module docstring).
 
     Raises:
         OSError: the file cannot be read.
     """
-    data = _text(path)
-    try:
-        text = data.decode("utf-8").lstrip(_BOM)
-    except UnicodeDecodeError as exc:
-        raw = data.decode("utf-8", "backslashreplace")
-        yield SourceRecord(1, raw, Reject("bad_encoding", f"not UTF-8 at byte {exc.start}"))
-        return
-    position = _skip(text, _skip(text, 0) + 1)  # after "["
-    number = 1
-    if text.startswith("]", position):  # an empty array
-        end = position
-    else:
+    with ByteSource(path) as source:
+        stream = _Stream(source, progress)
+        stream.more()
+        position = stream.skip(1 if stream.text.startswith(_BOM) else 0)
+        position = stream.skip(position + 1)  # after "["
+        number = 1
+        if stream.text.startswith("]", position):  # an empty array
+            end = position
+        else:
+            while True:
+                end = stream.element_end(position)
+                if end is None:
+                    yield _broken(
+                        number, stream.rest(position), "a bracket or a quote is not closed"
+                    )
+                    return
+                yield _record(number, stream.text[position:end].rstrip(_WHITESPACE))
+                number += 1
+                if end == len(stream.text):  # a whole element, then the end: a truncated document
+                    yield _broken(number, "", "the array is not closed")
+                    return
+                if stream.text[end] == "]":
+                    break
+                position = stream.skip(stream.forget(end) + 1)
+        position = stream.skip(end + 1)
+        if position < len(stream.text):
+            yield _broken(number, stream.rest(position), "text after the array")
+
+
+class _Stream:
+    """The document's text, decoded block by block; ``text`` holds the part not yet
+    forgotten (the element being read begins in it)."""
+
+    def __init__(self, source: ByteSource, progress: Progress | None) -> None:
+        self._source = source
+        self._progress = progress
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._eof = False
+        self.text = ""
+
+    def more(self, at_least: int = _BLOCK) -> bool:
+        """Read on (at least ``at_least`` bytes); False once there is no more text."""
+        if self._eof:
+            return False
+        block = self._source.handle.read(max(at_least, _BLOCK))
+        self._eof = not block
+        decoded = self._decoder.decode(block, final=self._eof)  # at the end: a cut-off byte
+        self.text += decoded
+        if self._progress is not None:
+            self._progress(self._source.position())
+        return bool(block or decoded)
+
+    def forget(self, position: int) -> int:
+        """Drop the text before ``position`` once it is a block long; the position of
+        the same character afterwards."""
+        if position < _BLOCK:
+            return position
+        self.text = self.text[position:]
+        return 0
+
+    def skip(self, position: int) -> int:
+        """The first position from ``position`` on that is not whitespace (or the end)."""
         while True:
-            end = _element_end(text, position)
-            if end is None:
-                yield _broken(number, text[position:], "a bracket or a quote is not closed")
-                return
-            element = text[position:end].rstrip(_WHITESPACE)
-            yield SourceRecord(number, element, parse_json_record(element))
-            number += 1
-            if end == len(text):  # a whole element, then the end: a truncated document
-                yield _broken(number, "", "the array is not closed")
-                return
-            if text[end] == "]":
-                break
-            position = _skip(text, end + 1)
-    position = _skip(text, end + 1)
-    if position < len(text):
-        yield _broken(number, text[position:], "text after the array")
+            while position < len(self.text) and self.text[position] in _WHITESPACE:
+                position += 1
+            if position < len(self.text) or not self.more():
+                return position
+
+    def element_end(self, position: int) -> int | None:
+        """``_element_end``, reading on while the element may go on past the text read."""
+        while True:
+            end = _element_end(self.text, position)
+            if end == _MISMATCHED:
+                return None
+            if 0 <= end < len(self.text):
+                return end
+            if not self.more(len(self.text) - position):  # read as much again: linear
+                return None if end == _UNCLOSED else end
+
+    def rest(self, position: int) -> str:
+        """The text from ``position`` to the end of the document."""
+        while self.more():
+            pass
+        return self.text[position:]
 
 
-def _element_end(text: str, position: int) -> int | None:
+def _element_end(text: str, position: int) -> int:
     """Where the element starting at ``position`` ends: the index of the ``,`` or ``]``
-    after it, outside strings and brackets, or the text's end; None if a bracket or a
-    string is not closed (or a bracket is closed by the other kind)."""
+    after it, outside strings and brackets, or the text's end (``len(text)``);
+    ``_UNCLOSED`` if the text ends inside a bracket or a string, ``_MISMATCHED`` if a
+    bracket is closed by the other kind."""
     expected: list[str] = []
     index = position
     while (found := _SPECIAL.search(text, index)) is not None:
@@ -103,28 +172,36 @@ def _element_end(text: str, position: int) -> int | None:
         if char == '"':
             closing = _STRING_REST.match(text, index + 1)
             if closing is None:
-                return None
+                return _UNCLOSED
             index = closing.end()
             continue
         if char in _CLOSERS:
             expected.append(_CLOSERS[char])
         elif char in "]}":
             if not expected:
-                return index if char == "]" else None
+                return index if char == "]" else _MISMATCHED
             if expected.pop() != char:
-                return None
+                return _MISMATCHED
         elif not expected:  # a comma between elements
             return index
         index += 1
-    return None if expected else len(text)
+    return _UNCLOSED if expected else len(text)
 
 
-def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _WHITESPACE:
-        position += 1
-    return position
+def _record(number: int, text: str) -> SourceRecord:
+    """One element as a record: parsed, or ``bad_encoding`` if its bytes are not UTF-8."""
+    if _ESCAPED_BYTE.search(text) is not None:
+        data = text.encode("utf-8", "surrogateescape")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return SourceRecord(
+                number, data.decode("utf-8", "backslashreplace"), encoding_reject(exc)
+            )
+    return SourceRecord(number, text, parse_json_record(text))
 
 
 def _broken(number: int, rest: str, why: str) -> SourceRecord:
-    """The rest of a broken document, as one record."""
-    return SourceRecord(number, rest, Reject("bad_json", f"invalid JSON array: {why}"))
+    """The rest of a broken document, as one record (bytes not UTF-8 as ``\\xNN``)."""
+    raw = rest.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return SourceRecord(number, raw, Reject("bad_json", f"invalid JSON array: {why}"))

@@ -120,8 +120,8 @@ def is_gzip(path: Path) -> bool:
     return path.suffix.lower() == GZIP_SUFFIX
 
 
-class _Source:
-    """A JSON lines or CSV file opened for reading bytes, gzip'd or not.
+class ByteSource:
+    """A JSON lines, JSON array or CSV file opened for reading bytes, gzip'd or not.
 
     ``position()`` is the bytes of the file on disk consumed so far (compressed bytes for
     gzip), so progress compares with the file's size.
@@ -134,7 +134,7 @@ class _Source:
     def position(self) -> int:
         return self._file.tell()
 
-    def __enter__(self) -> _Source:
+    def __enter__(self) -> ByteSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -245,13 +245,14 @@ def _strip_newline(line: bytes) -> bytes:
     return line
 
 
-def _encoding_reject(exc: UnicodeDecodeError) -> Reject:
+def encoding_reject(exc: UnicodeDecodeError) -> Reject:
+    """The reject of a record whose bytes are not UTF-8 (the byte counts within it)."""
     return Reject("bad_encoding", f"not UTF-8: {exc.reason} at byte {exc.start}")
 
 
 def read_json_lines(path: Path, *, progress: Progress | None = None) -> Iterator[SourceRecord]:
     """Yield the records of a JSON lines file; blank lines are skipped, not numbered away."""
-    with _Source(path) as source:
+    with ByteSource(path) as source:
         for number, line in enumerate(source.handle, start=1):
             record = json_line_record(
                 number, line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line
@@ -273,7 +274,7 @@ def json_line_record(number: int, line: bytes) -> SourceRecord | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raw = body.decode("utf-8", "backslashreplace")
-        return SourceRecord(number, raw, _encoding_reject(exc))
+        return SourceRecord(number, raw, encoding_reject(exc))
     if not text.strip(_JSON_WHITESPACE):
         return None
     return SourceRecord(number, text, parse_json_record(text))
@@ -286,7 +287,7 @@ def json_line_chunks(
 
     The BOM of line 1 is removed; the last chunk's last line may lack its newline.
     """
-    with _Source(path) as source:
+    with ByteSource(path) as source:
         number = 1
         rest = b""
         first = True
@@ -448,7 +449,7 @@ class CsvSource:
         if csv.field_size_limit() < _CSV_FIELD_LIMIT:
             csv.field_size_limit(_CSV_FIELD_LIMIT)
         self.path = path
-        self._source = _Source(path)
+        self._source = ByteSource(path)
         self.number = 0
         """Data rows read so far (a record's number is its data row)."""
         self._rest = b""
@@ -493,7 +494,7 @@ class CsvSource:
             if not raw.strip():
                 continue  # a blank line is not a data row
             self.number += 1
-            value = _encoding_reject(bad) if bad is not None else self.layout.record(row)
+            value = encoding_reject(bad) if bad is not None else self.layout.record(row)
             yield SourceRecord(self.number, raw, value)
             if progress is not None and self.number % PROGRESS_EVERY == 0:
                 progress(self._source.position())
@@ -725,7 +726,7 @@ def _batch_rows(batch: pa.RecordBatch) -> Sequence[Mapping[str, object] | Reject
             try:
                 rows.append(batch.slice(index, 1).to_pylist()[0])
             except UnicodeDecodeError as exc:
-                rows.append(_encoding_reject(exc))
+                rows.append(encoding_reject(exc))
             except (pa.ArrowException, ValueError, OverflowError) as exc:
                 rows.append(Reject("bad_type", f"cannot read the row: {exc}"))
         return rows
