@@ -116,14 +116,16 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     return path
 
 
-def ingest_outcome(root: Path, path: Path, *, times: int = 1) -> dict[str, Any]:
+def ingest_outcome(
+    root: Path, path: Path, *, times: int = 1, shape: Shape = "auto"
+) -> dict[str, Any]:
     """Ingest ``path`` ``times`` times into a new workspace at ``root``; return what any
     reading of it must give alike: the counts of each ingest, the lake rows (without
     ingest ids), the rejects and the duplicates."""
     root.mkdir(parents=True)
     con = connect_state(root)
     try:
-        results = [ingest_paths(root, con, [str(path)]) for _ in range(times)]
+        results = [ingest_paths(root, con, [str(path)], shape=shape) for _ in range(times)]
         rejects = con.execute(
             "SELECT record_number, reason, message, raw FROM rejected_events "
             "ORDER BY ingest_id, record_number"

@@ -16,23 +16,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events import fastpath, ingest, ingest_paths
+from meterbill.events.shapes import Shape
 from meterbill.state import connect_state
 
 from .helpers import Workspace, ingest_outcome
 
 
 def _both_paths(
-    tmp: Path, data: bytes, monkeypatch: pytest.MonkeyPatch, *, chunk_bytes: int | None = None
+    tmp: Path,
+    data: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    chunk_bytes: int | None = None,
+    shape: Shape = "auto",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     path = tmp / "in.jsonl"
     path.write_bytes(data)
     with monkeypatch.context() as patch:
         if chunk_bytes is not None:
             patch.setattr(ingest, "CHUNK_BYTES", chunk_bytes)
-        fast = ingest_outcome(tmp / "fast", path)
+        fast = ingest_outcome(tmp / "fast", path, shape=shape)
     with monkeypatch.context() as patch:
-        patch.setattr(ingest, "FAST_SHAPES", frozenset())
-        exact = ingest_outcome(tmp / "exact", path)
+        patch.setattr(ingest, "LAYOUTS", {})
+        exact = ingest_outcome(tmp / "exact", path, shape=shape)
     return fast, exact
 
 
@@ -75,6 +81,9 @@ EDGE_LINES: list[str | bytes] = [
     _line(event_id="unknown", extra="x"),
     _line(event_id="alias-same", external_customer_id="c1"),
     _line(event_id="alias-other", external_customer_id="c2"),
+    _line(event_id="alias-only", customer_id=..., external_customer_id="c3"),
+    _line(event_id="alias-blank", customer_id=..., external_customer_id=" "),
+    _line(event_id="alias-null", customer_id=..., external_customer_id=None),
     _line(event_id="blank-name", event_name="  "),
     _line(event_id="ideographic-space", event_name="\u3000"),
     _line(event_id="unicode-name", event_name="ユーザー"),
@@ -111,6 +120,7 @@ EDGE_LINES: list[str | bytes] = [
     b'"timestamp":"2024-03-01T00:00:00Z","properties":{"k":"\xc0\x80"}}',
     _line(event_id="crlf") + "\r",
     _line(event_id="crlf-twice") + "\r\r",
+    _line(event_id="crlf-twice-rejected", event_name=" ") + "\r\r",  # raw keeps one CR
     _line(event_id="cr-inside").replace(", ", ",\r", 1),
     "",
     "   ",
@@ -125,17 +135,23 @@ EDGE_LINES: list[str | bytes] = [
 ]
 
 
-@pytest.mark.parametrize("chunk_bytes", [None, 300])
+@pytest.mark.parametrize(
+    ("chunk_bytes", "shape"), [(None, "auto"), (300, "auto"), (300, "native"), (300, "flexprice")]
+)
 def test_edge_lines_give_the_same_lake_and_rejects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int | None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int | None, shape: Shape
 ) -> None:
     data = b"\xef\xbb\xbf" + b"\n".join(
         line if isinstance(line, bytes) else line.encode() for line in EDGE_LINES
     )
-    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes)
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes, shape=shape)
     assert fast == exact
     accepted = {row["event_id"] for row in fast["rows"]}
-    assert {"ok-1", "numbers", "colons", "ts-offset", "unicode-name"} <= accepted
+    if shape == "flexprice":
+        assert {"alias-only", "alias-same", "alias-other"} <= accepted
+        assert "ok-1" not in accepted  # Flexprice's customer_id is its own internal id
+    else:
+        assert {"ok-1", "numbers", "colons", "ts-offset", "unicode-name", "alias-only"} <= accepted
     assert fast["counts"][0][0] == len(EDGE_LINES) - 2  # the blank lines are not records
 
 
@@ -206,7 +222,8 @@ PROVABLE: list[tuple[str, bool]] = [
         '"extra":1,"extra":2}',
         False,
     ),
-    (_line(external_customer_id="c"), False),
+    (_line(external_customer_id="c"), False),  # both: the exact path checks they agree
+    (_line(customer_id=..., external_customer_id="c"), True),  # Flexprice's customer field
     (_line(event_name="a\tb"), False),  # an escape
     (
         '{"event_name":"a","event_name":"b","customer_id":"c","timestamp":"2024-03-01T00:00:00Z"}',
@@ -280,7 +297,8 @@ def _records(draw: st.DrawFn) -> str:
         fields.append(("event_id", json.dumps(draw(st.sampled_from(["a", "b", "", " ", None])))))
     names = st.sampled_from(["llm.usage", "api", " ", "\u3000", "x:y"])
     fields.append(("event_name", json.dumps(draw(names), ensure_ascii=False)))
-    fields.append(("customer_id", json.dumps(draw(st.sampled_from(["c1", "c2", ""])))))
+    customer = draw(st.sampled_from(["customer_id", "customer_id", "external_customer_id"]))
+    fields.append((customer, json.dumps(draw(st.sampled_from(["c1", "c2", ""])))))
     fields.append(("timestamp", json.dumps(draw(_TIMESTAMPS))))
     if draw(st.booleans()):
         fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
@@ -300,12 +318,18 @@ def _records(draw: st.DrawFn) -> str:
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(lines=st.lists(_records(), min_size=1, max_size=12))
+@given(
+    lines=st.lists(_records(), min_size=1, max_size=12),
+    shape=st.sampled_from(["auto", "native", "flexprice"]),
+)
 def test_generated_records_give_the_same_lake_and_rejects(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, lines: list[str]
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: list[str],
+    shape: Shape,
 ) -> None:
     tmp = tmp_path_factory.mktemp("gen")
-    fast, exact = _both_paths(tmp, "\n".join(lines).encode() + b"\n", monkeypatch)
+    fast, exact = _both_paths(tmp, "\n".join(lines).encode() + b"\n", monkeypatch, shape=shape)
     assert fast == exact
 
 
@@ -333,3 +357,200 @@ def test_numbers_in_the_lake_are_exact_decimals(tmp_path: Path) -> None:
 def test_whitespace_is_what_str_strip_removes() -> None:
     expected = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())
     assert expected == fastpath.WHITESPACE
+
+
+# -- CloudEvents (OpenMeter's shape) ----------------------------------------------------
+
+
+def _cloud(data: object = ..., **fields: object) -> str:
+    record: dict[str, object] = {
+        "specversion": "1.0",
+        "id": "ce",
+        "type": "llm.usage",
+        "source": "svc",
+        "subject": "c1",
+        "time": "2024-03-01T12:00:00Z",
+    }
+    record.update(fields)
+    if data is not ...:
+        record["data"] = data
+    return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+
+
+#: CloudEvent lines at the edges of what the fast path may prove, and lines of the other
+#: shapes beside them (a file may mix shapes).
+CLOUD_EDGE_LINES: list[str] = [
+    _cloud({"tokens": 12, "model": "gpt-4o", "cost": 0.5}, id="ce-ok"),
+    _cloud({"tokens": 7}, id="no-spec", specversion=...),
+    _cloud(id="spec-number", specversion=1),
+    _cloud(id="spec-null", specversion=None),
+    _cloud(id="spec-object", specversion={"v": 1}),
+    _cloud(id=None),
+    _cloud(id=...),
+    _cloud(id=""),
+    _cloud(id=" "),
+    _cloud(id=5),
+    _cloud(id="no-type", type=...),
+    _cloud(id="no-subject", subject=...),
+    _cloud(id="no-subject-no-spec", subject=..., specversion=...),
+    _cloud(id="blank-subject", subject="\u3000"),
+    _cloud(id="no-time", time=...),
+    _cloud(id="time-epoch", time=1700000000),
+    _cloud(id="time-no-offset", time="2024-03-01T12:00:00"),
+    _cloud(id="time-offset", time="2024-03-01T12:00:00.25-03:00"),
+    _cloud(id="with-properties", properties={"a": 1}),
+    _cloud({"a": 1}, id="data-and-properties", properties={"a": 2}),
+    _cloud(id="with-event-name", event_name="x"),
+    _cloud(id="with-customer", customer_id="c9"),
+    _cloud(id="data-null", data=None),
+    _cloud(id="data-text", data="x"),
+    _cloud({"nested": {"x": 1}}, id="data-nested"),
+    _cloud({"a": 1.50, "b": 1e-12, "c": "0.1"}, id="data-numbers"),
+    _cloud({"": 1}, id="data-empty-key"),
+    _cloud(id="extras", datacontenttype="application/json", dataschema=None, ID="x"),
+    _cloud(id="src-empty", source=""),
+    _cloud(id="src-number", source=5),
+    '{"id":"dup-id","id":"again","type":"t","subject":"c","time":"2024-03-01T00:00:00Z"}',
+    '{"id":"dup-data","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","data":{"k":1,"k":2}}',
+    _cloud({"tokens": 1}, id="ce-ok"),  # a duplicate of the first line
+    _line({"tokens": 3}, event_id="native-1"),
+    '{"transaction_id":"lago-1","code":"c","external_customer_id":"c","timestamp":1700000000}',
+    '{"id":"esc","type":"a\\u0062","subject":"c","time":"2024-03-01T00:00:00Z"}',
+]
+
+
+@pytest.mark.parametrize("shape", ["auto", "cloudevents", "native"])
+def test_cloudevent_lines_give_the_same_lake_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: Shape
+) -> None:
+    data = "\n".join(CLOUD_EDGE_LINES).encode()
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=400, shape=shape)
+    assert fast == exact
+    accepted = {row["event_id"] for row in fast["rows"]}
+    expected = {
+        "auto": {"ce-ok", "no-spec", "extras", "time-offset", "native-1", "lago-1"},
+        "cloudevents": {"ce-ok", "no-spec", "extras", "time-offset"},
+        "native": {"native-1"},
+    }[shape]
+    assert expected <= accepted
+    if shape != "native":
+        (row,) = [row for row in fast["rows"] if row["event_id"] == "ce-ok"]
+        assert (row["event_name"], row["customer_id"], row["source"]) == ("llm.usage", "c1", "svc")
+        assert (row["p__cost"], str(row["n__cost"])) == ("0.5", "0.500000000000")
+
+
+#: (line, shape, whether the fast path may take it).
+CLOUD_PROVABLE: list[tuple[str, Shape, bool]] = [
+    (_cloud({"tokens": 12}), "auto", True),
+    (_cloud({"tokens": 12}), "cloudevents", True),
+    (_cloud({"tokens": 12}), "native", False),
+    (_line({"tokens": 12}), "cloudevents", False),
+    (_line({"tokens": 12}), "auto", True),
+    (_cloud(specversion=...), "auto", True),  # type and subject tell the shape
+    (_cloud(specversion=2), "auto", True),
+    (_cloud(id=...), "auto", False),  # a CloudEvent needs its id
+    (_cloud(subject=...), "cloudevents", False),
+    (_cloud(properties={"a": 1}), "auto", False),  # merged with data: the exact path
+    (_cloud(event_name="x"), "auto", False),  # native then
+    (_cloud(ID="x", Type="y"), "auto", True),  # fields no shape reads
+    (_cloud({"a": {"b": 1}}), "auto", False),
+    (_cloud(time="2024-03-01T12:00:00"), "auto", False),
+    ('{"id":"a","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","id":"b"}', "auto", False),
+]
+
+
+@pytest.mark.parametrize(("line", "shape", "fast"), CLOUD_PROVABLE)
+def test_what_the_fast_path_proves_of_cloudevents(line: str, shape: Shape, fast: bool) -> None:
+    chunk = fastpath.read_chunk(
+        line.encode(), first_line=1, seq_base=0, file_index=0, derive_id=str, shape=shape
+    )
+    assert chunk.records == 1
+    assert (chunk.table is not None, len(chunk.slow)) == (fast, 0 if fast else 1)
+
+
+def test_a_chunk_of_both_shapes_keeps_line_order() -> None:
+    lines = [_line({"a": 1}, event_id="n1"), _cloud({"a": 2}, id="c1"), _line(event_id="n2")]
+    chunk = fastpath.read_chunk(
+        "\n".join(lines).encode(), first_line=5, seq_base=10, file_index=0, derive_id=str
+    )
+    assert chunk.slow == []
+    assert chunk.table is not None
+    assert chunk.table.column("event_id").to_pylist() == ["n1", "c1", "n2"]
+    assert chunk.table.column("_seq").to_pylist() == [11, 12, 13]
+    assert chunk.table.column("_record").to_pylist() == [5, 6, 7]
+    assert chunk.table.column("p__a").to_pylist() == ["1", "2", None]
+
+
+@st.composite
+def _cloud_records(draw: st.DrawFn) -> str:
+    fields: list[tuple[str, str]] = []
+    if draw(st.integers(0, 9)) > 0:
+        fields.append(("id", json.dumps(draw(st.sampled_from(["a", "b", "", " ", None, 3])))))
+    if draw(st.booleans()):
+        fields.append(("specversion", json.dumps(draw(st.sampled_from(["1.0", None, 1])))))
+    for name, values in [
+        ("type", ["llm.usage", "api", " ", None]),
+        ("subject", ["c1", "c2", "", None]),
+    ]:
+        if draw(st.integers(0, 9)) > 0:
+            fields.append((name, json.dumps(draw(st.sampled_from(values)))))
+    if draw(st.integers(0, 9)) > 0:
+        fields.append(("time", json.dumps(draw(_TIMESTAMPS))))
+    if draw(st.booleans()):
+        fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
+    for name in ("data", "properties"):
+        if draw(st.integers(0, 9)) > (1 if name == "data" else 8):
+            keys = draw(st.lists(_KEYS, max_size=4))
+            pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
+            fields.append((name, "{" + ",".join(pairs) + "}"))
+    if draw(st.integers(0, 9)) == 0:
+        extra = st.sampled_from(["ID", "Subject", "datacontenttype", "event_name", "id", "code"])
+        fields.append((draw(extra), draw(_VALUES)))
+    order = draw(st.permutations(fields))
+    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(st.one_of(_cloud_records(), _records()), min_size=1, max_size=12),
+    shape=st.sampled_from(["auto", "cloudevents"]),
+)
+def test_generated_cloudevents_give_the_same_lake_and_rejects(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: list[str],
+    shape: Shape,
+) -> None:
+    tmp = tmp_path_factory.mktemp("gen")
+    data = "\n".join(lines).encode() + b"\n"
+    fast, exact = _both_paths(tmp, data, monkeypatch, shape=shape)
+    assert fast == exact
+
+
+def test_the_shape_that_took_lines_is_tried_first_in_the_next_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[tuple[fastpath.Layout, ...]] = []
+    prepare = fastpath.prepare_chunk
+
+    def spy(
+        first_line: int, data: bytes, hint: Any, layouts: tuple[fastpath.Layout, ...]
+    ) -> fastpath.Prepared:
+        tried.append(tuple(layouts))
+        return prepare(first_line, data, hint, layouts)
+
+    monkeypatch.setattr(fastpath, "prepare_chunk", spy)
+    cloud, flex = _cloud(id="a").encode(), _line(customer_id=..., external_customer_id="c")
+    chunks = [(1, cloud), (2, cloud), (3, flex.encode()), (4, b"[1]"), (5, cloud)]
+    prepared = list(fastpath.prepared_chunks(chunks, fastpath.LAYOUTS["auto"]))
+    native, flexprice, cloudevents = fastpath.LAYOUTS["auto"]
+    assert tried == [
+        (native, flexprice, cloudevents),
+        (cloudevents, native, flexprice),
+        (cloudevents, native, flexprice),
+        (flexprice, cloudevents, native),
+        (flexprice, cloudevents, native),  # a chunk with no provable line changes nothing
+    ]
+    assert [p.proved is not None for p in prepared] == [True, True, True, False, True]

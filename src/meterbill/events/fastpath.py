@@ -1,4 +1,4 @@
-"""The columnar fast path for JSON lines of the native shape, in DuckDB.
+"""The columnar fast path for JSON lines of the native and CloudEvents shapes, in DuckDB.
 
 The exact path (``readers.parse_json_record`` then ``shapes.shape_event``) costs ~30 us
 of Python per record. This module reads a chunk of lines (~32 MB) at once, with no
@@ -15,19 +15,24 @@ Python per record:
 
 A line takes the fast path only if it provably gives exactly what the exact path gives;
 every other line goes through the exact path, which assigns reject reasons as always.
-The proof rests on a strict grammar (``GRAMMAR``, a whole-line regular expression):
+The proof rests on a strict grammar per shape (``grammar(layout)``, a whole-line regular
+expression; a ``Layout`` names the shape's fields):
 
-* one JSON object of the native fields, plus any field no shape reads (which the exact
-  path ignores; a scalar or flat object here), never a field another shape reads
-  (``shapes.SHAPE_FIELDS``: ``external_customer_id``, ``type``, ...); spaces and tabs
+* one JSON object of the shape's fields (native: ``event_id``, ``event_name``,
+  ``customer_id``, ``timestamp``, ``source``, ``properties``; Flexprice: the same with
+  ``external_customer_id`` for ``customer_id``; CloudEvents: ``id``,
+  ``type``, ``subject``, ``time``, ``source``, ``data`` and ``specversion``, any
+  scalar), plus any field no shape reads (which the exact path ignores; a scalar or
+  flat object here), never a field another shape reads (``shapes.SHAPE_FIELDS``:
+  ``external_customer_id``, ``properties`` in a CloudEvent, ...); spaces and tabs
   as the only whitespace: JSON by RFC 8259, which Python's reader takes and DuckDB's
   lenient one (trailing commas, NaN) reads the same;
 * strings hold no backslash and no control character: no escapes, so the decoded text
   is the raw text (and quotes never occur inside a string);
-* ``event_name``, ``customer_id`` and a given ``event_id`` are strings holding a
-  character ``str.strip`` keeps; ``source`` a string or null; ``timestamp`` ISO 8601
-  ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; ``properties`` null or a flat object of
-  scalars with non-empty keys;
+* the event name, the customer and a given id are strings holding a character
+  ``str.strip`` keeps (a CloudEvent's ``id`` is required); ``source`` a string or null;
+  the timestamp ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; the properties
+  null or a flat object of scalars with non-empty keys;
 * every number is *canonical* (no exponent, no leading zero, no trailing zero in the
   fraction, no ``-0``) with at most 15 digits, at most 12 of them after the point.
   DuckDB re-prints a number from its binary double (``json_transform`` to JSON text);
@@ -38,8 +43,14 @@ The proof rests on a strict grammar (``GRAMMAR``, a whole-line regular expressio
   the exact path.
 
 The query then checks what a regular expression cannot: no key twice (``json_keys``),
-the timestamp a real instant within range, and the property keys among those it reads
-as columns (learned from chunk to chunk, at most ``MAX_KEYS``).
+the required fields given, the timestamp a real instant within range, and the property
+keys among those it reads as columns (learned from chunk to chunk, at most
+``MAX_KEYS``). A line is tried against each layout of its ``--shape`` in turn
+(``LAYOUTS``; a grammar's line is not tried again), and reads as the exact path reads
+it: a proved CloudEvent has no ``event_name`` and has ``type`` and ``subject``, so
+``shapes.detect_shape`` takes it for a CloudEvent; a proved Flexprice line has
+``event_name`` and no ``customer_id``, which the native shape reads from the alias
+``external_customer_id`` as Flexprice's does.
 
 ``tests/events/test_fastpath.py`` checks that both paths give identical lake rows,
 rejects and duplicates, for edge lines and for generated records, and which lines the
@@ -66,6 +77,7 @@ from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.readers import SourceRecord, json_line_record
 from meterbill.events.schema import (
     CUSTOMER_ID,
+    CUSTOMER_ID_ALIAS,
     EVENT_ID,
     EVENT_NAME,
     MAX_MICROS,
@@ -78,7 +90,16 @@ from meterbill.events.schema import (
     fold_column_name,
     property_columns,
 )
-from meterbill.events.shapes import SHAPE_FIELDS
+from meterbill.events.shapes import (
+    CE_DATA,
+    CE_ID,
+    CE_SPECVERSION,
+    CE_SUBJECT,
+    CE_TIME,
+    CE_TYPE,
+    PROPERTIES,
+    SHAPE_FIELDS,
+)
 
 #: Bytes read per chunk (the chunk is cut after its last newline): ~170k bench events.
 CHUNK_BYTES: Final = 32 << 20
@@ -86,8 +107,56 @@ CHUNK_BYTES: Final = 32 << 20
 #: Rows per Arrow batch handed to DuckDB (its unit of parallel work).
 _BATCH_ROWS: Final = 16_384
 
-#: The ``--shape`` choices whose records the fast path reads (as native).
-FAST_SHAPES: Final = frozenset({"auto", "native"})
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where one shape keeps an event's fields in a JSON line.
+
+    Attributes:
+        event_id, event_name, customer_id, timestamp, properties: the fields' names.
+        id_required: whether a line without an id is refused (else its id is derived).
+        others: fields read only to tell the shape (any scalar).
+    """
+
+    event_id: str
+    event_name: str
+    customer_id: str
+    timestamp: str
+    properties: str
+    id_required: bool
+    others: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field the shape reads, the properties last."""
+        return (
+            self.event_id,
+            self.event_name,
+            self.customer_id,
+            self.timestamp,
+            SOURCE,
+            *self.others,
+            self.properties,
+        )
+
+
+NATIVE: Final = Layout(EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, PROPERTIES, id_required=False)
+#: Flexprice's events: native, the customer in ``external_customer_id`` (the native
+#: shape's alias, so a native line with only the alias reads the same).
+FLEXPRICE: Final = Layout(
+    EVENT_ID, EVENT_NAME, CUSTOMER_ID_ALIAS, TIMESTAMP, PROPERTIES, id_required=False
+)
+CLOUDEVENTS: Final = Layout(
+    CE_ID, CE_TYPE, CE_SUBJECT, CE_TIME, CE_DATA, id_required=True, others=(CE_SPECVERSION,)
+)
+#: The ``--shape`` choices whose JSON lines the fast path reads, and the layouts it tries
+#: (Lago's epoch-second timestamps are left to the exact path).
+LAYOUTS: Final[dict[str, tuple[Layout, ...]]] = {
+    "auto": (NATIVE, FLEXPRICE, CLOUDEVENTS),
+    "native": (NATIVE, FLEXPRICE),
+    "flexprice": (FLEXPRICE,),
+    "cloudevents": (CLOUDEVENTS,),
+}
 
 # -- the grammar of a provable line ------------------------------------------------------
 
@@ -152,25 +221,25 @@ def _key_except(words: Iterable[str]) -> str:
     return f'"{after("")}"'
 
 
-_TOP_MEMBER: Final = (
-    "(?:"
-    + "|".join(
+@functools.cache
+def grammar(layout: Layout) -> str:
+    """A whole line the fast path may read as ``layout`` (the strict subset of JSON
+    described above), anchored."""
+    member = "|".join(
         [
-            _field(EVENT_ID, f"{_NOT_BLANK_STRING}|null"),
-            _field(EVENT_NAME, _NOT_BLANK_STRING),
-            _field(CUSTOMER_ID, _NOT_BLANK_STRING),
-            _field(TIMESTAMP, f'"{ISO_TIMESTAMP}"'),
+            _field(layout.event_id, _NOT_BLANK_STRING + ("" if layout.id_required else "|null")),
+            _field(layout.event_name, _NOT_BLANK_STRING),
+            _field(layout.customer_id, _NOT_BLANK_STRING),
+            _field(layout.timestamp, f'"{ISO_TIMESTAMP}"'),
             _field(SOURCE, f"{_STRING}|null"),
-            _field("properties", f"{_FLAT_OBJECT}|null"),
+            *(_field(name, _SCALAR) for name in layout.others),
+            _field(layout.properties, f"{_FLAT_OBJECT}|null"),
             # a field no shape reads (the exact path ignores it): a scalar or flat object
             f"{_key_except(SHAPE_FIELDS)}{_WS}:{_WS}(?:{_SCALAR}|{_FLAT_OBJECT})",
         ]
     )
-    + ")"
-)
-#: A whole line the fast path may read (the strict subset of JSON described above).
-GRAMMAR: Final = f"{_WS}\\{{{_WS}{_TOP_MEMBER}{_WS}(?:,{_WS}{_TOP_MEMBER}{_WS})*\\}}{_WS}"
-_WHOLE_GRAMMAR: Final = f"^(?:{GRAMMAR})$"
+    return f"^{_WS}\\{{{_WS}(?:{member}){_WS}(?:,{_WS}(?:{member}){_WS})*\\}}{_WS}$"
+
 
 #: Every character ``str.isspace`` holds (``str.strip`` removes exactly these); a test
 #: checks the list against Python's own.
@@ -186,32 +255,34 @@ _SIMPLE_TEXT_NUMBER: Final = r"^[+-]?([0-9]{1,26}(\.[0-9]{0,12})?|\.[0-9]{1,12})
 #: At most this many property keys are read into columns per chunk; lines with other
 #: keys take the exact path (the query's cost grows with the keys it checks).
 MAX_KEYS: Final = 32
-_TOP_FIELDS: Final = (EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, "properties")
 
-#: Every line of ``chunk_lines`` (i, line, grammatical), parsed if the grammar took it
-#: (never otherwise: DuckDB's JSON reader is lenient), with ``ok`` where it is provable.
-#: The grammar has checked the types and the text of the fields; the query checks that
-#: no key appears twice, that the properties are among the keys read (``{structure}``,
-#: their JSON text as ``{values}``; ``unknown`` lists the keys of a line that has others)
-#: and that the timestamp is a real instant within range. No WHERE clause: DuckDB would
-#: push it down and parse once per condition.
+#: Every line of ``chunk_lines`` (i, line, g0, g1, ...: which grammar took it), parsed
+#: if ``{grammatical}`` took it (never otherwise: DuckDB's JSON reader is lenient), with
+#: ``ok`` where it is provable. The grammar has checked the types and the text of the
+#: fields; the query checks that no key appears twice, that the properties (at
+#: ``{properties}``) are among the keys read (``{structure}``, their JSON text as
+#: ``{values}``; ``unknown`` lists the keys of a line that has others), that the required
+#: fields are given and that the timestamp is a real instant within range. The fields
+#: come out under their native names. No WHERE clause: DuckDB would push it down and
+#: parse once per condition.
 _PROVE_SQL: Final = """
 WITH checked AS (
-    SELECT i, CASE WHEN grammatical THEN line END AS line FROM chunk_lines
+    SELECT i, CASE WHEN {grammatical} THEN line END AS line FROM chunk_lines
 ), parsed AS (
-    SELECT i, json_keys(line) AS top, json_keys(line, '$.properties') AS keys,
+    SELECT i, json_keys(line) AS top, json_keys(line, {properties}) AS keys,
            json_transform(line, {structure}) AS f
     FROM checked
 ), fields AS (
-    SELECT i, top, keys, f.event_id, f.event_name, f.customer_id,
-           try_cast(f.timestamp AS TIMESTAMPTZ) AS ts, f.source{values},
+    SELECT i, top, keys, f.{event_id} AS event_id, f.{event_name} AS event_name,
+           f.{customer_id} AS customer_id, try_cast(f.{timestamp} AS TIMESTAMPTZ) AS ts,
+           f.source{values},
            coalesce(len(keys) = {count_known}, true) AS known_keys
     FROM parsed
 )
 SELECT i,
        coalesce(CASE WHEN len(top) = {count_top} THEN true  -- else unknown fields:
                      ELSE len(top) = list_unique(top) END  -- checked only then
-                AND known_keys
+                AND known_keys{required_id}
                 AND event_name IS NOT NULL AND customer_id IS NOT NULL
                 AND epoch_us(ts) BETWEEN $min_micros AND $max_micros, false) AS ok,
        CASE WHEN NOT known_keys THEN keys END AS unknown,
@@ -221,23 +292,33 @@ FROM fields
 """
 
 
-def _prove_sql(keys: Sequence[str]) -> str:
-    """``_PROVE_SQL`` reading the property ``keys`` as columns ``v0``, ``v1``, ..."""
-    top = ",".join(f'"{name}":"VARCHAR"' for name in _TOP_FIELDS[:-1])
+def _prove_sql(layout: Layout, grammatical: str, keys: Sequence[str]) -> str:
+    """``_PROVE_SQL`` for the lines of ``layout`` (those the column ``grammatical``
+    marks), reading the property ``keys`` as columns ``v0``, ``v1``, ..."""
+    read = (layout.event_id, layout.event_name, layout.customer_id, layout.timestamp, SOURCE)
+    top = ",".join(f'"{name}":"VARCHAR"' for name in read)
     if keys:
         inner = ",".join(f'{json.dumps(key, ensure_ascii=False)}:"JSON"' for key in keys)
-        top += ',"properties":{' + inner + "}"
+        top += f',"{layout.properties}":{{{inner}}}'
+    properties = f'f."{layout.properties}"'
     values = "".join(
-        f",\n           struct_extract(f.properties, {lit(key)})::VARCHAR AS v{n}"
+        f",\n           struct_extract({properties}, {lit(key)})::VARCHAR AS v{n}"
         for n, key in enumerate(keys)
     )
     columns = "".join(f", v{n}" for n in range(len(keys)))
     return _PROVE_SQL.format(
+        grammatical=grammatical,
+        properties=lit(f"$.{layout.properties}"),
         structure=lit("{" + top + "}"),
+        event_id=f'"{layout.event_id}"',
+        event_name=f'"{layout.event_name}"',
+        customer_id=f'"{layout.customer_id}"',
+        timestamp=f'"{layout.timestamp}"',
         values=values,
         columns=columns,
-        count_top=_count_distinct("top", _TOP_FIELDS),
+        count_top=_count_distinct("top", layout.fields),
         count_known=_count_distinct("keys", keys),
+        required_id="\n                AND event_id IS NOT NULL" if layout.id_required else "",
     )
 
 
@@ -264,23 +345,25 @@ class Lines:
     data: bytes
     lines: pa.LargeBinaryArray
     text: pa.LargeStringArray | None  # None: some line is not UTF-8
+    crlf: pa.BooleanArray | None = None  # the lines that ended CRLF (None: none did)
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def line(self, index: int) -> bytes:
-        """Line ``index`` as the exact path reads it: with its newline (LF; a CR before
-        it was dropped), unless it is a final line without."""
+        """Line ``index`` as the exact path reads it: with its newline (LF, or CRLF where
+        the CR was dropped), unless it is a final line without."""
         text = self.lines[index].as_py()
-        return (
-            text if index == len(self.lines) - 1 and not self.data.endswith(b"\n") else text + b"\n"
-        )
+        if index == len(self.lines) - 1 and not self.data.endswith(b"\n"):
+            return text
+        return text + (b"\r\n" if self.crlf is not None and self.crlf[index].as_py() else b"\n")
 
 
 def split_lines(data: bytes) -> Lines:
     """Split a chunk into lines: Arrow's CSV reader, or a plain split where it cannot."""
     expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     lines = None
+    crlf = None
     if b"\r" not in data and b"\x01" not in data:  # CSV ends lines at CR; \x01 delimits
         try:
             table = pa_csv.read_csv(
@@ -305,32 +388,50 @@ def split_lines(data: bytes) -> Lines:
         lines = pc.split_pattern(whole, b"\n").values.slice(0, expected)
         if b"\r\n" in data:  # CRLF ends: drop the CR as ``readers._strip_newline`` does
             ended = len(lines) if data.endswith(b"\n") else len(lines) - 1
-            head = pc.replace_substring_regex(
-                lines.slice(0, ended), r"\r$", b"", max_replacements=1
-            )
+            head = lines.slice(0, ended)
+            crlf = pc.ends_with(head, pattern=b"\r")
+            crlf = pa.concat_arrays([crlf, pa.repeat(pa.scalar(value=False), len(lines) - ended)])
+            head = pc.replace_substring_regex(head, r"\r$", b"", max_replacements=1)
             lines = pa.concat_arrays([head, lines.slice(ended)])
     try:
         text = lines.cast(pa.large_string())  # the cast validates UTF-8
     except pa.ArrowInvalid:
         text = None
-    return Lines(data, lines, text)
+    return Lines(data, lines, text, crlf)
 
 
-def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | None:
-    """The provable lines, parsed (``_PROVE_SQL``), and the property keys read; None
-    when no line can be proved.
+@dataclass(frozen=True, slots=True)
+class Proved:
+    """The provable lines of a chunk, parsed.
 
+    Attributes:
+        table: their rows (``_PROVE_SQL``'s columns), in line order.
+        keys: the property keys read (columns ``v0``, ``v1``, ...).
+        layouts: the layouts whose grammar took lines of the chunk.
+    """
+
+    table: pa.Table
+    keys: list[str]
+    layouts: tuple[Layout, ...]
+
+
+def _prove(lines: Lines, hint: Iterable[str], layouts: Sequence[Layout]) -> Proved | None:
+    """The provable lines, parsed; None when no line can be proved.
+
+    Each line is tried against the grammars of ``layouts`` in turn (a line one grammar
+    took is not tried again); the lines each took are proved by one query.
     The keys are learned: the query reads ``hint`` (the previous chunk's keys); if some
     line has others, it runs once more with those added (unless they would clash with
     a known key in DuckDB's case-insensitive names, or pass ``MAX_KEYS``).
     """
     if lines.text is None:
         return None
+    columns = _grammatical(lines.text, layouts)
+    if not columns:
+        return None
     con = _database().cursor()
     indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1)), 1)
-    # the grammar in Arrow: its regular expressions run ~3x faster than DuckDB's here
-    grammatical = pc.match_substring_regex(lines.text, _WHOLE_GRAMMAR)
-    table = pa.table({"i": indexes, "line": lines.text, "grammatical": grammatical})
+    table = pa.table({"i": indexes, "line": lines.text} | columns)
     # in batches: DuckDB scans an Arrow table one batch per thread
     con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
     keys = sorted(set(hint))
@@ -338,19 +439,49 @@ def _prove(lines: Lines, hint: Iterable[str]) -> tuple[pa.Table, list[str]] | No
         keys = []
     try:
         while True:
-            table = con.sql(
-                _prove_sql(keys),
-                params={"min_micros": MIN_MICROS, "max_micros": MAX_MICROS},
-            ).to_arrow_table()
-            more = set(pc.list_flatten(table.column("unknown")).to_pylist()) - set(keys)
+            tables = [
+                con.sql(
+                    _prove_sql(layouts[int(column[1:])], column, keys),
+                    params={"min_micros": MIN_MICROS, "max_micros": MAX_MICROS},
+                ).to_arrow_table()
+                for column in columns
+            ]
+            unknown = (pc.list_flatten(table.column("unknown")).to_pylist() for table in tables)
+            more = set().union(*unknown) - set(keys)
             wider = sorted(set(keys) | more)
             if not more or len(wider) > MAX_KEYS or _clash(wider):
                 break
             keys = wider
     finally:
         con.close()
+    table = pa.concat_tables(tables)
     table = table.filter(table.column("ok"))
-    return (table, keys) if table.num_rows else None
+    if len(tables) > 1:
+        table = table.sort_by("i")
+    took = tuple(layouts[int(column[1:])] for column in columns)
+    return Proved(table, keys, took) if table.num_rows else None
+
+
+def _grammatical(text: pa.LargeStringArray, layouts: Sequence[Layout]) -> dict[str, pa.Array]:
+    """``{"g<n>": the lines the grammar of layouts[n] took}``, for the grammars that took
+    some line; each grammar is tried only on the lines the ones before it refused."""
+    columns: dict[str, pa.Array] = {}
+    untaken: pa.BooleanArray | None = None  # None: every line
+    for n, layout in enumerate(layouts):
+        if untaken is None:
+            # the grammar in Arrow: its regular expressions run ~3x faster than DuckDB's
+            taken = pc.match_substring_regex(text, grammar(layout))
+        elif pc.any(untaken).as_py():
+            matched = pc.match_substring_regex(text.filter(untaken), grammar(layout))
+            none = pa.repeat(pa.scalar(value=False), len(text))
+            taken = pc.replace_with_mask(none, untaken, matched)
+        else:
+            break
+        if pc.any(taken).as_py():
+            columns[f"g{n}"] = taken
+        refused = pc.invert(taken)
+        untaken = refused if untaken is None else pc.and_(untaken, refused)
+    return columns
 
 
 def _clash(keys: Sequence[str]) -> bool:
@@ -424,37 +555,47 @@ class Prepared:
     first_line: int
     data: bytes
     lines: Lines
-    proved: tuple[pa.Table, list[str]] | None  # (parsed rows, property keys read)
+    proved: Proved | None
 
 
-def prepare_chunk(first_line: int, data: bytes, hint: Iterable[str] = ()) -> Prepared:
+def prepare_chunk(
+    first_line: int, data: bytes, hint: Iterable[str] = (), layouts: Sequence[Layout] = (NATIVE,)
+) -> Prepared:
     """Split a chunk of JSON lines and prove what can be (the part in native code).
 
     Args:
         first_line: the file line number of the chunk's first line.
         data: whole lines (the last one may lack its newline), BOM removed.
         hint: property keys the chunk probably has (the previous chunk's).
+        layouts: the shapes a line may be proved as (``LAYOUTS[shape]``).
     """
     lines = split_lines(data)
-    return Prepared(first_line, data, lines, _prove(lines, hint))
+    return Prepared(first_line, data, lines, _prove(lines, hint, layouts))
 
 
-def prepared_chunks(chunks: Iterable[tuple[int, bytes]]) -> Iterator[Prepared]:
+def prepared_chunks(
+    chunks: Iterable[tuple[int, bytes]], layouts: Sequence[Layout]
+) -> Iterator[Prepared]:
     """``prepare_chunk`` over ``(first_line, data)`` chunks, one chunk ahead on a
     background thread (reading, Arrow and DuckDB release the GIL), so the next chunk is
     read and proved while the caller finishes this one. Each chunk's hint is the keys
-    its predecessor was read with."""
+    its predecessor was read with, and the layouts whose grammar took its lines are
+    tried first (a file of one shape then costs one grammar pass a chunk; which lines
+    are proved does not depend on the order: a provable line fits one grammar only)."""
     source = iter(chunks)
     keys: list[str] = []
+    order = tuple(layouts)
 
     def prepare() -> Prepared | None:
-        nonlocal keys
+        nonlocal keys, order
         item = next(source, None)
         if item is None:
             return None
-        prepared = prepare_chunk(*item, hint=keys)
+        prepared = prepare_chunk(*item, hint=keys, layouts=order)
         if prepared.proved is not None:
-            keys = prepared.proved[1]
+            keys = prepared.proved.keys
+            took = prepared.proved.layouts
+            order = took + tuple(layout for layout in order if layout not in took)
         return prepared
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbill-prove") as pool:
@@ -472,10 +613,11 @@ def read_chunk(
     file_index: int,
     derive_id: Callable[[int], str],
     hint: Iterable[str] = (),
+    shape: str = "auto",
 ) -> Chunk:
     """Read one chunk of JSON lines (``prepare_chunk`` then ``finish_chunk``)."""
     return finish_chunk(
-        prepare_chunk(first_line, data, hint),
+        prepare_chunk(first_line, data, hint, LAYOUTS[shape]),
         seq_base=seq_base,
         file_index=file_index,
         derive_id=derive_id,
@@ -493,20 +635,21 @@ def finish_chunk(
         file_index: the file's index in the ingest.
         derive_id: the event id of a record without one, by its line number.
     """
-    lines, first_line, proved = prepared.lines, prepared.first_line, prepared.proved
+    lines, first_line = prepared.lines, prepared.first_line
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
-    if proved is not None:
-        proved, keys = proved
-        properties, fine = _property_columns(proved, keys)
+    rows: pa.Table | None = None
+    if prepared.proved is not None:
+        rows = prepared.proved.table
+        properties, fine = _property_columns(rows, prepared.proved.keys)
         if fine is not None:  # a value the re-print may have changed: exact path
-            proved = proved.filter(fine) if pc.any(fine).as_py() else None
+            rows = rows.filter(fine) if pc.any(fine).as_py() else None
             properties = _filter_columns(properties, fine)
-    fast = proved.num_rows if proved is not None else 0
+    fast = rows.num_rows if rows is not None else 0
     # every other line goes through the exact path (blank lines are not records)
     slow: list[tuple[int, SourceRecord]] = []
     blanks: list[int] = []
     if fast < len(lines):
-        is_fast = set(proved.column("i").to_pylist()) if proved is not None else set()
+        is_fast = set(rows.column("i").to_pylist()) if rows is not None else set()
         for index in range(len(lines)):
             if index in is_fast:
                 continue
@@ -516,14 +659,14 @@ def finish_chunk(
             else:
                 slow.append((index + 1 - len(blanks), record))
     table: pa.Table | None = None
-    if proved is not None:
-        indexes = proved.column("i").combine_chunks()
+    if rows is not None:
+        indexes = rows.column("i").combine_chunks()
         ordinals = pc.add(indexes, 1)  # 1-based among the chunk's records
         if blanks:
             before = [bisect.bisect_left(blanks, index) for index in indexes.to_pylist()]
             ordinals = pc.subtract(ordinals, pa.array(before, pa.int64()))
         table = _fast_table(
-            proved,
+            rows,
             properties,
             lines,
             indexes=indexes,

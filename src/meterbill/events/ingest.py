@@ -52,7 +52,7 @@ from meterbill.events.csv_fast import CHUNK_BYTES as CSV_CHUNK_BYTES
 from meterbill.events.csv_fast import CsvFastLayout
 from meterbill.events.csv_fast import fast_layout as csv_fast_layout
 from meterbill.events.csv_fast import read_chunk as read_csv_chunk
-from meterbill.events.fastpath import CHUNK_BYTES, FAST_SHAPES, finish_chunk, prepared_chunks
+from meterbill.events.fastpath import CHUNK_BYTES, LAYOUTS, finish_chunk, prepared_chunks
 from meterbill.events.json_arrays import is_json_array, read_json_array
 from meterbill.events.lake import (
     LakeFile,
@@ -83,6 +83,9 @@ from meterbill.state import connect_state, lake_file_paths, workspace_lock
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
 
+#: The ``--shape`` choices whose Parquet and CSV files take their columnar fast paths
+#: (as native); JSON lines take theirs for the shapes of ``fastpath.LAYOUTS``.
+FAST_SHAPES: Final = frozenset({"auto", "native"})
 #: The prefix of derived event ids, so they are recognisable in the lake.
 DERIVED_PREFIX: Final = "derived:"
 _LAKE_FOLDER: Final = "lake"
@@ -292,7 +295,7 @@ class _Reading:
         if fmt == "jsonl" and is_json_array(path):
             self._take(index, read_json_array(path, progress=progress), file_sha256)
             return
-        if fmt == "jsonl" and self.shape in FAST_SHAPES:
+        if fmt == "jsonl" and self.shape in LAYOUTS:
             self._read_json_lines_fast(index, path, file_sha256, progress)
             return
         if fmt == "parquet" and self.shape in FAST_SHAPES:
@@ -359,7 +362,7 @@ class _Reading:
 
         derive = file_sha256.event_id
         chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
-        for prepared in prepared_chunks(chunks):
+        for prepared in prepared_chunks(chunks, LAYOUTS[self.shape]):
             first_line, data = prepared.first_line, prepared.data
             chunk = finish_chunk(
                 prepared, seq_base=self.records_read, file_index=index, derive_id=derive
