@@ -111,6 +111,19 @@ EDGE_LINES: list[str | bytes] = [
     _line(event_id="ts-year-1", timestamp="0001-01-01T00:30:00+01:00"),
     _line(event_id="ts-epoch", timestamp=1700000000),
     _line(event_id="ts-epoch-text", timestamp="1700000000000"),
+    _line(event_id="ts-epoch-ms", timestamp=1700000000123),
+    _line(event_id="ts-epoch-negative", timestamp=-86400),
+    _line(event_id="ts-epoch-zero", timestamp=0),
+    _line(event_id="ts-epoch-last-second", timestamp=99999999999),
+    _line(event_id="ts-epoch-first-ms", timestamp=100000000000),
+    _line(event_id="ts-epoch-min", timestamp=-62135596800),
+    _line(event_id="ts-epoch-before-min", timestamp=-62135596801),
+    _line(event_id="ts-epoch-after-max", timestamp=253402300800000),
+    _line(event_id="ts-epoch-15-digits", timestamp=999999999999999),
+    _line(event_id="ts-epoch-16-digits", timestamp=1000000000000000),
+    _line(event_id="ts-epoch-fraction", timestamp=1700000000.5),
+    '{"event_id":"ts-epoch-exponent","event_name":"a","customer_id":"c","timestamp":1.7e9}',
+    '{"event_id":"ts-epoch-minus-zero","event_name":"a","customer_id":"c","timestamp":-0}',
     _line({"Model": "x"}, event_id="case-1"),
     _line({"model": "y"}, event_id="case-2"),
     _line(event_id="ok-1"),  # a duplicate of the first line
@@ -210,6 +223,12 @@ PROVABLE: list[tuple[str, bool]] = [
     (_line(event_id=""), False),
     (_line(timestamp="2024-03-01T12:00:00"), False),
     (_line(timestamp="2024-02-30T12:00:00Z"), False),
+    (_line(timestamp=1700000000), True),  # epoch seconds
+    (_line(timestamp=1700000000123), True),  # epoch milliseconds
+    (_line(timestamp=-1), True),
+    (_line(timestamp=1700000000.5), False),  # a fraction: the exact path
+    (_line(timestamp=253402300800000), False),  # after 9999-12-31
+    (_line(timestamp=True), False),
     (_line(extra=1, environment_id="env_1", meta={"a": 1}), True),  # fields no shape reads
     (_line({"it's": 1, "a;b": "x'; DROP TABLE t; --", "a.b": 2, "a b": 3, "$[0]*": 4}), True),
     (_line({f"k{n}": n for n in range(40)}), False),  # more keys than the query reads
@@ -290,6 +309,17 @@ _TIMESTAMPS = st.sampled_from(
 )
 
 
+#: Epoch timestamps as JSON number literals (around the seconds/milliseconds threshold,
+#: the range's ends, fractions and exponents).
+_EPOCHS = st.one_of(
+    st.sampled_from(
+        ["0", "-0", "1.7e9", "1700000000.5", "99999999999", "100000000000", "-62135596801"]
+    ),
+    st.integers(min_value=-(10**16), max_value=10**16).map(str),
+    st.integers(min_value=-(10**11), max_value=10**11).map(str),
+)
+
+
 @st.composite
 def _records(draw: st.DrawFn) -> str:
     fields: list[tuple[str, str]] = []
@@ -299,7 +329,7 @@ def _records(draw: st.DrawFn) -> str:
     fields.append(("event_name", json.dumps(draw(names), ensure_ascii=False)))
     customer = draw(st.sampled_from(["customer_id", "customer_id", "external_customer_id"]))
     fields.append((customer, json.dumps(draw(st.sampled_from(["c1", "c2", ""])))))
-    fields.append(("timestamp", json.dumps(draw(_TIMESTAMPS))))
+    fields.append(("timestamp", draw(st.one_of(_TIMESTAMPS.map(json.dumps), _EPOCHS))))
     if draw(st.booleans()):
         fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
     if draw(st.integers(0, 9)) > 0:
@@ -495,7 +525,7 @@ def _cloud_records(draw: st.DrawFn) -> str:
         if draw(st.integers(0, 9)) > 0:
             fields.append((name, json.dumps(draw(st.sampled_from(values)))))
     if draw(st.integers(0, 9)) > 0:
-        fields.append(("time", json.dumps(draw(_TIMESTAMPS))))
+        fields.append(("time", draw(st.one_of(_TIMESTAMPS.map(json.dumps), _EPOCHS))))
     if draw(st.booleans()):
         fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
     for name in ("data", "properties"):

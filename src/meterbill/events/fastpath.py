@@ -31,7 +31,8 @@ expression; a ``Layout`` names the shape's fields):
   is the raw text (and quotes never occur inside a string);
 * the event name, the customer and a given id are strings holding a character
   ``str.strip`` keeps (a CloudEvent's ``id`` is required); ``source`` a string or null;
-  the timestamp ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)``; the properties
+  the timestamp ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or an epoch
+  integer of at most 15 digits (seconds below 1e11, else milliseconds); the properties
   null or a flat object of scalars with non-empty keys;
 * every number is *canonical* (no exponent, no leading zero, no trailing zero in the
   fraction, no ``-0``) with at most 15 digits, at most 12 of them after the point.
@@ -177,6 +178,11 @@ ISO_TIMESTAMP: Final = (
 )
 
 
+#: An epoch timestamp the fast path reads: a JSON integer of at most 15 digits (seconds
+#: below 1e11, else milliseconds, as ``schema.epoch_micros`` reads it; no fraction).
+_EPOCH_INTEGER: Final = "-?[1-9][0-9]{0,14}|0"
+
+
 def _canonical_number() -> str:
     """A canonical JSON number of at most 15 digits, at most 12 after the point."""
     branches = []
@@ -230,7 +236,7 @@ def grammar(layout: Layout) -> str:
             _field(layout.event_id, _NOT_BLANK_STRING + ("" if layout.id_required else "|null")),
             _field(layout.event_name, _NOT_BLANK_STRING),
             _field(layout.customer_id, _NOT_BLANK_STRING),
-            _field(layout.timestamp, f'"{ISO_TIMESTAMP}"'),
+            _field(layout.timestamp, f'"{ISO_TIMESTAMP}"|{_EPOCH_INTEGER}'),
             _field(SOURCE, f"{_STRING}|null"),
             *(_field(name, _SCALAR) for name in layout.others),
             _field(layout.properties, f"{_FLAT_OBJECT}|null"),
@@ -274,7 +280,11 @@ WITH checked AS (
     FROM checked
 ), fields AS (
     SELECT i, top, keys, f.{event_id} AS event_id, f.{event_name} AS event_name,
-           f.{customer_id} AS customer_id, try_cast(f.{timestamp} AS TIMESTAMPTZ) AS ts,
+           f.{customer_id} AS customer_id,
+           coalesce(timezone('UTC', make_timestamp(try_cast(f.{timestamp} AS BIGINT) * CASE
+                        WHEN abs(try_cast(f.{timestamp} AS BIGINT)) >= 100000000000 THEN 1000
+                        ELSE 1000000 END)),  -- an epoch integer: seconds, else milliseconds
+                    try_cast(f.{timestamp} AS TIMESTAMPTZ)) AS ts,
            f.source{values},
            coalesce(len(keys) = {count_known}, true) AS known_keys
     FROM parsed
