@@ -389,7 +389,7 @@ def test_whitespace_is_what_str_strip_removes() -> None:
     assert expected == fastpath.WHITESPACE
 
 
-# -- CloudEvents (OpenMeter's shape) ----------------------------------------------------
+# -- CloudEvents (OpenMeter's shape) and Lago's -----------------------------------------
 
 
 def _cloud(data: object = ..., **fields: object) -> str:
@@ -407,9 +407,20 @@ def _cloud(data: object = ..., **fields: object) -> str:
     return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
 
 
-#: CloudEvent lines at the edges of what the fast path may prove, and lines of the other
-#: shapes beside them (a file may mix shapes).
-CLOUD_EDGE_LINES: list[str] = [
+def _lago(**fields: object) -> str:
+    record: dict[str, object] = {
+        "transaction_id": "l",
+        "code": "llm.usage",
+        "external_customer_id": "c1",
+        "timestamp": 1700000000,
+    }
+    record.update(fields)
+    return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+
+
+#: CloudEvent and Lago lines at the edges of what the fast path may prove, and native
+#: lines beside them (a file may mix shapes).
+SHAPE_EDGE_LINES: list[str] = [
     _cloud({"tokens": 12, "model": "gpt-4o", "cost": 0.5}, id="ce-ok"),
     _cloud({"tokens": 7}, id="no-spec", specversion=...),
     _cloud(id="spec-number", specversion=1),
@@ -444,33 +455,54 @@ CLOUD_EDGE_LINES: list[str] = [
     '{"id":"dup-data","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","data":{"k":1,"k":2}}',
     _cloud({"tokens": 1}, id="ce-ok"),  # a duplicate of the first line
     _line({"tokens": 3}, event_id="native-1"),
-    '{"transaction_id":"lago-1","code":"c","external_customer_id":"c","timestamp":1700000000}',
     '{"id":"esc","type":"a\\u0062","subject":"c","time":"2024-03-01T00:00:00Z"}',
+    _lago(transaction_id="lago-1"),
+    _lago(transaction_id="lago-props", properties={"tokens": 5, "model": "m"}),
+    _lago(transaction_id="lago-iso", timestamp="2024-03-01T00:00:00Z"),
+    _lago(transaction_id="lago-fraction", timestamp=1700000000.25),
+    _lago(transaction_id="lago-subscription", external_subscription_id="sub-x"),
+    _lago(transaction_id="lago-source", source="s"),
+    _lago(transaction_id="lago-customer-too", customer_id="other"),
+    _lago(transaction_id=...),
+    _lago(transaction_id=""),
+    _lago(transaction_id="lago-no-code", code=...),
+    _lago(transaction_id="lago-no-customer", external_customer_id=...),
+    _lago(transaction_id="lago-1"),  # a duplicate
 ]
 
 
-@pytest.mark.parametrize("shape", ["auto", "cloudevents", "native"])
-def test_cloudevent_lines_give_the_same_lake_and_rejects(
+@pytest.mark.parametrize("shape", ["auto", "cloudevents", "native", "lago"])
+def test_lines_of_other_shapes_give_the_same_lake_and_rejects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: Shape
 ) -> None:
-    data = "\n".join(CLOUD_EDGE_LINES).encode()
+    data = "\n".join(SHAPE_EDGE_LINES).encode()
     fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=400, shape=shape)
     assert fast == exact
     accepted = {row["event_id"] for row in fast["rows"]}
+    lago = {"lago-1", "lago-props", "lago-iso", "lago-fraction", "lago-source"}
     expected = {
-        "auto": {"ce-ok", "no-spec", "extras", "time-offset", "native-1", "lago-1"},
+        "auto": {"ce-ok", "no-spec", "extras", "time-offset", "native-1"} | lago,
         "cloudevents": {"ce-ok", "no-spec", "extras", "time-offset"},
         "native": {"native-1"},
+        "lago": lago,
     }[shape]
     assert expected <= accepted
-    if shape != "native":
+    if shape in ("auto", "cloudevents"):
         (row,) = [row for row in fast["rows"] if row["event_id"] == "ce-ok"]
         assert (row["event_name"], row["customer_id"], row["source"]) == ("llm.usage", "c1", "svc")
         assert (row["p__cost"], str(row["n__cost"])) == ("0.5", "0.500000000000")
+    if shape in ("auto", "lago"):
+        (row,) = [row for row in fast["rows"] if row["event_id"] == "lago-props"]
+        assert (row["event_name"], row["customer_id"], row["source"], row["p__tokens"]) == (
+            "llm.usage",
+            "c1",
+            None,
+            "5",
+        )
 
 
 #: (line, shape, whether the fast path may take it).
-CLOUD_PROVABLE: list[tuple[str, Shape, bool]] = [
+SHAPE_PROVABLE: list[tuple[str, Shape, bool]] = [
     (_cloud({"tokens": 12}), "auto", True),
     (_cloud({"tokens": 12}), "cloudevents", True),
     (_cloud({"tokens": 12}), "native", False),
@@ -484,13 +516,20 @@ CLOUD_PROVABLE: list[tuple[str, Shape, bool]] = [
     (_cloud(event_name="x"), "auto", False),  # native then
     (_cloud(ID="x", Type="y"), "auto", True),  # fields no shape reads
     (_cloud({"a": {"b": 1}}), "auto", False),
+    (_lago(properties={"tokens": 1}), "auto", True),
+    (_lago(), "lago", True),
+    (_lago(), "native", False),
+    (_lago(timestamp=1700000000.5), "lago", False),  # a fraction: the exact path
+    (_lago(external_subscription_id="s"), "lago", False),  # needs the subscriptions
+    (_lago(source="s"), "lago", False),  # Lago's shape has no source
+    (_lago(transaction_id=...), "auto", False),
     (_cloud(time="2024-03-01T12:00:00"), "auto", False),
     ('{"id":"a","type":"t","subject":"c","time":"2024-03-01T00:00:00Z","id":"b"}', "auto", False),
 ]
 
 
-@pytest.mark.parametrize(("line", "shape", "fast"), CLOUD_PROVABLE)
-def test_what_the_fast_path_proves_of_cloudevents(line: str, shape: Shape, fast: bool) -> None:
+@pytest.mark.parametrize(("line", "shape", "fast"), SHAPE_PROVABLE)
+def test_what_the_fast_path_proves_of_other_shapes(line: str, shape: Shape, fast: bool) -> None:
     chunk = fastpath.read_chunk(
         line.encode(), first_line=1, seq_base=0, file_index=0, derive_id=str, shape=shape
     )
@@ -540,14 +579,40 @@ def _cloud_records(draw: st.DrawFn) -> str:
     return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
 
 
+@st.composite
+def _lago_records(draw: st.DrawFn) -> str:
+    fields: list[tuple[str, str]] = []
+    for name, values in [
+        ("transaction_id", ["a", "b", "", None, 3]),
+        ("code", ["llm.usage", " ", None]),
+        ("external_customer_id", ["c1", "", None]),
+        ("external_subscription_id", ["s1", None]),
+    ]:
+        if draw(st.integers(0, 9)) > (6 if name == "external_subscription_id" else 0):
+            fields.append((name, json.dumps(draw(st.sampled_from(values)))))
+    if draw(st.integers(0, 9)) > 0:
+        fields.append(("timestamp", draw(st.one_of(_EPOCHS, _TIMESTAMPS.map(json.dumps)))))
+    if draw(st.integers(0, 9)) > 1:
+        keys = draw(st.lists(_KEYS, max_size=4))
+        pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
+        fields.append(("properties", "{" + ",".join(pairs) + "}"))
+    if draw(st.integers(0, 9)) == 0:
+        extra = st.sampled_from(["source", "customer_id", "Code", "event_name", "code"])
+        fields.append((draw(extra), draw(_VALUES)))
+    order = draw(st.permutations(fields))
+    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    lines=st.lists(st.one_of(_cloud_records(), _records()), min_size=1, max_size=12),
-    shape=st.sampled_from(["auto", "cloudevents"]),
+    lines=st.lists(
+        st.one_of(_cloud_records(), _lago_records(), _records()), min_size=1, max_size=12
+    ),
+    shape=st.sampled_from(["auto", "cloudevents", "lago"]),
 )
-def test_generated_cloudevents_give_the_same_lake_and_rejects(
+def test_generated_records_of_other_shapes_give_the_same_lake_and_rejects(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
     lines: list[str],
@@ -575,12 +640,12 @@ def test_the_shape_that_took_lines_is_tried_first_in_the_next_chunk(
     cloud, flex = _cloud(id="a").encode(), _line(customer_id=..., external_customer_id="c")
     chunks = [(1, cloud), (2, cloud), (3, flex.encode()), (4, b"[1]"), (5, cloud)]
     prepared = list(fastpath.prepared_chunks(chunks, fastpath.LAYOUTS["auto"]))
-    native, flexprice, cloudevents = fastpath.LAYOUTS["auto"]
+    native, flexprice, cloudevents, lago = fastpath.LAYOUTS["auto"]
     assert tried == [
-        (native, flexprice, cloudevents),
-        (cloudevents, native, flexprice),
-        (cloudevents, native, flexprice),
-        (flexprice, cloudevents, native),
-        (flexprice, cloudevents, native),  # a chunk with no provable line changes nothing
+        (native, flexprice, cloudevents, lago),
+        (cloudevents, native, flexprice, lago),
+        (cloudevents, native, flexprice, lago),
+        (flexprice, cloudevents, native, lago),
+        (flexprice, cloudevents, native, lago),  # a chunk with no provable line: the same
     ]
     assert [p.proved is not None for p in prepared] == [True, True, True, False, True]

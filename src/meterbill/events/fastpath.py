@@ -20,11 +20,13 @@ expression; a ``Layout`` names the shape's fields):
 
 * one JSON object of the shape's fields (native: ``event_id``, ``event_name``,
   ``customer_id``, ``timestamp``, ``source``, ``properties``; Flexprice: the same with
-  ``external_customer_id`` for ``customer_id``; CloudEvents: ``id``,
-  ``type``, ``subject``, ``time``, ``source``, ``data`` and ``specversion``, any
-  scalar), plus any field no shape reads (which the exact path ignores; a scalar or
-  flat object here), never a field another shape reads (``shapes.SHAPE_FIELDS``:
-  ``external_customer_id``, ``properties`` in a CloudEvent, ...); spaces and tabs
+  ``external_customer_id`` for ``customer_id``; CloudEvents: ``id``, ``type``,
+  ``subject``, ``time``, ``source``, ``data`` and ``specversion``, any scalar; Lago:
+  ``transaction_id``, ``code``, ``external_customer_id``, ``timestamp``,
+  ``properties``), plus any field no shape reads (which the exact path ignores; a
+  scalar or flat object here), never a field another shape reads
+  (``shapes.SHAPE_FIELDS``: ``external_customer_id`` beside ``customer_id``,
+  ``properties`` in a CloudEvent, ``source`` in a Lago event, ...); spaces and tabs
   as the only whitespace: JSON by RFC 8259, which Python's reader takes and DuckDB's
   lenient one (trailing commas, NaN) reads the same;
 * strings hold no backslash and no control character: no escapes, so the decoded text
@@ -49,7 +51,8 @@ keys among those it reads as columns (learned from chunk to chunk, at most
 ``MAX_KEYS``). A line is tried against each layout of its ``--shape`` in turn
 (``LAYOUTS``; a grammar's line is not tried again), and reads as the exact path reads
 it: a proved CloudEvent has no ``event_name`` and has ``type`` and ``subject``, so
-``shapes.detect_shape`` takes it for a CloudEvent; a proved Flexprice line has
+``shapes.detect_shape`` takes it for a CloudEvent (a proved Lago line, with
+``transaction_id`` and ``code``, for Lago's); a proved Flexprice line has
 ``event_name`` and no ``customer_id``, which the native shape reads from the alias
 ``external_customer_id`` as Flexprice's does.
 
@@ -98,6 +101,8 @@ from meterbill.events.shapes import (
     CE_SUBJECT,
     CE_TIME,
     CE_TYPE,
+    LAGO_CODE,
+    LAGO_TRANSACTION_ID,
     PROPERTIES,
     SHAPE_FIELDS,
 )
@@ -117,6 +122,7 @@ class Layout:
         event_id, event_name, customer_id, timestamp, properties: the fields' names.
         id_required: whether a line without an id is refused (else its id is derived).
         others: fields read only to tell the shape (any scalar).
+        source: the source field's name; None if the shape has none.
     """
 
     event_id: str
@@ -126,16 +132,18 @@ class Layout:
     properties: str
     id_required: bool
     others: tuple[str, ...] = ()
+    source: str | None = SOURCE
 
     @property
     def fields(self) -> tuple[str, ...]:
         """Every field the shape reads, the properties last."""
+        source = () if self.source is None else (self.source,)
         return (
             self.event_id,
             self.event_name,
             self.customer_id,
             self.timestamp,
-            SOURCE,
+            *source,
             *self.others,
             self.properties,
         )
@@ -150,13 +158,24 @@ FLEXPRICE: Final = Layout(
 CLOUDEVENTS: Final = Layout(
     CE_ID, CE_TYPE, CE_SUBJECT, CE_TIME, CE_DATA, id_required=True, others=(CE_SPECVERSION,)
 )
-#: The ``--shape`` choices whose JSON lines the fast path reads, and the layouts it tries
-#: (Lago's epoch-second timestamps are left to the exact path).
+#: Lago's events with ``external_customer_id`` (``external_subscription_id`` needs the
+#: subscriptions: the exact path); its timestamps are epoch seconds.
+LAGO: Final = Layout(
+    LAGO_TRANSACTION_ID,
+    LAGO_CODE,
+    CUSTOMER_ID_ALIAS,
+    TIMESTAMP,
+    PROPERTIES,
+    id_required=True,
+    source=None,
+)
+#: The ``--shape`` choices whose JSON lines the fast path reads, and the layouts it tries.
 LAYOUTS: Final[dict[str, tuple[Layout, ...]]] = {
-    "auto": (NATIVE, FLEXPRICE, CLOUDEVENTS),
+    "auto": (NATIVE, FLEXPRICE, CLOUDEVENTS, LAGO),
     "native": (NATIVE, FLEXPRICE),
     "flexprice": (FLEXPRICE,),
     "cloudevents": (CLOUDEVENTS,),
+    "lago": (LAGO,),
 }
 
 # -- the grammar of a provable line ------------------------------------------------------
@@ -237,7 +256,7 @@ def grammar(layout: Layout) -> str:
             _field(layout.event_name, _NOT_BLANK_STRING),
             _field(layout.customer_id, _NOT_BLANK_STRING),
             _field(layout.timestamp, f'"{ISO_TIMESTAMP}"|{_EPOCH_INTEGER}'),
-            _field(SOURCE, f"{_STRING}|null"),
+            *([] if layout.source is None else [_field(layout.source, f"{_STRING}|null")]),
             *(_field(name, _SCALAR) for name in layout.others),
             _field(layout.properties, f"{_FLAT_OBJECT}|null"),
             # a field no shape reads (the exact path ignores it): a scalar or flat object
@@ -285,7 +304,7 @@ WITH checked AS (
                         WHEN abs(try_cast(f.{timestamp} AS BIGINT)) >= 100000000000 THEN 1000
                         ELSE 1000000 END)),  -- an epoch integer: seconds, else milliseconds
                     try_cast(f.{timestamp} AS TIMESTAMPTZ)) AS ts,
-           f.source{values},
+           {source} AS source{values},
            coalesce(len(keys) = {count_known}, true) AS known_keys
     FROM parsed
 )
@@ -305,7 +324,9 @@ FROM fields
 def _prove_sql(layout: Layout, grammatical: str, keys: Sequence[str]) -> str:
     """``_PROVE_SQL`` for the lines of ``layout`` (those the column ``grammatical``
     marks), reading the property ``keys`` as columns ``v0``, ``v1``, ..."""
-    read = (layout.event_id, layout.event_name, layout.customer_id, layout.timestamp, SOURCE)
+    read = [layout.event_id, layout.event_name, layout.customer_id, layout.timestamp]
+    if layout.source is not None:
+        read.append(layout.source)
     top = ",".join(f'"{name}":"VARCHAR"' for name in read)
     if keys:
         inner = ",".join(f'{json.dumps(key, ensure_ascii=False)}:"JSON"' for key in keys)
@@ -324,6 +345,7 @@ def _prove_sql(layout: Layout, grammatical: str, keys: Sequence[str]) -> str:
         event_name=f'"{layout.event_name}"',
         customer_id=f'"{layout.customer_id}"',
         timestamp=f'"{layout.timestamp}"',
+        source="NULL::VARCHAR" if layout.source is None else f'f."{layout.source}"',
         values=values,
         columns=columns,
         count_top=_count_distinct("top", layout.fields),
