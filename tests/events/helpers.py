@@ -116,15 +116,25 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     return path
 
 
+#: The subscriptions of ``ingest_outcome``'s workspaces (id -> customer), for Lago's
+#: ``external_subscription_id``.
+SUBSCRIPTIONS = {"s1": "c1", "s2": "c2", "sub-ü '; --": "c3"}
+
+
 def ingest_outcome(
     root: Path, path: Path, *, times: int = 1, shape: Shape = "auto"
 ) -> dict[str, Any]:
-    """Ingest ``path`` ``times`` times into a new workspace at ``root``; return what any
-    reading of it must give alike: the counts of each ingest, the lake rows (without
-    ingest ids), the rejects and the duplicates."""
+    """Ingest ``path`` ``times`` times into a new workspace at ``root`` (holding
+    ``SUBSCRIPTIONS``); return what any reading of it must give alike: the counts of each
+    ingest, the lake rows (without ingest ids), the rejects and the duplicates."""
     root.mkdir(parents=True)
     con = connect_state(root)
     try:
+        con.executemany(
+            "INSERT INTO subscriptions VALUES (?, ?, 'basic', "
+            "TIMESTAMPTZ '2024-01-01 00:00:00+00', NULL, 'anniversary')",
+            list(SUBSCRIPTIONS.items()),
+        )
         results = [ingest_paths(root, con, [str(path)], shape=shape) for _ in range(times)]
         rejects = con.execute(
             "SELECT record_number, reason, message, raw FROM rejected_events "

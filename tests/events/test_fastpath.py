@@ -460,7 +460,19 @@ SHAPE_EDGE_LINES: list[str] = [
     _lago(transaction_id="lago-props", properties={"tokens": 5, "model": "m"}),
     _lago(transaction_id="lago-iso", timestamp="2024-03-01T00:00:00Z"),
     _lago(transaction_id="lago-fraction", timestamp=1700000000.25),
-    _lago(transaction_id="lago-subscription", external_subscription_id="sub-x"),
+    _lago(transaction_id="lago-unknown-subscription", external_subscription_id="sub-x"),
+    _lago(transaction_id="lago-sub", external_customer_id=..., external_subscription_id="s2"),
+    _lago(
+        transaction_id="lago-sub-hostile",
+        external_customer_id=...,
+        external_subscription_id="sub-ü '; --",
+    ),
+    _lago(
+        transaction_id="lago-sub-unknown", external_customer_id=..., external_subscription_id="s9"
+    ),
+    _lago(transaction_id="lago-sub-blank", external_customer_id=..., external_subscription_id=" "),
+    _lago(transaction_id="lago-sub-and-customer", external_subscription_id="s1"),
+    _lago(transaction_id="lago-sub-other-customer", external_subscription_id="s2"),
     _lago(transaction_id="lago-source", source="s"),
     _lago(transaction_id="lago-customer-too", customer_id="other"),
     _lago(transaction_id=...),
@@ -479,7 +491,8 @@ def test_lines_of_other_shapes_give_the_same_lake_and_rejects(
     fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=400, shape=shape)
     assert fast == exact
     accepted = {row["event_id"] for row in fast["rows"]}
-    lago = {"lago-1", "lago-props", "lago-iso", "lago-fraction", "lago-source"}
+    lago = {"lago-1", "lago-props", "lago-iso", "lago-fraction", "lago-source", "lago-sub"}
+    lago |= {"lago-sub-hostile", "lago-sub-and-customer"}
     expected = {
         "auto": {"ce-ok", "no-spec", "extras", "time-offset", "native-1"} | lago,
         "cloudevents": {"ce-ok", "no-spec", "extras", "time-offset"},
@@ -492,6 +505,8 @@ def test_lines_of_other_shapes_give_the_same_lake_and_rejects(
         assert (row["event_name"], row["customer_id"], row["source"]) == ("llm.usage", "c1", "svc")
         assert (row["p__cost"], str(row["n__cost"])) == ("0.5", "0.500000000000")
     if shape in ("auto", "lago"):
+        customers = {row["event_id"]: row["customer_id"] for row in fast["rows"]}
+        assert (customers["lago-sub"], customers["lago-sub-hostile"]) == ("c2", "c3")
         (row,) = [row for row in fast["rows"] if row["event_id"] == "lago-props"]
         assert (row["event_name"], row["customer_id"], row["source"], row["p__tokens"]) == (
             "llm.usage",
@@ -520,7 +535,9 @@ SHAPE_PROVABLE: list[tuple[str, Shape, bool]] = [
     (_lago(), "lago", True),
     (_lago(), "native", False),
     (_lago(timestamp=1700000000.5), "lago", False),  # a fraction: the exact path
-    (_lago(external_subscription_id="s"), "lago", False),  # needs the subscriptions
+    (_lago(external_customer_id=..., external_subscription_id="s1"), "lago", True),
+    (_lago(external_customer_id=..., external_subscription_id="s9"), "lago", False),  # unknown
+    (_lago(external_subscription_id="s1"), "lago", False),  # both: the exact path checks
     (_lago(source="s"), "lago", False),  # Lago's shape has no source
     (_lago(transaction_id=...), "auto", False),
     (_cloud(time="2024-03-01T12:00:00"), "auto", False),
@@ -531,7 +548,13 @@ SHAPE_PROVABLE: list[tuple[str, Shape, bool]] = [
 @pytest.mark.parametrize(("line", "shape", "fast"), SHAPE_PROVABLE)
 def test_what_the_fast_path_proves_of_other_shapes(line: str, shape: Shape, fast: bool) -> None:
     chunk = fastpath.read_chunk(
-        line.encode(), first_line=1, seq_base=0, file_index=0, derive_id=str, shape=shape
+        line.encode(),
+        first_line=1,
+        seq_base=0,
+        file_index=0,
+        derive_id=str,
+        shape=shape,
+        subscriptions={"s1": "c1"},
     )
     assert chunk.records == 1
     assert (chunk.table is not None, len(chunk.slow)) == (fast, 0 if fast else 1)
@@ -585,10 +608,10 @@ def _lago_records(draw: st.DrawFn) -> str:
     for name, values in [
         ("transaction_id", ["a", "b", "", None, 3]),
         ("code", ["llm.usage", " ", None]),
-        ("external_customer_id", ["c1", "", None]),
-        ("external_subscription_id", ["s1", None]),
+        ("external_customer_id", ["c1", "c2", "", None]),
+        ("external_subscription_id", ["s1", "s2", "s9", " ", None]),
     ]:
-        if draw(st.integers(0, 9)) > (6 if name == "external_subscription_id" else 0):
+        if draw(st.integers(0, 9)) > 3:
             fields.append((name, json.dumps(draw(st.sampled_from(values)))))
     if draw(st.integers(0, 9)) > 0:
         fields.append(("timestamp", draw(st.one_of(_EPOCHS, _TIMESTAMPS.map(json.dumps)))))
@@ -631,21 +654,25 @@ def test_the_shape_that_took_lines_is_tried_first_in_the_next_chunk(
     prepare = fastpath.prepare_chunk
 
     def spy(
-        first_line: int, data: bytes, hint: Any, layouts: tuple[fastpath.Layout, ...]
+        first_line: int,
+        data: bytes,
+        hint: Any,
+        layouts: tuple[fastpath.Layout, ...],
+        subscriptions: Any,
     ) -> fastpath.Prepared:
         tried.append(tuple(layouts))
-        return prepare(first_line, data, hint, layouts)
+        return prepare(first_line, data, hint, layouts, subscriptions)
 
     monkeypatch.setattr(fastpath, "prepare_chunk", spy)
     cloud, flex = _cloud(id="a").encode(), _line(customer_id=..., external_customer_id="c")
     chunks = [(1, cloud), (2, cloud), (3, flex.encode()), (4, b"[1]"), (5, cloud)]
     prepared = list(fastpath.prepared_chunks(chunks, fastpath.LAYOUTS["auto"]))
-    native, flexprice, cloudevents, lago = fastpath.LAYOUTS["auto"]
+    native, flexprice, cloudevents, *lago = fastpath.LAYOUTS["auto"]
     assert tried == [
-        (native, flexprice, cloudevents, lago),
-        (cloudevents, native, flexprice, lago),
-        (cloudevents, native, flexprice, lago),
-        (flexprice, cloudevents, native, lago),
-        (flexprice, cloudevents, native, lago),  # a chunk with no provable line: the same
+        (native, flexprice, cloudevents, *lago),
+        (cloudevents, native, flexprice, *lago),
+        (cloudevents, native, flexprice, *lago),
+        (flexprice, cloudevents, native, *lago),
+        (flexprice, cloudevents, native, *lago),  # a chunk with no provable line: the same
     ]
     assert [p.proved is not None for p in prepared] == [True, True, True, False, True]

@@ -362,7 +362,7 @@ class _Reading:
 
         derive = file_sha256.event_id
         chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
-        for prepared in prepared_chunks(chunks, LAYOUTS[self.shape]):
+        for prepared in prepared_chunks(chunks, LAYOUTS[self.shape], self.subscriptions):
             first_line, data = prepared.first_line, prepared.data
             chunk = finish_chunk(
                 prepared, seq_base=self.records_read, file_index=index, derive_id=derive
