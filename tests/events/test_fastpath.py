@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events import fastpath, ingest, ingest_paths
-from meterbill.events.shapes import Shape
+from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
 from .helpers import Workspace, ingest_outcome
@@ -42,17 +42,23 @@ def _both_paths(
     return fast, exact
 
 
-def _line(props: object = ..., **fields: object) -> str:
-    record: dict[str, object] = {
-        "event_id": "e",
-        "event_name": "llm.usage",
-        "customer_id": "c1",
-        "timestamp": "2024-03-01T12:00:00Z",
-    }
-    record.update(fields)
-    if props is not ...:
-        record["properties"] = props
+def _json(base: dict[str, object], fields: dict[str, object]) -> str:
+    """One JSON line: ``base`` with ``fields`` over it (a field given as ``...`` is left
+    out)."""
+    record = {**base, **fields}
     return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+
+
+_NATIVE: dict[str, object] = {
+    "event_id": "e",
+    "event_name": "llm.usage",
+    "customer_id": "c1",
+    "timestamp": "2024-03-01T12:00:00Z",
+}
+
+
+def _line(props: object = ..., **fields: object) -> str:
+    return _json(_NATIVE, {"properties": props, **fields})
 
 
 #: Lines at the edges of what the fast path may prove (each one a record of the file).
@@ -320,6 +326,19 @@ _EPOCHS = st.one_of(
 )
 
 
+def _properties(draw: st.DrawFn) -> str:
+    """A properties object's text (a key drawn twice is a duplicate_key)."""
+    keys = draw(st.lists(_KEYS, max_size=4))
+    pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
+    return "{" + ",".join(pairs) + "}"
+
+
+def _shuffled_object(draw: st.DrawFn, fields: list[tuple[str, str]]) -> str:
+    """A JSON object of ``(name, value text)`` fields, in a drawn order."""
+    order = draw(st.permutations(fields))
+    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+
+
 @st.composite
 def _records(draw: st.DrawFn) -> str:
     fields: list[tuple[str, str]] = []
@@ -333,34 +352,13 @@ def _records(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
     if draw(st.integers(0, 9)) > 0:
-        keys = draw(st.lists(_KEYS, max_size=4))  # a repeated key is a duplicate_key
-        pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
-        fields.append(("properties", "{" + ",".join(pairs) + "}"))
+        fields.append(("properties", _properties(draw)))
     if draw(st.integers(0, 19)) == 0:
         fields.append(("event_name", '"again"'))
     if draw(st.integers(0, 9)) == 0:  # a field no shape reads, or one another shape reads
         extra = st.sampled_from(["extra", "ids", "Type", "type", "code", "external_customer_id"])
         fields.append((draw(extra), draw(_VALUES)))
-    order = draw(st.permutations(fields))
-    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
-
-
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    lines=st.lists(_records(), min_size=1, max_size=12),
-    shape=st.sampled_from(["auto", "native", "flexprice"]),
-)
-def test_generated_records_give_the_same_lake_and_rejects(
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    lines: list[str],
-    shape: Shape,
-) -> None:
-    tmp = tmp_path_factory.mktemp("gen")
-    fast, exact = _both_paths(tmp, "\n".join(lines).encode() + b"\n", monkeypatch, shape=shape)
-    assert fast == exact
+    return _shuffled_object(draw, fields)
 
 
 def test_numbers_in_the_lake_are_exact_decimals(tmp_path: Path) -> None:
@@ -392,30 +390,28 @@ def test_whitespace_is_what_str_strip_removes() -> None:
 # -- CloudEvents (OpenMeter's shape) and Lago's -----------------------------------------
 
 
+_CLOUD: dict[str, object] = {
+    "specversion": "1.0",
+    "id": "ce",
+    "type": "llm.usage",
+    "source": "svc",
+    "subject": "c1",
+    "time": "2024-03-01T12:00:00Z",
+}
+_LAGO: dict[str, object] = {
+    "transaction_id": "l",
+    "code": "llm.usage",
+    "external_customer_id": "c1",
+    "timestamp": 1700000000,
+}
+
+
 def _cloud(data: object = ..., **fields: object) -> str:
-    record: dict[str, object] = {
-        "specversion": "1.0",
-        "id": "ce",
-        "type": "llm.usage",
-        "source": "svc",
-        "subject": "c1",
-        "time": "2024-03-01T12:00:00Z",
-    }
-    record.update(fields)
-    if data is not ...:
-        record["data"] = data
-    return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+    return _json(_CLOUD, {"data": data, **fields})
 
 
 def _lago(**fields: object) -> str:
-    record: dict[str, object] = {
-        "transaction_id": "l",
-        "code": "llm.usage",
-        "external_customer_id": "c1",
-        "timestamp": 1700000000,
-    }
-    record.update(fields)
-    return json.dumps({k: v for k, v in record.items() if v is not ...}, ensure_ascii=False)
+    return _json(_LAGO, fields)
 
 
 #: CloudEvent and Lago lines at the edges of what the fast path may prove, and native
@@ -592,14 +588,11 @@ def _cloud_records(draw: st.DrawFn) -> str:
         fields.append(("source", json.dumps(draw(st.sampled_from(["", "api", None])))))
     for name in ("data", "properties"):
         if draw(st.integers(0, 9)) > (1 if name == "data" else 8):
-            keys = draw(st.lists(_KEYS, max_size=4))
-            pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
-            fields.append((name, "{" + ",".join(pairs) + "}"))
+            fields.append((name, _properties(draw)))
     if draw(st.integers(0, 9)) == 0:
         extra = st.sampled_from(["ID", "Subject", "datacontenttype", "event_name", "id", "code"])
         fields.append((draw(extra), draw(_VALUES)))
-    order = draw(st.permutations(fields))
-    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+    return _shuffled_object(draw, fields)
 
 
 @st.composite
@@ -616,34 +609,31 @@ def _lago_records(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 9)) > 0:
         fields.append(("timestamp", draw(st.one_of(_EPOCHS, _TIMESTAMPS.map(json.dumps)))))
     if draw(st.integers(0, 9)) > 1:
-        keys = draw(st.lists(_KEYS, max_size=4))
-        pairs = [f"{json.dumps(key, ensure_ascii=False)}:{draw(_VALUES)}" for key in keys]
-        fields.append(("properties", "{" + ",".join(pairs) + "}"))
+        fields.append(("properties", _properties(draw)))
     if draw(st.integers(0, 9)) == 0:
         extra = st.sampled_from(["source", "customer_id", "Code", "event_name", "code"])
         fields.append((draw(extra), draw(_VALUES)))
-    order = draw(st.permutations(fields))
-    return "{" + ", ".join(f'"{name}": {value}' for name, value in order) + "}"
+    return _shuffled_object(draw, fields)
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     lines=st.lists(
-        st.one_of(_cloud_records(), _lago_records(), _records()), min_size=1, max_size=12
+        st.one_of(_records(), _cloud_records(), _lago_records()), min_size=1, max_size=12
     ),
-    shape=st.sampled_from(["auto", "cloudevents", "lago"]),
+    shape=st.sampled_from(SHAPES),
 )
-def test_generated_records_of_other_shapes_give_the_same_lake_and_rejects(
+def test_generated_records_give_the_same_lake_and_rejects(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
     lines: list[str],
     shape: Shape,
 ) -> None:
+    """Records of every shape, mixed in one file, under every ``--shape``."""
     tmp = tmp_path_factory.mktemp("gen")
-    data = "\n".join(lines).encode() + b"\n"
-    fast, exact = _both_paths(tmp, data, monkeypatch, shape=shape)
+    fast, exact = _both_paths(tmp, "\n".join(lines).encode() + b"\n", monkeypatch, shape=shape)
     assert fast == exact
 
 
