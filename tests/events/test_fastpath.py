@@ -29,8 +29,9 @@ def _both_paths(
     *,
     chunk_bytes: int | None = None,
     shape: Shape = "auto",
+    name: str = "in.jsonl",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    path = tmp / "in.jsonl"
+    path = tmp / name
     path.write_bytes(data)
     with monkeypatch.context() as patch:
         if chunk_bytes is not None:
@@ -666,3 +667,70 @@ def test_the_shape_that_took_lines_is_tried_first_in_the_next_chunk(
         (flexprice, cloudevents, native, *lago),  # a chunk with no provable line: the same
     ]
     assert [p.proved is not None for p in prepared] == [True, True, True, False, True]
+
+
+# -- JSON array documents: runs of one-line elements through the fast path ---------------
+
+
+def _array(elements: list[bytes], separator: bytes = b",\n") -> bytes:
+    return b"\xef\xbb\xbf[" + separator.join(elements) + b"]\n"
+
+
+@pytest.mark.parametrize("shape", ["auto", "native", "cloudevents"])
+def test_json_arrays_give_the_same_lake_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: Shape
+) -> None:
+    lines = [line if isinstance(line, bytes) else line.encode() for line in EDGE_LINES]
+    lines = [line for line in lines if b'"trunc' not in line]  # it would break the document
+    elements = [
+        *lines,
+        *(line.encode() for line in SHAPE_EDGE_LINES),
+        json.dumps(json.loads(_line({"tokens": 9}, event_id="pretty")), indent=2).encode(),
+        b"",  # an empty element
+        _line(event_id="after-empty").encode(),
+    ]
+    data = _array(elements) + b"\n"
+    fast, exact = _both_paths(
+        tmp_path, data, monkeypatch, chunk_bytes=500, shape=shape, name="batch.json"
+    )
+    assert fast == exact
+    accepted = {row["event_id"] for row in fast["rows"]}
+    expected = {"ok-1", "pretty", "after-empty"} if shape != "cloudevents" else {"ce-ok"}
+    assert expected <= accepted
+
+
+def test_a_broken_array_after_runs_of_elements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elements = [_line(event_id=f"e{n}").encode() for n in range(20)]
+    data = _array(elements)[:-2] + b', {"v": [1}, ' + _line(event_id="lost").encode()
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=300, name="batch.json")
+    assert fast == exact
+    assert fast["counts"] == [(21, 20, 0, 1)]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(
+        st.one_of(_records(), _cloud_records(), _lago_records()), min_size=1, max_size=12
+    ),
+    separator=st.sampled_from([b",", b",\n", b" ,\r\n  ", b",\n\n"]),
+    pretty=st.sets(st.integers(0, 11)),
+)
+def test_generated_json_arrays_give_the_same_lake_and_rejects(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    lines: list[str],
+    separator: bytes,
+    pretty: set[int],
+) -> None:
+    elements = [
+        line.replace(", ", ",\n  ") if number in pretty else line
+        for number, line in enumerate(lines)
+    ]
+    tmp = tmp_path_factory.mktemp("gen")
+    data = _array([element.encode() for element in elements], separator)
+    fast, exact = _both_paths(tmp, data, monkeypatch, chunk_bytes=200, name="batch.json")
+    assert fast == exact

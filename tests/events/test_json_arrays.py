@@ -9,6 +9,7 @@ import pytest
 
 from meterbill.events import json_arrays
 from meterbill.events.json_arrays import is_json_array, read_json_array
+from meterbill.events.rejects import Reject
 
 from .helpers import Workspace, write_jsonl
 
@@ -168,3 +169,28 @@ def test_json_lines_in_a_json_file_stay_json_lines(workspace: Workspace, tmp_pat
     result = workspace.ingest(path)
     assert (result.accepted, result.rejected) == (1, 1)
     assert workspace.rejects()[0][1:3] == (2, "not_an_object")
+
+
+def test_runs_of_one_line_elements_for_the_fast_path(tmp_path: Path) -> None:
+    pretty = '{\n  "a": 1\n}'
+    path = tmp_path / "batch.json"
+    path.write_bytes(
+        f"[{EVENT}, {EVENT},\n{pretty}, {EVENT},, {EVENT}, ".encode() + b'"\xff", ' + E + b"]"
+    )
+    items = [
+        item if isinstance(item, tuple) else (item.record_number, item.raw, str(item.value))
+        for item in json_arrays.json_array_runs(path, run_bytes=2 * len(EVENT) + 2)
+    ]
+    assert items == [
+        (1, E + b"\n" + E),  # a run is cut once it is run_bytes long
+        (3, pretty, "{'a': JsonNumber(text='1')}"),
+        (4, E),
+        (5, "", str(Reject("bad_json", "invalid JSON: Expecting value at column 1"))),
+        (6, E),
+        (
+            7,
+            '"\\xff"',
+            str(Reject("bad_encoding", "not UTF-8: invalid start byte at byte 1")),
+        ),
+        (8, E),
+    ]

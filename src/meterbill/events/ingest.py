@@ -52,8 +52,15 @@ from meterbill.events.csv_fast import CHUNK_BYTES as CSV_CHUNK_BYTES
 from meterbill.events.csv_fast import CsvFastLayout
 from meterbill.events.csv_fast import fast_layout as csv_fast_layout
 from meterbill.events.csv_fast import read_chunk as read_csv_chunk
-from meterbill.events.fastpath import CHUNK_BYTES, LAYOUTS, finish_chunk, prepared_chunks
-from meterbill.events.json_arrays import is_json_array, read_json_array
+from meterbill.events.fastpath import (
+    CHUNK_BYTES,
+    LAYOUTS,
+    Prepared,
+    finish_chunk,
+    prepare_chunk,
+    prepared_chunks,
+)
+from meterbill.events.json_arrays import is_json_array, json_array_runs, read_json_array
 from meterbill.events.lake import (
     LakeFile,
     lake_column_names,
@@ -293,7 +300,10 @@ class _Reading:
         file_sha256 = _FileDigest(path)
         fmt = file_format(path)
         if fmt == "jsonl" and is_json_array(path):
-            self._take(index, read_json_array(path, progress=progress), file_sha256)
+            if self.shape in LAYOUTS:
+                self._read_json_array_fast(index, path, file_sha256, progress)
+            else:
+                self._take(index, read_json_array(path, progress=progress), file_sha256)
             return
         if fmt == "jsonl" and self.shape in LAYOUTS:
             self._read_json_lines_fast(index, path, file_sha256, progress)
@@ -360,17 +370,41 @@ class _Reading:
         chunk is read again by the exact path, in order.
         """
 
-        derive = file_sha256.event_id
         chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
         for prepared in prepared_chunks(chunks, LAYOUTS[self.shape], self.subscriptions):
-            first_line, data = prepared.first_line, prepared.data
-            chunk = finish_chunk(
-                prepared, seq_base=self.records_read, file_index=index, derive_id=derive
-            )
-            if not self._stage(index, chunk.table, chunk.keys, chunk.slow, derive):
-                self._read_chunk_exactly(index, first_line, data, file_sha256)
+            self._take_prepared(index, prepared, file_sha256)
+
+    def _read_json_array_fast(
+        self,
+        index: int,
+        path: Path,
+        file_sha256: _FileDigest,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """A JSON array document through ``fastpath``: its runs of one-line elements
+        as chunks of JSON lines, every other element exactly (``json_array_runs``)."""
+        keys: frozenset[str] = frozenset()
+        for item in json_array_runs(path, run_bytes=CHUNK_BYTES, progress=progress):
+            if isinstance(item, SourceRecord):
+                self._take(index, [item], file_sha256)
                 continue
+            prepared = prepare_chunk(
+                *item, hint=keys, layouts=LAYOUTS[self.shape], subscriptions=self.subscriptions
+            )
+            keys = self._take_prepared(index, prepared, file_sha256)
+
+    def _take_prepared(self, index: int, prepared: Prepared, sha: _FileDigest) -> frozenset[str]:
+        """Stage a chunk the fast path prepared (or, if its keys clash, read it again
+        exactly); the property keys its proved rows have."""
+        derive = sha.event_id
+        chunk = finish_chunk(
+            prepared, seq_base=self.records_read, file_index=index, derive_id=derive
+        )
+        if not self._stage(index, chunk.table, chunk.keys, chunk.slow, derive):
+            self._read_chunk_exactly(index, prepared.first_line, prepared.data, sha)
+        else:
             self.records_read += chunk.records
+        return chunk.keys
 
     def _read_chunk_exactly(
         self, index: int, first_line: int, data: bytes, sha: _FileDigest
