@@ -312,7 +312,9 @@ def test_property_keys_are_learned_from_chunk_to_chunk() -> None:
 _KEYS = st.sampled_from(["tokens", "cost", "model", "Model", "k:v", "", "ключ"])
 #: Property values as JSON text (numbers as literals, never through float).
 _VALUES = st.one_of(
-    st.sampled_from(["null", "true", "false", '{"x":1}', "[1]", "1E+2", "1e-13", "-0"]),
+    st.sampled_from(
+        ["null", "true", "false", '{"x":1}', '{"x":1,"x":2}', "[1]", "1E+2", "1e-13", "-0"]
+    ),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.integers(0, 14)
     .flatmap(lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places))
@@ -351,7 +353,9 @@ def _records(draw: st.DrawFn) -> str:
     fields: list[tuple[str, str]] = []
     if draw(st.booleans()):
         fields.append(("event_id", json.dumps(draw(st.sampled_from(["a", "b", "", " ", None])))))
-    names = st.sampled_from(["llm.usage", "api", " ", "\u3000", "x:y"])
+    names = st.one_of(
+        st.sampled_from(["llm.usage", "api", " ", "\u3000", "x:y"]), st.text(max_size=2)
+    )
     fields.append(("event_name", json.dumps(draw(names), ensure_ascii=False)))
     customer = draw(st.sampled_from(["customer_id", "customer_id", "external_customer_id"]))
     fields.append((customer, json.dumps(draw(st.sampled_from(["c1", "c2", ""])))))
@@ -634,19 +638,30 @@ def _lago_records(draw: st.DrawFn) -> str:
 )
 @given(
     lines=st.lists(
-        st.one_of(_cloud_records(), _lago_records(), _records()), min_size=1, max_size=12
+        st.one_of(
+            _cloud_records(),
+            _lago_records(),
+            _records(),
+            _records().map(lambda line: "\ufeff" + line),  # a BOM where no BOM belongs
+        ),
+        min_size=1,
+        max_size=12,
     ),
     shape=st.sampled_from(["auto", "cloudevents", "lago"]),
+    chunk_bytes=st.sampled_from([None, 2, 100, 300]),
+    end=st.sampled_from(["\n", "\r\n"]),
 )
 def test_generated_records_of_other_shapes_give_the_same_lake_and_rejects(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
     lines: list[str],
     shape: Shape,
+    chunk_bytes: int | None,
+    end: str,
 ) -> None:
     tmp = tmp_path_factory.mktemp("gen")
-    data = "\n".join(lines).encode() + b"\n"
-    fast, exact = _both_paths(tmp, data, monkeypatch, shape=shape)
+    data = end.join(lines).encode() + end.encode()
+    fast, exact = _both_paths(tmp, data, monkeypatch, chunk_bytes=chunk_bytes, shape=shape)
     assert fast == exact
 
 
