@@ -5,7 +5,8 @@ of Python per record. This module reads a chunk of lines (~32 MB) at once, with 
 Python per record:
 
 1. Arrow's CSV reader (one column, no quoting, multi-threaded) splits the chunk into
-   lines (``split_lines``);
+   lines (``split_lines``; a plain split where it cannot, or where it lost a byte: it
+   drops a BOM that starts its data, a later line's own, which the exact path keeps);
 2. one DuckDB query over those lines (``_PROVE_SQL``, on all cores) marks the lines it
    can *prove* and parses them with ``json_transform`` into the top-level fields and
    each property's JSON text (``prepare_chunk``; ``prepared_chunks`` runs this one
@@ -45,7 +46,9 @@ expression; a ``Layout`` names the shape's fields):
   ``DECIMAL(38,12)`` cast. A value re-printed otherwise (``1e-12``) sends its line to
   the exact path.
 
-The query then checks what a regular expression cannot: no key twice (``json_keys``),
+The query then checks what a regular expression cannot: no key twice (``json_keys``: in
+the line, its properties and the object of a field no shape reads, since Python's reader
+refuses a duplicate key in any object),
 the required fields given, the timestamp a real instant within range, and the property
 keys among those it reads as columns (learned from chunk to chunk, at most
 ``MAX_KEYS``). A line is tried against each layout of its ``--shape`` in turn
@@ -300,21 +303,22 @@ MAX_KEYS: Final = 32
 #: Every line of ``chunk_lines`` (i, line, g0, g1, ...: which grammar took it), parsed
 #: if ``{grammatical}`` took it (never otherwise: DuckDB's JSON reader is lenient), with
 #: ``ok`` where it is provable. The grammar has checked the types and the text of the
-#: fields; the query checks that no key appears twice, that the properties (at
-#: ``{properties}``) are among the keys read (``{structure}``, their JSON text as
-#: ``{values}``; ``unknown`` lists the keys of a line that has others), that the required
-#: fields are given and that the timestamp is a real instant within range. The fields
-#: come out under their native names. No WHERE clause: DuckDB would push it down and
-#: parse once per condition.
+#: fields; the query checks that no key appears twice (in the line, its properties or
+#: the object of a field no shape reads: Python's reader refuses any), that the
+#: properties (at ``{properties}``) are among the keys read (``{structure}``, their JSON
+#: text as ``{values}``; ``unknown`` lists the keys of a line that has others), that the
+#: required fields are given and that the timestamp is a real instant within range. The
+#: fields come out under their native names. No WHERE clause: DuckDB would push it down
+#: and parse once per condition.
 _PROVE_SQL: Final = """
 WITH checked AS (
     SELECT i, CASE WHEN {grammatical} THEN line END AS line FROM chunk_lines
 ), parsed AS (
-    SELECT i, json_keys(line) AS top, json_keys(line, {properties}) AS keys,
+    SELECT i, line, json_keys(line) AS top, json_keys(line, {properties}) AS keys,
            json_transform(line, {structure}) AS f
     FROM checked
 ), fields AS (
-    SELECT i, top, keys, f.{event_id} AS event_id, f.{event_name} AS event_name,
+    SELECT i, line, top, keys, f.{event_id} AS event_id, f.{event_name} AS event_name,
            f.{customer_id} AS customer_id,
            coalesce(timezone('UTC', make_timestamp(try_cast(f.{timestamp} AS BIGINT) * CASE
                         WHEN abs(try_cast(f.{timestamp} AS BIGINT)) >= 100000000000 THEN 1000
@@ -326,7 +330,11 @@ WITH checked AS (
 )
 SELECT i,
        coalesce(CASE WHEN len(top) = {count_top} THEN true  -- else unknown fields:
-                     ELSE len(top) = list_unique(top) END  -- checked only then
+                     ELSE len(top) = list_unique(top)  -- checked only then, and
+                          AND list_bool_and(list_transform(  -- the keys of their objects
+                              json_extract(line, '$.*'),
+                              lambda v: len(json_keys(v)) = list_unique(json_keys(v))))
+                END
                 AND known_keys{required_id}
                 AND event_name IS NOT NULL AND customer_id IS NOT NULL
                 AND epoch_us(ts) BETWEEN $min_micros AND $max_micros, false) AS ok,
@@ -409,7 +417,8 @@ class Lines:
 
 def split_lines(data: bytes) -> Lines:
     """Split a chunk into lines: Arrow's CSV reader, or a plain split where it cannot."""
-    expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    newlines = data.count(b"\n")
+    expected = newlines + (0 if data.endswith(b"\n") else 1)
     lines = None
     crlf = None
     if b"\r" not in data and b"\x01" not in data:  # CSV ends lines at CR; \x01 delimits
@@ -430,7 +439,11 @@ def split_lines(data: bytes) -> Lines:
         except pa.ArrowInvalid:
             table = None
         if table is not None and table.num_rows == expected:
-            lines = table.column("line").combine_chunks()
+            split = table.column("line").combine_chunks()
+            # every byte kept: Arrow drops a BOM that starts the data (a line's own,
+            # which the exact path keeps and refuses, when a chunk starts there)
+            if pc.sum(pc.binary_length(split)).as_py() == len(data) - newlines:
+                lines = split
     if lines is None:
         whole = pa.array([data], pa.large_binary())
         lines = pc.split_pattern(whole, b"\n").values.slice(0, expected)

@@ -289,14 +289,11 @@ def json_line_chunks(
     """
     with ByteSource(path) as source:
         number = 1
-        rest = b""
-        first = True
+        rest = source.handle.read(len(_BOM))  # whatever ``chunk_bytes`` is
+        if rest == _BOM:
+            rest = b""
         while True:
             block = source.handle.read(chunk_bytes)
-            if first:
-                first = False
-                if block.startswith(_BOM):
-                    block = block[len(_BOM) :]
             if not block:
                 if rest:
                     yield number, rest
