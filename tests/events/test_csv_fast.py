@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events import csv_fast, ingest
+from meterbill.events.shapes import Shape
 
 from .helpers import ingest_outcome
 
 
 def _both_paths(
     tmp: Path, data: bytes, monkeypatch: pytest.MonkeyPatch, *, name: str = "in.csv",
-    chunk_bytes: int = 200,
+    chunk_bytes: int = 200, shape: Shape = "auto",
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     path = tmp / name
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
@@ -37,10 +38,10 @@ def _both_paths(
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "CSV_CHUNK_BYTES", chunk_bytes)
         patch.setattr(ingest, "read_csv_chunk", counted)
-        fast = ingest_outcome(tmp / "fast", path, times=2)
+        fast = ingest_outcome(tmp / "fast", path, times=2, shape=shape)
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "FAST_SHAPES", frozenset())
-        exact = ingest_outcome(tmp / "exact", path, times=2)
+        exact = ingest_outcome(tmp / "exact", path, times=2, shape=shape)
     fast["proved"] = sum(proved)
     return fast, exact
 
@@ -142,8 +143,15 @@ def test_edge_lines(
             0,
             id="json-properties",
         ),
-        pytest.param(
-            b"event_name,external_customer_id,timestamp\na,c,2024-03-01T12:00:00Z\n", 0, id="alias"
+        pytest.param(  # Flexprice's name for the customer: the native shape's alias
+            b"event_name,external_customer_id,timestamp\na,c,2024-03-01T12:00:00Z\na, ,1\n",
+            2,
+            id="alias",
+        ),
+        pytest.param(  # both: the exact path checks they agree
+            b"event_name,customer_id,external_customer_id,timestamp\na,c,c,2024-03-01T12:00:00Z\n",
+            0,
+            id="alias-and-customer",
         ),
         pytest.param(b"", 0, id="empty"),
         pytest.param(HEADER.encode(), 0, id="header-only"),
@@ -152,6 +160,24 @@ def test_edge_lines(
 def test_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes, proved: int) -> None:
     fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=150)
     assert fast.pop("proved") == proved  # fast rows before the hand-over, both ingests
+    assert fast == exact
+
+
+@pytest.mark.parametrize(
+    ("header", "shape", "proved"),
+    [
+        ("event_name,external_customer_id,timestamp", "flexprice", 2),
+        ("event_name,external_customer_id,timestamp", "native", 2),
+        ("event_name,customer_id,timestamp", "flexprice", 0),  # Flexprice ignores customer_id
+        ("event_name,customer_id,timestamp", "native", 2),
+    ],
+)
+def test_flexprice_customer_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, shape: Shape, proved: int
+) -> None:
+    data = f"{header}\na,c,2024-03-01T12:00:00Z\n".encode()
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, shape=shape)
+    assert fast.pop("proved") == proved
     assert fast == exact
 
 

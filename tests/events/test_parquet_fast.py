@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from meterbill.errors import IngestError
 from meterbill.events import ingest, ingest_paths, lake, parquet_fast
 from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
+from meterbill.events.shapes import Shape
 from meterbill.state import connect_state
 
 from .helpers import ingest_outcome
@@ -32,7 +33,7 @@ T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 
 
 def _both_paths(
-    tmp: Path, table: pa.Table, monkeypatch: pytest.MonkeyPatch
+    tmp: Path, table: pa.Table, monkeypatch: pytest.MonkeyPatch, *, shape: Shape = "auto"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     path = tmp / "in.parquet"
     pq.write_table(table, path, row_group_size=3)  # several row groups and batches
@@ -47,11 +48,11 @@ def _both_paths(
         patch.setattr(ingest, "BATCH_ROWS", 4)
         patch.setattr(ingest, "read_batch", counted)
         patch.setattr(lake, "_FILL_ROWS", 3)  # duplicates' raw texts in several batches
-        fast = ingest_outcome(tmp / "fast", path, times=2)
+        fast = ingest_outcome(tmp / "fast", path, times=2, shape=shape)
     fast["proved"] = sum(proved)
     with monkeypatch.context() as patch:
         patch.setattr(ingest, "FAST_SHAPES", frozenset())
-        exact = ingest_outcome(tmp / "exact", path, times=2)
+        exact = ingest_outcome(tmp / "exact", path, times=2, shape=shape)
     return fast, exact
 
 
@@ -197,6 +198,36 @@ def test_layouts(
     fast, exact = _both_paths(tmp_path, table, monkeypatch)
     assert fast.pop("proved") == 2 * proved  # each ingest (the second: duplicates)
     assert fast == exact
+
+
+@pytest.mark.parametrize(
+    ("customers", "shape", "proved"),
+    [
+        ({"external_customer_id": ["c1", " ", "c2", None]}, "auto", 2),  # Flexprice's name
+        ({"external_customer_id": ["c1", " ", "c2", None]}, "native", 2),
+        ({"external_customer_id": ["c1", " ", "c2", None]}, "flexprice", 2),
+        ({"customer_id": ["c1", "c2", "c3", "c4"]}, "flexprice", 0),  # Flexprice ignores it
+        ({"customer_id": ["c1", None, "c3", None], "external_customer_id": [None, "c2", "c3", "x"]},
+         "auto", 0),  # both: the exact path checks they agree
+    ],
+)  # fmt: skip
+def test_flexprice_customer_column(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    customers: dict[str, list[str | None]],
+    shape: Shape,
+    proved: int,
+) -> None:
+    events = _events(4)
+    del events["customer_id"]
+    table = pa.table(
+        {**events, **{name: pa.array(v, pa.string()) for name, v in customers.items()}}
+    )
+    fast, exact = _both_paths(tmp_path, table, monkeypatch, shape=shape)
+    assert fast.pop("proved") == 2 * proved  # each ingest (the second: duplicates)
+    assert fast == exact
+    if proved:
+        assert [row["customer_id"] for row in fast["rows"]] == ["c1", "c2"]
 
 
 def test_key_clash_across_batches_keeps_the_first_spelling(

@@ -32,7 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import ISO_TIMESTAMP, not_blank, split_lines, text_numbers
+from meterbill.events.fastpath import (
+    ISO_TIMESTAMP,
+    customer_field,
+    not_blank,
+    split_lines,
+    text_numbers,
+)
 from meterbill.events.readers import CsvLayout
 from meterbill.events.schema import (
     CUSTOMER_ID,
@@ -46,6 +52,7 @@ from meterbill.events.schema import (
     TIMESTAMP_ARROW,
     property_columns,
 )
+from meterbill.events.shapes import Shape
 
 #: Bytes read per chunk (cut after its last newline).
 CHUNK_BYTES: Final = 16 << 20
@@ -67,11 +74,16 @@ class CsvFastLayout:
     properties: tuple[tuple[int, str], ...]
 
 
-def fast_layout(layout: CsvLayout | None) -> CsvFastLayout | None:
-    """The fast path's reading of a header, or None when the file takes the exact path."""
+def fast_layout(layout: CsvLayout | None, shape: Shape = "auto") -> CsvFastLayout | None:
+    """The fast path's reading of a header, or None when the file takes the exact path
+    (the customer's cell as ``fastpath.customer_field`` chooses it)."""
     if layout is None or layout.problem is not None:
         return None
     fields = {name: index for index, name in layout.fields}
+    customer = customer_field(fields, shape)
+    if customer is None or customer not in fields:
+        return None
+    fields[CUSTOMER_ID] = fields.pop(customer)
     if not set(fields) <= _FIELDS or not {EVENT_NAME, CUSTOMER_ID, TIMESTAMP} <= set(fields):
         return None
     if any(not key or "\x00" in key for _, key in layout.property_cells):

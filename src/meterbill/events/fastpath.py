@@ -69,7 +69,7 @@ from __future__ import annotations
 import bisect
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -109,6 +109,7 @@ from meterbill.events.shapes import (
     LAGO_TRANSACTION_ID,
     PROPERTIES,
     SHAPE_FIELDS,
+    Shape,
     Subscriptions,
 )
 
@@ -572,6 +573,18 @@ def _grammatical(text: pa.LargeStringArray, layouts: Sequence[Layout]) -> dict[s
 def _clash(keys: Sequence[str]) -> bool:
     """Whether two keys are one name to DuckDB (a struct's field names ignore case)."""
     return len({fold_column_name(key) for key in keys}) < len(keys)
+
+
+def customer_field(names: Collection[str], shape: Shape) -> str | None:
+    """The field a columnar fast path reads the customer from: ``customer_id`` (shapes
+    ``auto`` and ``native``), or ``external_customer_id`` without it (also Flexprice's
+    shape, which names the customer so); None if the file takes the exact path (it has
+    both, or the shape reads neither as native)."""
+    if CUSTOMER_ID_ALIAS not in names:
+        return CUSTOMER_ID if shape in ("auto", "native") else None
+    if CUSTOMER_ID not in names and shape in ("auto", "native", "flexprice"):
+        return CUSTOMER_ID_ALIAS
+    return None
 
 
 def not_blank(strings: pa.Array) -> pa.BooleanArray:

@@ -90,9 +90,10 @@ from meterbill.state import connect_state, lake_file_paths, workspace_lock
 ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
 
-#: The ``--shape`` choices whose Parquet and CSV files take their columnar fast paths
-#: (as native); JSON lines take theirs for the shapes of ``fastpath.LAYOUTS``.
-FAST_SHAPES: Final = frozenset({"auto", "native"})
+#: The ``--shape`` choices whose Parquet and CSV files may take their columnar fast paths
+#: (native, or Flexprice's alias: ``fastpath.customer_field``); JSON lines take
+#: theirs for the shapes of ``fastpath.LAYOUTS``.
+FAST_SHAPES: Final = frozenset({"auto", "native", "flexprice"})
 #: The prefix of derived event ids, so they are recognisable in the lake.
 DERIVED_PREFIX: Final = "derived:"
 _LAKE_FOLDER: Final = "lake"
@@ -425,7 +426,9 @@ class _Reading:
         """Parquet through ``parquet_fast``: provable rows columnar, the rest exact (a
         whole batch exact if its property keys would clash, as for JSON lines)."""
         with ParquetSource(path) as source:
-            layout = fast_layout(source.schema) if source.layout.problem is None else None
+            layout = (
+                fast_layout(source.schema, self.shape) if source.layout.problem is None else None
+            )
             if layout is not None:
                 self._parquet[index] = (path, _identity(path))
             for first, batch in source.batches(batch_size=BATCH_ROWS, progress=progress):
@@ -472,7 +475,7 @@ class _Reading:
         """CSV through ``csv_fast``, chunk by chunk, until a chunk it cannot read (a
         quote, ...): from there on, the rest of the file exactly."""
         with CsvSource(path) as source:
-            layout = csv_fast_layout(source.layout)
+            layout = csv_fast_layout(source.layout, self.shape)
             if layout is not None:
                 for data in source.chunks(CSV_CHUNK_BYTES, progress=progress):
                     if not self._take_csv_chunk(index, source, layout, data, file_sha256):

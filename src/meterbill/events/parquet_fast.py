@@ -6,10 +6,12 @@ module reads (``fast_layout``) is read a batch at a time with no Python per row;
 it cannot prove identical to the exact path's result goes through the exact path,
 which gives it its reject reason or its exact value as always. Readable forms:
 
-* ``event_name``, ``customer_id`` (required) and ``event_id``, ``source`` (optional):
-  string columns; ``timestamp``: a timestamp column (naive means UTC, nanoseconds are
-  truncated as the exact path truncates them) in a time zone Python knows (the exact
-  path rejects every row of another); no column of another shape
+* ``event_name``, ``customer_id`` (required; or ``external_customer_id``, Flexprice's
+  name, which the native shape reads as its alias, when the file has no ``customer_id``)
+  and ``event_id``, ``source`` (optional): string columns; ``timestamp``: a timestamp
+  column (naive means UTC, nanoseconds are truncated as the exact path truncates them)
+  in a time zone Python knows (the exact path rejects every row of another); no column
+  of another shape
   (``external_customer_id``, ``type``, ...), which auto-detection would read;
 * properties as a STRUCT column or as ``properties.<key>`` columns (not both), each
   field a string, boolean, integer, float64 or decimal (at most 12 places and 26
@@ -46,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import not_blank, text_numbers
+from meterbill.events.fastpath import customer_field, not_blank, text_numbers
 from meterbill.events.schema import (
     CUSTOMER_ID,
     EVENT_ID,
@@ -61,7 +63,7 @@ from meterbill.events.schema import (
     TIMESTAMP_ARROW,
     property_columns,
 )
-from meterbill.events.shapes import SHAPE_FIELDS
+from meterbill.events.shapes import SHAPE_FIELDS, Shape
 
 #: Rows per batch (DuckDB writes row groups of 122,880 rows).
 BATCH_ROWS: Final = 131_072
@@ -93,19 +95,24 @@ class FastLayout:
     columns: list[str]
     properties: tuple[tuple[str, str], ...]
     struct: bool
+    customer: str = CUSTOMER_ID
 
 
-def fast_layout(schema: pa.Schema) -> FastLayout | None:
+def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
     """The fast path's reading of a file, or None when the file takes the exact path."""
     names = schema.names
     if len(set(names)) < len(names):
         return None  # the exact path rejects every row
-    columns = [name for name in names if name in _NATIVE_FIELDS]
-    if any(name in SHAPE_FIELDS and name not in _NATIVE_FIELDS for name in names):
+    customer = customer_field(names, shape)
+    if customer is None:
         return None
-    if not {EVENT_NAME, CUSTOMER_ID, TIMESTAMP} <= set(columns):
+    fields = _NATIVE_FIELDS - {CUSTOMER_ID} | {customer}
+    columns = [name for name in names if name in fields]
+    if any(name in SHAPE_FIELDS and name not in fields for name in names):
         return None
-    for name in (EVENT_NAME, CUSTOMER_ID):
+    if not {EVENT_NAME, customer, TIMESTAMP} <= set(columns):
+        return None
+    for name in (EVENT_NAME, customer):
         if not _is_text(schema.field(name).type):
             return None
     for name in (EVENT_ID, SOURCE):  # optional: a column of nulls is the same as none
@@ -132,7 +139,7 @@ def fast_layout(schema: pa.Schema) -> FastLayout | None:
         return None
     if not all(map(_readable_value_type, types)):
         return None
-    return FastLayout(columns, pairs, PROPERTIES in columns)
+    return FastLayout(columns, pairs, PROPERTIES in columns, customer)
 
 
 def _readable_timestamp(dtype: pa.DataType) -> bool:
@@ -204,7 +211,7 @@ def read_batch(
         batch.validate(full=True)  # UTF-8 of every string: the exact path rejects others
     except pa.ArrowInvalid:
         return FastBatch(None, frozenset(), list(range(count)))
-    ok = pc.and_(not_blank(batch.column(EVENT_NAME)), not_blank(batch.column(CUSTOMER_ID)))
+    ok = pc.and_(not_blank(batch.column(EVENT_NAME)), not_blank(batch.column(layout.customer)))
     names = layout.columns
     event_id = batch.column(EVENT_ID) if EVENT_ID in names else pa.nulls(count, TEXT_ARROW)
     ok = pc.and_(ok, pc.or_(pc.is_null(event_id), not_blank(event_id)).fill_null(fill_value=True))
@@ -258,7 +265,7 @@ def read_batch(
         RAW: pa.nulls(len(rows), CANDIDATE_SCHEMA.field(RAW).type),
         EVENT_ID: ids,
         EVENT_NAME: batch.column(EVENT_NAME).take(rows).cast(TEXT_ARROW),
-        CUSTOMER_ID: batch.column(CUSTOMER_ID).take(rows).cast(TEXT_ARROW),
+        CUSTOMER_ID: batch.column(layout.customer).take(rows).cast(TEXT_ARROW),
         TIMESTAMP: micros.take(rows).cast(pa.timestamp("us")).cast(TIMESTAMP_ARROW),
         SOURCE: source.take(rows).cast(TEXT_ARROW),
     }
