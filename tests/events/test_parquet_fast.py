@@ -68,6 +68,7 @@ def _events(n: int, **columns: Any) -> dict[str, Any]:
     return base
 
 
+_MAP = pa.map_(pa.string(), pa.string())
 #: Property values at the edges of what the fast path may prove.
 EDGE_STRINGS = ["gpt-4o", "12.5", "+1", ".5", "1.", "007", "1e5", "٣", " 1", "1e400",
                 "0.12345678901234", "123456789012345678901234567", "", "ユーザー", None]  # fmt: skip
@@ -189,6 +190,29 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             2,
             id="decimal-tiny",
         ),
+        pytest.param(
+            {"properties": pa.array([[("model", "a"), ("tokens", "12")], None], _MAP)}, 2, id="map"
+        ),
+        pytest.param(
+            {"properties": pa.array([[("k", "1"), ("k", "2")], [("k", "3")]], _MAP)},
+            1,
+            id="map-key-twice",
+        ),
+        pytest.param(
+            {"properties": pa.array([[("", "1")], [("b", None)]], _MAP)}, 1, id="map-empty-key"
+        ),
+        pytest.param(
+            {"properties": pa.array([[("k\x00", "2")], [("b", "x")]], _MAP)}, 1, id="map-nul-key"
+        ),
+        pytest.param(
+            {
+                "properties": pa.array(
+                    [[("x", 0.1)], [("x", 1e-05)]], pa.map_(pa.string(), pa.float64())
+                )
+            },
+            1,
+            id="map-floats",
+        ),
     ],
 )
 def test_layouts(
@@ -249,7 +273,11 @@ def test_key_clash_across_batches_keeps_the_first_spelling(
         ({"properties": pa.struct([("k", pa.decimal128(38, 12))])}, True),
         ({"properties": pa.struct([("k", pa.decimal128(38, 10))])}, False),  # 28 digits
         ({"properties": pa.struct([("k", pa.float32())])}, False),
-        ({"properties": pa.map_(pa.string(), pa.string())}, False),
+        ({"properties": pa.map_(pa.string(), pa.string())}, True),
+        ({"properties": pa.map_(pa.large_string(), pa.decimal128(20, 4))}, True),
+        ({"properties": pa.map_(pa.string(), pa.float32())}, False),
+        ({"properties": pa.map_(pa.int32(), pa.string())}, False),  # keys must be text
+        ({"properties": pa.map_(pa.string(), pa.string()), "properties.j": pa.string()}, False),
         ({"properties": pa.string()}, False),  # JSON text
         ({"properties": pa.struct([("k", pa.struct([("x", pa.int64())]))])}, False),
         ({"properties": pa.struct([("k", pa.date32())])}, False),
@@ -373,6 +401,13 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     unit = draw(st.sampled_from(["us", "ns"]))
     stamps = column(_INSTANTS, pa.int64()).cast(pa.timestamp("us", tz=zone))
     columns["timestamp"] = stamps.cast(pa.timestamp(unit, tz=zone), safe=False)
+    if draw(st.integers(0, 3)) == 0:  # a MAP: keys per row, repeated or empty at times
+        dtype, values = draw(st.sampled_from(_PROPERTY_TYPES[:-1]))
+        keys = st.sampled_from(["k", "K", "m", "k", ""])
+        entries = st.lists(st.tuples(keys, st.sampled_from(values)), max_size=3)
+        rows = [draw(st.one_of(st.none(), entries)) for _ in range(n)]
+        columns["properties"] = pa.array(rows, pa.map_(pa.string(), dtype))
+        return pa.table(columns)
     properties = {}
     for key in draw(st.lists(st.sampled_from(["k", "K", "m"]), max_size=3, unique=True)):
         dtype, values = draw(st.sampled_from(_PROPERTY_TYPES))

@@ -13,10 +13,12 @@ which gives it its reject reason or its exact value as always. Readable forms:
   in a time zone Python knows (the exact path rejects every row of another); no column
   of another shape
   (``external_customer_id``, ``type``, ...), which auto-detection would read;
-* properties as a STRUCT column or as ``properties.<key>`` columns (not both), each
-  field a string, boolean, integer, float64 or decimal (at most 12 places and 26
-  integer digits); not a MAP, JSON text, float32, date or binary (those files take the
-  exact path).
+* properties as a STRUCT column, a MAP of string keys, or ``properties.<key>`` columns
+  (not both), each value a string, boolean, integer, float64 or decimal (at most 12
+  places and 26 integer digits); not JSON text, float32, date or binary (those files
+  take the exact path). A MAP's keys are learned per batch (at most ``MAX_KEYS``, else
+  the batch is read exactly); a row whose map holds a key twice, or an empty key or
+  one with NUL, goes exact (``duplicate_key``, ``bad_property_key``).
 
 A row is proved when its required strings hold a character ``str.strip`` keeps, a given
 ``event_id`` too, its timestamp is within years 1-9999 (a day less at each end in a
@@ -48,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import customer_field, not_blank, text_numbers
+from meterbill.events.fastpath import MAX_KEYS, customer_field, not_blank, text_numbers
 from meterbill.events.schema import (
     CUSTOMER_ID,
     EVENT_ID,
@@ -96,6 +98,7 @@ class FastLayout:
     properties: tuple[tuple[str, str], ...]
     struct: bool
     customer: str = CUSTOMER_ID
+    map: bool = False
 
 
 def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
@@ -123,6 +126,13 @@ def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
     if not _readable_timestamp(schema.field(TIMESTAMP).type):
         return None
     prefixed = [name for name in names if name.startswith(_PROPERTY_PREFIX)]
+    if PROPERTIES in columns and pa.types.is_map(schema.field(PROPERTIES).type):
+        mapped = schema.field(PROPERTIES).type
+        if prefixed or not _is_text(mapped.key_type):
+            return None
+        if not _readable_value_type(mapped.item_type):
+            return None
+        return FastLayout(columns, (), struct=False, customer=customer, map=True)
     if PROPERTIES in columns:
         struct = schema.field(PROPERTIES).type
         if prefixed or not pa.types.is_struct(struct):
@@ -169,6 +179,41 @@ def _readable_value_type(dtype: pa.DataType) -> bool:
         or pa.types.is_float64(dtype)
         or pa.types.is_null(dtype)
     )
+
+
+def _map_values(
+    column: pa.MapArray, ok: pa.BooleanArray
+) -> tuple[pa.BooleanArray, list[tuple[str, pa.Array]]] | None:
+    """A MAP column as ``(key, values per row)`` pairs (keys in order of first
+    appearance among the rows kept), and ``ok`` without the rows whose map holds a key
+    twice, an empty key or one with NUL; None if the kept rows have more than
+    ``MAX_KEYS`` keys."""
+    count = len(column)
+    # a batch's column may be a slice, and ``keys``/``items`` are the whole children
+    offsets = column.offsets
+    start, end = offsets[0].as_py(), offsets[-1].as_py()
+    keys, items = column.keys.slice(start, end - start), column.items.slice(start, end - start)
+    entries = pa.nulls(end - start, pa.int8())
+    rows = pc.list_parent_indices(pa.ListArray.from_arrays(pc.subtract(offsets, start), entries))
+    pairs = pa.table({"row": rows, "key": keys})
+    counted = pairs.group_by(["row", "key"]).aggregate([([], "count_all")])
+    bad = counted.filter(pc.greater(counted.column("count_all"), 1)).column("row")
+    bad_keys = pc.or_(pc.equal(keys, ""), pc.match_substring(keys, "\x00"))
+    bad = pa.concat_arrays([bad.combine_chunks(), rows.filter(bad_keys)])
+    every_row = pa.array(range(count), pa.int64())
+    ok = pc.and_(ok, pc.invert(pc.is_in(every_row, value_set=bad)))
+    kept = pc.is_in(rows, value_set=pc.indices_nonzero(pc.and_(ok, pc.is_valid(column))))
+    rows, keys, items = rows.filter(kept), keys.filter(kept), items.filter(kept)
+    distinct = pc.unique(keys).to_pylist()
+    if len(distinct) > MAX_KEYS:
+        return None
+    nothing = pa.nulls(count, items.type)
+    by_key = []
+    for key in distinct:
+        chosen = pc.equal(keys, key)
+        at = pc.is_in(every_row, value_set=rows.filter(chosen))
+        by_key.append((key, pc.replace_with_mask(nothing, at, items.filter(chosen))))
+    return ok, by_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,12 +272,23 @@ def read_batch(
     ).fill_null(fill_value=False)
     ok = pc.and_(ok, in_range)
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
-    struct = batch.column(PROPERTIES) if layout.struct else None
-    for column, key in layout.properties:
-        if struct is not None:
-            values = pc.struct_field(struct, [struct.type.get_field_index(key)])
-        else:
-            values = batch.column(column)
+    if layout.map:
+        mapped = _map_values(batch.column(PROPERTIES), ok)
+        if mapped is None:
+            return FastBatch(None, frozenset(), list(range(count)))
+        ok, by_key = mapped
+    else:
+        struct = batch.column(PROPERTIES) if layout.struct else None
+        by_key = [
+            (
+                key,
+                pc.struct_field(struct, [struct.type.get_field_index(key)])
+                if struct is not None
+                else batch.column(column),
+            )
+            for column, key in layout.properties
+        ]
+    for key, values in by_key:
         if values.null_count == count:
             continue  # only nulls: the same as absent
         text, number, fine = _property_column(values)
