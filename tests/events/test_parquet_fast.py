@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from meterbill.errors import IngestError
 from meterbill.events import ingest, ingest_paths, lake, parquet_fast
 from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
-from meterbill.events.shapes import Shape
+from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
 from .helpers import ingest_outcome
@@ -273,6 +273,32 @@ def test_flexprice_customer_column(
     assert fast == exact
     if proved:
         assert [row["customer_id"] for row in fast["rows"]] == ["c1", "c2"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    "customers",
+    [
+        {"external_customer_id": ["c1", " ", None, "c2"]},
+        {"customer_id": ["c1", None, "c3", ""], "external_customer_id": [None, "c2", "c3", "x"]},
+        {"external_customer_id": ["c1", None, "c2", None],
+         "external_subscription_id": [None, "s1", "s2", "zz"]},
+    ],
+)  # fmt: skip
+def test_customer_columns_under_every_shape(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    customers: dict[str, list[str | None]],
+    shape: Shape,
+) -> None:
+    events = _events(4, properties=pa.array([[("k", "1")], None, [], [("k", "x")]], _MAP))
+    del events["customer_id"]
+    table = pa.table(
+        {**events, **{name: pa.array(v, pa.string()) for name, v in customers.items()}}
+    )
+    fast, exact = _both_paths(tmp_path, table, monkeypatch, shape=shape)
+    fast.pop("proved")
+    assert fast == exact
 
 
 def test_key_clash_across_batches_keeps_the_first_spelling(
