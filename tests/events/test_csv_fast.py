@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events import csv_fast, ingest
-from meterbill.events.shapes import Shape
+from meterbill.events.shapes import SHAPES, Shape
 
 from .helpers import ingest_outcome
 
@@ -178,6 +178,29 @@ def test_flexprice_customer_column(
     data = f"{header}\na,c,2024-03-01T12:00:00Z\n".encode()
     fast, exact = _both_paths(tmp_path, data, monkeypatch, shape=shape)
     assert fast.pop("proved") == proved
+    assert fast == exact
+
+
+_CUSTOMER_HEADERS = {
+    "external_customer_id": ["c1", "", " ", "c2"],
+    "customer_id": ["c1", "", "c2", ""],
+    "customer_id,external_customer_id": ["c1,c1", ",c2", "c1,", "c1,c2"],
+    "external_customer_id,external_subscription_id": ["c1,", ",s1", "c1,s2", ","],
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("customer", list(_CUSTOMER_HEADERS))
+def test_customer_columns_under_every_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, customer: str, shape: Shape
+) -> None:
+    """Empty customer cells are absent only where the header has two customer fields."""
+    cells = _CUSTOMER_HEADERS[customer]
+    lines = [f"event_name,{customer},timestamp,properties.k"] + [
+        f"u,{cell},2024-03-01T12:00:00Z,{number}" for number, cell in enumerate(cells)
+    ]
+    fast, exact = _both_paths(tmp_path, "\n".join(lines).encode(), monkeypatch, shape=shape)
+    fast.pop("proved")
     assert fast == exact
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meterbill.events import fastpath, ingest, ingest_paths
+from meterbill.events import fastpath, ingest, ingest_paths, json_arrays
 from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
@@ -758,8 +758,11 @@ def test_a_broken_array_after_runs_of_elements(
     lines=st.lists(
         st.one_of(_records(), _cloud_records(), _lago_records()), min_size=1, max_size=12
     ),
-    separator=st.sampled_from([b",", b",\n", b" ,\r\n  ", b",\n\n"]),
+    separator=st.sampled_from(
+        [b",", b",\n", b" ,\r\n  ", b",\n\n", b",\xef\xbb\xbf", b"\xff,", b",,"]
+    ),
     pretty=st.sets(st.integers(0, 11)),
+    block=st.sampled_from([1, 3, 64, 1 << 20]),
 )
 def test_generated_json_arrays_give_the_same_lake_and_rejects(
     tmp_path_factory: pytest.TempPathFactory,
@@ -767,7 +770,9 @@ def test_generated_json_arrays_give_the_same_lake_and_rejects(
     lines: list[str],
     separator: bytes,
     pretty: set[int],
+    block: int,
 ) -> None:
+    monkeypatch.setattr(json_arrays, "_BLOCK", block)  # blocks cut elements anywhere
     elements = [
         line.replace(", ", ",\n  ") if number in pretty else line
         for number, line in enumerate(lines)

@@ -31,6 +31,8 @@ CLOUDEVENT = (
         ("a.jsonl", "[" + EVENT + "]", False),  # .jsonl is always JSON lines
         ("a.ndjson", "[" + EVENT + "]", False),
         ("a.json", "", False),
+        # a second BOM is no BOM: ``_items`` skips one, then expects the bracket
+        ("a.json", "\ufeff\ufeff[" + EVENT + "]", False),
     ],
 )
 def test_which_files_are_arrays(tmp_path: Path, name: str, text: str, *, array: bool) -> None:
@@ -92,7 +94,7 @@ def test_elements_are_records(
 def test_a_document_read_in_small_blocks_reads_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
 ) -> None:
-    """Blocks cut elements, strings, escapes and UTF-8 characters anywhere."""
+    """Blocks cut elements, strings, escapes, UTF-8 characters and the BOM anywhere."""
     monkeypatch.setattr(json_arrays, "_BLOCK", block)
     for number, (text, expected) in enumerate(ELEMENTS):
         path = tmp_path / f"batch{number}.json"

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from meterbill.errors import IngestError
 from meterbill.events import ingest, ingest_paths, lake, parquet_fast
 from meterbill.events.schema import MAX_MICROS, MIN_MICROS, property_value
-from meterbill.events.shapes import Shape
+from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
 from .helpers import ingest_outcome
@@ -213,6 +213,27 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             1,
             id="map-floats",
         ),
+        pytest.param(  # keys differing in ASCII case: proved, but the batch is staged
+            # exactly, in order (a row holding both is property_key_conflict)
+            {"properties": pa.array([[("Model", "a"), ("model", "b")], [("model", "c")]], _MAP)},
+            2,
+            id="map-keys-differing-in-case",
+        ),
+        pytest.param(  # more keys than the fast path learns: the batch is read exactly
+            {"properties": pa.array([[(f"k{i}", "1") for i in range(40)], None], _MAP)},
+            0,
+            id="map-many-keys",
+        ),
+        pytest.param(
+            {
+                "properties": pa.array(
+                    [[("ü", 2**64 - 1), ("日本", None)], [("日本", 0)]],
+                    pa.map_(pa.large_string(), pa.uint64()),
+                )
+            },
+            2,
+            id="map-unicode-keys-uint64",
+        ),
     ],
 )
 def test_layouts(
@@ -252,6 +273,32 @@ def test_flexprice_customer_column(
     assert fast == exact
     if proved:
         assert [row["customer_id"] for row in fast["rows"]] == ["c1", "c2"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    "customers",
+    [
+        {"external_customer_id": ["c1", " ", None, "c2"]},
+        {"customer_id": ["c1", None, "c3", ""], "external_customer_id": [None, "c2", "c3", "x"]},
+        {"external_customer_id": ["c1", None, "c2", None],
+         "external_subscription_id": [None, "s1", "s2", "zz"]},
+    ],
+)  # fmt: skip
+def test_customer_columns_under_every_shape(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    customers: dict[str, list[str | None]],
+    shape: Shape,
+) -> None:
+    events = _events(4, properties=pa.array([[("k", "1")], None, [], [("k", "x")]], _MAP))
+    del events["customer_id"]
+    table = pa.table(
+        {**events, **{name: pa.array(v, pa.string()) for name, v in customers.items()}}
+    )
+    fast, exact = _both_paths(tmp_path, table, monkeypatch, shape=shape)
+    fast.pop("proved")
+    assert fast == exact
 
 
 def test_key_clash_across_batches_keeps_the_first_spelling(
@@ -403,10 +450,10 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     columns["timestamp"] = stamps.cast(pa.timestamp(unit, tz=zone), safe=False)
     if draw(st.integers(0, 3)) == 0:  # a MAP: keys per row, repeated or empty at times
         dtype, values = draw(st.sampled_from(_PROPERTY_TYPES[:-1]))
-        keys = st.sampled_from(["k", "K", "m", "k", ""])
+        keys = st.sampled_from(["k", "K", "m", "k", "", "ü", "k\x00"])
         entries = st.lists(st.tuples(keys, st.sampled_from(values)), max_size=3)
         rows = [draw(st.one_of(st.none(), entries)) for _ in range(n)]
-        columns["properties"] = pa.array(rows, pa.map_(pa.string(), dtype))
+        columns["properties"] = pa.array(rows, pa.map_(draw(st.sampled_from(_TEXT)), dtype))
         return pa.table(columns)
     properties = {}
     for key in draw(st.lists(st.sampled_from(["k", "K", "m"]), max_size=3, unique=True)):

@@ -73,7 +73,7 @@ def is_json_array(path: Path) -> bool:
     opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as handle:
         head = handle.read(4096)
-    text = head.decode("utf-8", "replace").lstrip(_BOM).lstrip(_WHITESPACE)
+    text = head.decode("utf-8", "replace").removeprefix(_BOM).lstrip(_WHITESPACE)
     return text.startswith("[")
 
 
@@ -128,7 +128,8 @@ def _items(path: Path, progress: Progress | None) -> Iterator[tuple[int, str] | 
     """Each element as ``(number, text)``, and a broken document's rest as its record."""
     with ByteSource(path) as source:
         stream = _Stream(source, progress)
-        stream.more()
+        while not stream.text and stream.more():  # a first block may end inside the BOM
+            pass
         position = stream.skip(1 if stream.text.startswith(_BOM) else 0)
         position = stream.skip(position + 1)  # after "["
         number = 1
@@ -166,8 +167,9 @@ class _Stream:
         self._eof = False
         self.text = ""
 
-    def more(self, at_least: int = _BLOCK) -> bool:
-        """Read on (at least ``at_least`` bytes); False once there is no more text."""
+    def more(self, at_least: int = 0) -> bool:
+        """Read on (a block, or ``at_least`` bytes if more); False once there is no
+        more text."""
         if self._eof:
             return False
         block = self._source.handle.read(max(at_least, _BLOCK))

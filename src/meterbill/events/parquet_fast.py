@@ -11,8 +11,8 @@ which gives it its reject reason or its exact value as always. Readable forms:
   and ``event_id``, ``source`` (optional): string columns; ``timestamp``: a timestamp
   column (naive means UTC, nanoseconds are truncated as the exact path truncates them)
   in a time zone Python knows (the exact path rejects every row of another); no column
-  of another shape
-  (``external_customer_id``, ``type``, ...), which auto-detection would read;
+  of another shape (``type``, ``external_subscription_id``, ...), which auto-detection
+  would read;
 * properties as a STRUCT column, a MAP of string keys, or ``properties.<key>`` columns
   (not both), each value a string, boolean, integer, float64 or decimal (at most 12
   places and 26 integer digits); not JSON text, float32, date or binary (those files
@@ -92,6 +92,9 @@ class FastLayout:
         properties: ``(column, key)`` per property: the STRUCT's fields (column
             ``properties``) or the ``properties.<key>`` columns.
         struct: whether the properties are one STRUCT column.
+        customer: the customer's column (``fastpath.customer_field``).
+        map: whether the properties are one MAP column (keys learned per batch:
+            ``_map_values``).
     """
 
     columns: list[str]
