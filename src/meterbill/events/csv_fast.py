@@ -1,4 +1,4 @@
-"""The columnar fast path for CSV files of the native shape, in pyarrow compute.
+"""The columnar fast path for CSV files of the native (and Flexprice) shape, in Arrow.
 
 The exact path reads a CSV file with Python's ``csv`` module, one row at a time
 (``readers.CsvSource.records``). A file whose header this module reads (``fast_layout``:

@@ -1,4 +1,4 @@
-"""The columnar fast path for JSON lines of the native and CloudEvents shapes, in DuckDB.
+"""The columnar fast path for JSON lines of every shape, in DuckDB.
 
 The exact path (``readers.parse_json_record`` then ``shapes.shape_event``) costs ~30 us
 of Python per record. This module reads a chunk of lines (~32 MB) at once, with no

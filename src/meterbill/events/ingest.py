@@ -6,9 +6,10 @@ One ingest runs in four steps, and only the last one touches the workspace's sta
    into candidate or reject batches that are staged as Parquet files in
    ``lake/.staging/<ingest_id>/`` (``batches``), so memory holds one batch whatever the
    input's size; ``--strict`` stops here if anything was rejected, having written nothing.
-   Files of the native shape are read columnar, a chunk or batch at a time (JSON lines
-   by ``fastpath``, Parquet by ``parquet_fast``, CSV by ``csv_fast``), with every
-   record they cannot prove valid passed to the exact per-record path;
+   Files are read columnar where they can be, a chunk or batch at a time (JSON lines
+   and JSON arrays of every shape by ``fastpath``; Parquet and CSV of the native and
+   Flexprice shapes by ``parquet_fast`` and ``csv_fast``), with every record they
+   cannot prove valid passed to the exact per-record path;
 2. de-duplicate: in a private on-disk DuckDB (``lake.stage_accepted``) over the staged
    candidates and the lake's ``event_id`` column; the rest are the ingest's duplicates;
 3. write: the accepted events as Parquet, one file per UTC date (``lake``);

@@ -1,4 +1,4 @@
-"""The columnar fast path for Parquet files of the native shape, in pyarrow compute.
+"""The columnar fast path for Parquet files of the native (and Flexprice) shape, in Arrow.
 
 The exact path turns every Parquet row into Python objects (``readers.read_parquet``,
 then ``shapes.native_event``): ~30 us a row. A file whose columns all have a form this
