@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meterbill.events import fastpath, ingest, ingest_paths, json_arrays
+from meterbill.events.readers import SourceRecord
+from meterbill.events.rejects import Reject
 from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
@@ -781,3 +783,21 @@ def test_generated_json_arrays_give_the_same_lake_and_rejects(
     data = _array([element.encode() for element in elements], separator)
     fast, exact = _both_paths(tmp, data, monkeypatch, chunk_bytes=200, name="batch.json")
     assert fast == exact
+
+
+@pytest.mark.parametrize("ahead", [1, 2, 1024])
+def test_records_among_chunks_pass_through_in_order(
+    monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    monkeypatch.setattr(fastpath, "_RECORDS_AHEAD", ahead)
+    records = [SourceRecord(n, "[]", Reject("not_an_object", "x")) for n in range(1, 5)]
+    chunk = (5, _line(event_id="a").encode())
+    items = [records[0], chunk, records[1], records[2], records[3], (6, _cloud().encode())]
+    out = list(fastpath.prepared_chunks(items, fastpath.LAYOUTS["auto"]))
+    assert [type(item).__name__ for item in out] == [
+        "SourceRecord", "Prepared", "SourceRecord", "SourceRecord", "SourceRecord", "Prepared"
+    ]  # fmt: skip
+    assert [item for item in out if isinstance(item, SourceRecord)] == records
+    prepared = [item for item in out if isinstance(item, fastpath.Prepared)]
+    assert [p.first_line for p in prepared] == [5, 6]
+    assert all(p.proved is not None for p in prepared)

@@ -116,6 +116,9 @@ from meterbill.events.shapes import (
 #: Bytes read per chunk (the chunk is cut after its last newline): ~170k bench events.
 CHUNK_BYTES: Final = 32 << 20
 
+#: At most this many records are read ahead between chunks (``prepared_chunks``).
+_RECORDS_AHEAD: Final = 1024
+
 #: Rows per Arrow batch handed to DuckDB (its unit of parallel work).
 _BATCH_ROWS: Final = 16_384
 
@@ -677,37 +680,47 @@ def prepare_chunk(
 
 
 def prepared_chunks(
-    chunks: Iterable[tuple[int, bytes]],
+    chunks: Iterable[tuple[int, bytes] | SourceRecord],
     layouts: Sequence[Layout],
     subscriptions: Subscriptions | None = None,
-) -> Iterator[Prepared]:
+) -> Iterator[Prepared | SourceRecord]:
     """``prepare_chunk`` over ``(first_line, data)`` chunks, one chunk ahead on a
     background thread (reading, Arrow and DuckDB release the GIL), so the next chunk is
-    read and proved while the caller finishes this one. Each chunk's hint is the keys
-    its predecessor was read with, and the layouts whose grammar took its lines are
-    tried first (a file of one shape then costs one grammar pass a chunk; which lines
-    are proved does not depend on the order: a provable line fits one grammar only)."""
+    read and proved while the caller finishes this one. Records among the chunks (a
+    JSON array's elements no line holds: ``json_arrays.json_array_runs``) pass through
+    in order, read on the same thread. Each chunk's hint is the keys its predecessor
+    was read with, and the layouts whose grammar took its lines are tried first (a
+    file of one shape then costs one grammar pass a chunk; which lines are proved does
+    not depend on the order: a provable line fits one grammar only)."""
     source = iter(chunks)
     keys: list[str] = []
     order = tuple(layouts)
 
-    def prepare() -> Prepared | None:
+    def prepare() -> list[Prepared | SourceRecord]:
+        """The next items: records up to and with the next chunk prepared (or up to
+        ``_RECORDS_AHEAD`` records); empty at the end."""
         nonlocal keys, order
-        item = next(source, None)
-        if item is None:
-            return None
-        prepared = prepare_chunk(*item, hint=keys, layouts=order, subscriptions=subscriptions)
-        if prepared.proved is not None:
-            keys = prepared.proved.keys
-            took = prepared.proved.layouts
-            order = took + tuple(layout for layout in order if layout not in took)
-        return prepared
+        items: list[Prepared | SourceRecord] = []
+        for item in source:
+            if isinstance(item, SourceRecord):
+                items.append(item)
+                if len(items) < _RECORDS_AHEAD:
+                    continue
+                return items
+            prepared = prepare_chunk(*item, hint=keys, layouts=order, subscriptions=subscriptions)
+            if prepared.proved is not None:
+                keys = prepared.proved.keys
+                took = prepared.proved.layouts
+                order = took + tuple(layout for layout in order if layout not in took)
+            items.append(prepared)
+            return items
+        return items
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterbill-prove") as pool:
         pending = pool.submit(prepare)
-        while (prepared := pending.result()) is not None:
+        while items := pending.result():
             pending = pool.submit(prepare)
-            yield prepared
+            yield from items
 
 
 def read_chunk(

@@ -58,7 +58,6 @@ from meterbill.events.fastpath import (
     LAYOUTS,
     Prepared,
     finish_chunk,
-    prepare_chunk,
     prepared_chunks,
 )
 from meterbill.events.json_arrays import is_json_array, json_array_runs, read_json_array
@@ -374,6 +373,7 @@ class _Reading:
 
         chunks = json_line_chunks(path, chunk_bytes=CHUNK_BYTES, progress=progress)
         for prepared in prepared_chunks(chunks, LAYOUTS[self.shape], self.subscriptions):
+            assert isinstance(prepared, Prepared)  # JSON lines come in chunks only
             self._take_prepared(index, prepared, file_sha256)
 
     def _read_json_array_fast(
@@ -385,19 +385,16 @@ class _Reading:
     ) -> None:
         """A JSON array document through ``fastpath``: its runs of one-line elements
         as chunks of JSON lines, every other element exactly (``json_array_runs``)."""
-        keys: frozenset[str] = frozenset()
-        for item in json_array_runs(path, run_bytes=CHUNK_BYTES, progress=progress):
+        items = json_array_runs(path, run_bytes=CHUNK_BYTES, progress=progress)
+        for item in prepared_chunks(items, LAYOUTS[self.shape], self.subscriptions):
             if isinstance(item, SourceRecord):
                 self._take(index, [item], file_sha256)
-                continue
-            prepared = prepare_chunk(
-                *item, hint=keys, layouts=LAYOUTS[self.shape], subscriptions=self.subscriptions
-            )
-            keys = self._take_prepared(index, prepared, file_sha256)
+            else:
+                self._take_prepared(index, item, file_sha256)
 
-    def _take_prepared(self, index: int, prepared: Prepared, sha: _FileDigest) -> frozenset[str]:
+    def _take_prepared(self, index: int, prepared: Prepared, sha: _FileDigest) -> None:
         """Stage a chunk the fast path prepared (or, if its keys clash, read it again
-        exactly); the property keys its proved rows have."""
+        exactly)."""
         derive = sha.event_id
         chunk = finish_chunk(
             prepared, seq_base=self.records_read, file_index=index, derive_id=derive
@@ -406,7 +403,6 @@ class _Reading:
             self._read_chunk_exactly(index, prepared.first_line, prepared.data, sha)
         else:
             self.records_read += chunk.records
-        return chunk.keys
 
     def _read_chunk_exactly(
         self, index: int, first_line: int, data: bytes, sha: _FileDigest
