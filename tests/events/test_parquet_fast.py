@@ -193,6 +193,13 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param(
             {"properties": pa.array([[("model", "a"), ("tokens", "12")], None], _MAP)}, 2, id="map"
         ),
+        pytest.param({"properties": ['{"model":"a","tokens":12}', None]}, 2, id="json"),
+        pytest.param({"properties": ['{"k":1,"k":2}', '{ "k" : 0.5 }']}, 1, id="json-key-twice"),
+        pytest.param({"properties": ['{"k":1.50}', '{"k":"1.50"}']}, 1, id="json-re-print"),
+        pytest.param({"properties": ['{"k":{"x":1}}', "null"]}, 0, id="json-nested-null"),
+        pytest.param({"properties": ["", "[1]"]}, 0, id="json-not-objects"),
+        pytest.param({"properties": ['{"K":1}', '{"k":2}']}, 0, id="json-case-clash"),
+        pytest.param({"properties": ['{"a\\u0062":1}', '{"ü":"ユ"}']}, 1, id="json-escape"),
         pytest.param(
             {"properties": pa.array([[("k", "1"), ("k", "2")], [("k", "3")]], _MAP)},
             1,
@@ -325,7 +332,10 @@ def test_key_clash_across_batches_keeps_the_first_spelling(
         ({"properties": pa.map_(pa.string(), pa.float32())}, False),
         ({"properties": pa.map_(pa.int32(), pa.string())}, False),  # keys must be text
         ({"properties": pa.map_(pa.string(), pa.string()), "properties.j": pa.string()}, False),
-        ({"properties": pa.string()}, False),  # JSON text
+        ({"properties": pa.string()}, True),  # JSON text
+        ({"properties": pa.large_string()}, True),
+        ({"properties": pa.string(), "properties.j": pa.string()}, False),
+        ({"properties": pa.binary()}, False),
         ({"properties": pa.struct([("k", pa.struct([("x", pa.int64())]))])}, False),
         ({"properties": pa.struct([("k", pa.date32())])}, False),
         ({"properties": pa.struct([("k", pa.string())]), "properties.j": pa.string()}, False),
@@ -429,6 +439,13 @@ _PROPERTY_TYPES = [
     (pa.null(), [None]),
 ]
 _TEXT = [pa.string(), pa.large_string()]
+#: Properties as JSON text: keys, values and whole texts at the edges of the grammar.
+_JSON_KEYS = ['"k"', '"K"', '"m"', '""', '"k"', ' "k" ', '"ü"', '"a\\u0062"', '"x\\u0000"']
+_JSON_VALUES = ["1", "0.1", "1.50", "1e5", "-0", "0", "123456789012345", "1234567890123456",
+                "0.000000000001", "123456789012345678901234567", '"x"', '"12.5"', '" 1"',
+                '"1e400"', '"\\u0041"', "true", "false", "null", '{"x":1}', "[1]", " 2 ", "NaN"]  # fmt: skip
+_JSON_TEXTS = ["", " ", "null", "{}", "{ }", "[]", "1", '"x"', '{"a":1,}', '{"a":1}x',
+               '{"a":1} ', '\t{"a":2}', '{"a":1}\n', '{"a" 1}', "{'a':1}"]  # fmt: skip
 _INSTANTS = [0, MIN_MICROS, MAX_MICROS, MAX_MICROS - 10**10, 1_709_294_400_000_000, None]
 
 
@@ -448,6 +465,15 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     unit = draw(st.sampled_from(["us", "ns"]))
     stamps = column(_INSTANTS, pa.int64()).cast(pa.timestamp("us", tz=zone))
     columns["timestamp"] = stamps.cast(pa.timestamp(unit, tz=zone), safe=False)
+    if draw(st.integers(0, 3)) == 0:  # JSON text: an object of edge values, or not one
+        member = st.tuples(st.sampled_from(_JSON_KEYS), st.sampled_from(_JSON_VALUES)).map(
+            lambda pair: f"{pair[0]}:{pair[1]}"
+        )
+        objects = st.lists(member, max_size=3).map(lambda members: "{" + ",".join(members) + "}")
+        texts = st.one_of(objects, st.sampled_from(_JSON_TEXTS), st.none())
+        text_type = draw(st.sampled_from(_TEXT))
+        columns["properties"] = pa.array([draw(texts) for _ in range(n)], text_type)
+        return pa.table(columns)
     if draw(st.integers(0, 3)) == 0:  # a MAP: keys per row, repeated or empty at times
         dtype, values = draw(st.sampled_from(_PROPERTY_TYPES[:-1]))
         keys = st.sampled_from(["k", "K", "m", "k", "", "ü", "k\x00"])

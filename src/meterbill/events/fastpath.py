@@ -573,6 +573,56 @@ def _grammatical(text: pa.LargeStringArray, layouts: Sequence[Layout]) -> dict[s
     return columns
 
 
+#: Properties given as JSON text (a Parquet column) that the fast path reads: the
+#: grammar's flat object, alone.
+_WHOLE_FLAT_OBJECT: Final = f"^{_WS}{_FLAT_OBJECT}{_WS}$"
+#: The keys of each object ``json_properties`` took, and whether none appears twice.
+_JSON_KEYS_SQL: Final = """
+SELECT i, keys, len(keys) = list_unique(keys) AS distinct_keys
+FROM (SELECT i, json_keys(CASE WHEN g THEN t END) AS keys FROM texts)
+"""
+
+
+def json_properties(texts: pa.Array) -> tuple[pa.BooleanArray, list[tuple[str, pa.Array]]] | None:
+    """Properties given as JSON text, one object a row (NULL: none): which rows are
+    provable, and ``(key, each row's value as JSON text)`` per key, for
+    ``json_property_column``; None when the rows hold more than ``MAX_KEYS`` keys or
+    keys DuckDB cannot tell apart (the caller reads them exactly).
+
+    A row is provable when its text is NULL, or a flat object of the strict grammar
+    (``_FLAT_OBJECT``: strings without escapes, canonical numbers, no nesting) with no
+    key twice; it then reads as ``readers.parse_json`` reads it.
+    """
+    text = texts.cast(pa.large_string())
+    grammatical = pc.match_substring_regex(text, _WHOLE_FLAT_OBJECT).fill_null(fill_value=False)
+    indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(text), pa.int64()).fill_null(1)), 1)
+    table = pa.table({"i": indexes, "t": text, "g": grammatical})
+    con = _database().cursor()
+    try:
+        con.register("texts", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
+        found = con.sql(_JSON_KEYS_SQL).to_arrow_table().sort_by("i").combine_chunks()
+        distinct = found.column("distinct_keys").combine_chunks().fill_null(fill_value=False)
+        ok = pc.or_(pc.and_(grammatical, distinct), pc.is_null(text))
+        kept = pc.list_flatten(found.column("keys").combine_chunks().filter(ok))
+        keys = pc.unique(kept).to_pylist()
+        if len(keys) > MAX_KEYS or _clash(keys):
+            return None
+        if not keys:
+            return ok, []
+        con.register("kept", pa.table({"i": indexes, "t": pc.if_else(ok, text, None)}))
+        inner = ",".join(f'{json.dumps(key, ensure_ascii=False)}:"JSON"' for key in keys)
+        values = ", ".join(
+            f"struct_extract(f, {lit(key)})::VARCHAR AS v{n}" for n, key in enumerate(keys)
+        )
+        rows = con.sql(
+            f"SELECT i, {values} FROM (SELECT i, json_transform(t, {lit('{' + inner + '}')}) AS f "  # noqa: S608 (keys as literals)
+            "FROM kept) ORDER BY i"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return ok, [(key, rows.column(f"v{n}").combine_chunks()) for n, key in enumerate(keys)]
+
+
 def _clash(keys: Sequence[str]) -> bool:
     """Whether two keys are one name to DuckDB (a struct's field names ignore case)."""
     return len({fold_column_name(key) for key in keys}) < len(keys)
@@ -612,7 +662,7 @@ def text_numbers(strings: pa.Array) -> tuple[pa.Array, pa.BooleanArray]:
     return number, pc.invert(pc.xor(is_number, simple))
 
 
-def _property_column(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
+def json_property_column(raw: pa.Array) -> tuple[pa.Array, pa.Array, pa.BooleanArray]:
     """(p__K, n__K, provable per row) of one key's values as JSON text (NULL: absent)."""
     first = pc.utf8_slice_codeunits(raw, 0, 1)
     is_string = pc.equal(first, '"').fill_null(fill_value=False)
@@ -809,7 +859,7 @@ def _property_columns(
         raw = proved.column(f"v{n}").combine_chunks()
         if raw.null_count == count:
             continue  # only nulls: the same as absent
-        text, number, key_fine = _property_column(raw)
+        text, number, key_fine = json_property_column(raw)
         if not pc.all(key_fine).as_py():
             fine = key_fine if fine is None else pc.and_(fine, key_fine)
         columns[key] = (text, number)

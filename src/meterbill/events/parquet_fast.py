@@ -15,10 +15,13 @@ which gives it its reject reason or its exact value as always. Readable forms:
   would read;
 * properties as a STRUCT column, a MAP of string keys, or ``properties.<key>`` columns
   (not both), each value a string, boolean, integer, float64 or decimal (at most 12
-  places and 26 integer digits); not JSON text, float32, date or binary (those files
-  take the exact path). A MAP's keys are learned per batch (at most ``MAX_KEYS``, else
-  the batch is read exactly); a row whose map holds a key twice, or an empty key or
-  one with NUL, goes exact (``duplicate_key``, ``bad_property_key``).
+  places and 26 integer digits); not float32, date or binary (those files take the
+  exact path); or as JSON text, each row's object proved as a JSON line's properties
+  are (``fastpath.json_properties``: a flat object of the strict grammar, no key twice;
+  any other text leaves its row to the exact path). A MAP's or JSON text's keys are
+  learned per batch (at most ``MAX_KEYS``, else the batch is read exactly); a row whose
+  map holds a key twice, or an empty key or one with NUL, goes exact (``duplicate_key``,
+  ``bad_property_key``).
 
 A row is proved when its required strings hold a character ``str.strip`` keeps, a given
 ``event_id`` too, its timestamp is within years 1-9999 (a day less at each end in a
@@ -50,7 +53,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
-from meterbill.events.fastpath import MAX_KEYS, customer_field, not_blank, text_numbers
+from meterbill.events.fastpath import (
+    MAX_KEYS,
+    customer_field,
+    json_properties,
+    json_property_column,
+    not_blank,
+    text_numbers,
+)
 from meterbill.events.schema import (
     CUSTOMER_ID,
     EVENT_ID,
@@ -95,6 +105,8 @@ class FastLayout:
         customer: the customer's column (``fastpath.customer_field``).
         map: whether the properties are one MAP column (keys learned per batch:
             ``_map_values``).
+        json: whether the properties are one column of JSON text (keys learned per
+            batch: ``fastpath.json_properties``).
     """
 
     columns: list[str]
@@ -102,6 +114,7 @@ class FastLayout:
     struct: bool
     customer: str = CUSTOMER_ID
     map: bool = False
+    json: bool = False
 
 
 def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
@@ -136,6 +149,10 @@ def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
         if not _readable_value_type(mapped.item_type):
             return None
         return FastLayout(columns, (), struct=False, customer=customer, map=True)
+    if PROPERTIES in columns and _is_text(schema.field(PROPERTIES).type):
+        if prefixed:
+            return None
+        return FastLayout(columns, (), struct=False, customer=customer, json=True)
     if PROPERTIES in columns:
         struct = schema.field(PROPERTIES).type
         if prefixed or not pa.types.is_struct(struct):
@@ -275,7 +292,14 @@ def read_batch(
     ).fill_null(fill_value=False)
     ok = pc.and_(ok, in_range)
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
-    if layout.map:
+    convert = json_property_column if layout.json else _property_column
+    if layout.json:
+        read = json_properties(batch.column(PROPERTIES))
+        if read is None:
+            return FastBatch(None, frozenset(), list(range(count)))
+        proved, by_key = read
+        ok = pc.and_(ok, proved)
+    elif layout.map:
         mapped = _map_values(batch.column(PROPERTIES), ok)
         if mapped is None:
             return FastBatch(None, frozenset(), list(range(count)))
@@ -294,7 +318,7 @@ def read_batch(
     for key, values in by_key:
         if values.null_count == count:
             continue  # only nulls: the same as absent
-        text, number, fine = _property_column(values)
+        text, number, fine = convert(values)
         ok = pc.and_(ok, fine)
         properties[key] = (text, number)
     rows = pc.indices_nonzero(ok)
