@@ -8,6 +8,7 @@ compares counts, lake rows, rejects and duplicates.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -201,6 +202,18 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param({"properties": ['{"K":1}', '{"k":2}']}, 0, id="json-case-clash"),
         pytest.param({"properties": ['{"a\\u0062":1}', '{"ü":"ユ"}']}, 1, id="json-escape"),
         pytest.param(
+            {"properties": ['{"k":"\u2028"}', '\u00a0{"k":1}']}, 1, id="json-unicode-space"
+        ),
+        pytest.param({"properties": ['{"k":1.5e1}', '{"k":15E0}']}, 0, id="json-exponent"),
+        pytest.param(
+            {"properties": ['{"😀":"\U0010ffff"}', '{"a b:c":"x"}']}, 2, id="json-odd-keys"
+        ),
+        pytest.param(
+            {"properties": pa.array(['{"k":null}', "null"], pa.large_string())},
+            1,
+            id="json-null-large",
+        ),
+        pytest.param(
             {"properties": pa.array([[("k", "1"), ("k", "2")], [("k", "3")]], _MAP)},
             1,
             id="map-key-twice",
@@ -317,6 +330,16 @@ def test_key_clash_across_batches_keeps_the_first_spelling(
     fast.pop("proved")
     assert fast == exact
     assert fast["counts"][0] == (8, 4, 0, 4)
+
+
+def test_json_keys_differ_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys learned per batch: a spelling clash, new keys and more than ``MAX_KEYS`` in
+    the file (never in one batch) read as the exact path reads them."""
+    wide = [json.dumps({f"k{j}": j for j in range(n, n + 20)}) for n in (0, 20)]
+    texts = ['{"K":1}'] * 4 + ['{"k":2,"m":"x"}'] * 4 + [wide[0]] * 4 + [wide[1]] * 4
+    fast, exact = _both_paths(tmp_path, pa.table(_events(16, properties=texts)), monkeypatch)
+    assert fast.pop("proved") == 2 * 16
+    assert fast == exact
 
 
 @pytest.mark.parametrize(
