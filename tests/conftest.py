@@ -17,6 +17,7 @@ from meterbill.catalog import parse_catalog
 from meterbill.compiler import compile_run
 from meterbill.engines.duckdb import DuckDBEngine
 from meterbill.invoices.assemble import assemble
+from meterbill.invoices.billing import PERIOD_SCHEMA
 
 os.environ.setdefault("TZ", "UTC")
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,19 +89,7 @@ def periods_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
         }
         for r in rows
     ]
-    return pl.DataFrame(
-        full,
-        schema={
-            "invoice_id": pl.String,
-            "subscription_id": pl.String,
-            "customer_id": pl.String,
-            "plan": pl.String,
-            "period_start": pl.Datetime("us", "UTC"),
-            "period_end": pl.Datetime("us", "UTC"),
-            "days": pl.Int64,
-            "full_days": pl.Int64,
-        },
-    )
+    return pl.DataFrame(full, schema=PERIOD_SCHEMA)
 
 
 def price(

@@ -9,7 +9,6 @@ workspace one clean ``init`` makes.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ import pytest
 from meterbill import Workspace, creation
 from meterbill.errors import WorkspaceError
 
-from .events.test_ingest_processes import _wait_for
+from .events.test_ingest_processes import kill_at_marker
 
 CHILD = textwrap.dedent(
     """
@@ -29,7 +28,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     from meterbill import creation, workspace
 
-    root, marker, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    marker, root, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
     def pause():
         marker.write_text(kill_at)
@@ -69,18 +68,8 @@ EXAMPLE_SUMMARY = (1, 1, 2550, 2550, 1)
 def test_a_killed_init_leaves_no_workspace_and_the_next_init_makes_it_whole(
     tmp_path: Path, kill_at: str
 ) -> None:
-    root, marker = tmp_path / "ws", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(root), str(marker), kill_at],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(marker, process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate()
+    root = tmp_path / "ws"
+    kill_at_marker(CHILD, tmp_path / "marker", str(root), kill_at)
 
     with pytest.raises(WorkspaceError, match="is not a meterbill workspace"):
         Workspace(root)  # half a workspace is no workspace

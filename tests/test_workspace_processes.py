@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -28,7 +27,7 @@ from meterbill import Workspace, state
 from meterbill.cli.main import cli
 from meterbill.events import ingest_paths
 
-from .events.test_ingest_processes import _wait_for
+from .events.test_ingest_processes import kill_at_marker
 
 #: The child: ``meterbill ARGS`` with every Workspace transaction pausing before commit.
 CHILD = textwrap.dedent(
@@ -120,18 +119,7 @@ def test_a_command_killed_before_its_commit_changes_nothing_and_reruns_cleanly(
     after = _seen(clean)
     assert after != before
 
-    marker = tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(marker, process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate()
+    kill_at_marker(CHILD, tmp_path / "marker", *args)
 
     assert _seen(workspace) == before
     result = CliRunner().invoke(cli, args)
@@ -264,18 +252,7 @@ def test_a_killed_export_leaves_the_previous_file_at_out(workspace: Path, tmp_pa
     out = tmp_path / "lines.csv"
     out.write_text("the previous export\n")
     args = ["export", "line-items", "--format", "csv", "--out", str(out), "-w", str(workspace)]
-    marker = tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", EXPORT_CHILD, str(marker), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _wait_for(marker, process)
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate()
+    kill_at_marker(EXPORT_CHILD, tmp_path / "marker", *args)
     assert out.read_text() == "the previous export\n"
     assert CliRunner().invoke(cli, args).exit_code == 0
     assert out.read_text().startswith("invoice_id,line_number,")

@@ -102,6 +102,22 @@ def _wait_for(marker: Path, process: subprocess.Popen, timeout: float = 30.0) ->
         time.sleep(0.02)
 
 
+def kill_at_marker(child: str, marker: Path, *args: str) -> None:
+    """Run the Python source ``child`` (argv: ``marker``, then ``args``) in a process of
+    its own, and ``kill -9`` it once it has written ``marker``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", child, str(marker), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(marker, process)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate()
+
+
 def _events(tmp_path: Path) -> list[Path]:
     """Two files: 3000 events, 500 of them repeated across the files, and 2 rejects."""
     first = [native(event_id=f"e{i}", properties={"v": f"{i}.1"}) for i in range(2000)]

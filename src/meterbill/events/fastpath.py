@@ -496,11 +496,12 @@ def _prove(
     """
     if lines.text is None:
         return None
-    columns = _grammatical(lines.text, layouts)
-    if not columns:
+    taken = _grammatical(lines.text, layouts)
+    if not taken:
         return None
     con = _database().cursor()
     indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1)), 1)
+    columns = {f"g{n}": lines_taken for n, (_, lines_taken) in enumerate(taken)}
     table = pa.table({"i": indexes, "line": lines.text} | columns)
     # in batches: DuckDB scans an Arrow table one batch per thread
     con.register("chunk_lines", pa.Table.from_batches(table.to_batches(_BATCH_ROWS)))
@@ -511,10 +512,10 @@ def _prove(
         while True:
             tables = [
                 con.sql(
-                    _prove_sql(layouts[int(column[1:])], column, keys),
+                    _prove_sql(layout, column, keys),
                     params={"min_micros": MIN_MICROS, "max_micros": MAX_MICROS},
                 ).to_arrow_table()
-                for column in columns
+                for column, (layout, _) in zip(columns, taken, strict=True)
             ]
             unknown = (pc.list_flatten(table.column("unknown")).to_pylist() for table in tables)
             more = set().union(*unknown) - set(keys)
@@ -525,16 +526,14 @@ def _prove(
     finally:
         con.close()
     tables = [
-        _by_subscription(table, subscriptions or {})
-        if layouts[int(column[1:])].by_subscription
-        else table
-        for column, table in zip(columns, tables, strict=True)
+        _by_subscription(table, subscriptions or {}) if layout.by_subscription else table
+        for (layout, _), table in zip(taken, tables, strict=True)
     ]
     table = pa.concat_tables(tables)
     table = table.filter(table.column("ok"))
     if len(tables) > 1:
         table = table.sort_by("i")
-    took = tuple(layouts[int(column[1:])] for column in columns)
+    took = tuple(layout for layout, _ in taken)
     return Proved(table, keys, took) if table.num_rows else None
 
 
@@ -551,12 +550,14 @@ def _by_subscription(table: pa.Table, subscriptions: Subscriptions) -> pa.Table:
     return table.set_column(table.schema.get_field_index("ok"), "ok", ok)
 
 
-def _grammatical(text: pa.LargeStringArray, layouts: Sequence[Layout]) -> dict[str, pa.Array]:
-    """``{"g<n>": the lines the grammar of layouts[n] took}``, for the grammars that took
-    some line; each grammar is tried only on the lines the ones before it refused."""
-    columns: dict[str, pa.Array] = {}
+def _grammatical(
+    text: pa.LargeStringArray, layouts: Sequence[Layout]
+) -> list[tuple[Layout, pa.BooleanArray]]:
+    """``(layout, the lines its grammar took)`` for the layouts whose grammar took some
+    line; each grammar is tried only on the lines the ones before it refused."""
+    taken_by: list[tuple[Layout, pa.BooleanArray]] = []
     untaken: pa.BooleanArray | None = None  # None: every line
-    for n, layout in enumerate(layouts):
+    for layout in layouts:
         if untaken is None:
             # the grammar in Arrow: its regular expressions run ~3x faster than DuckDB's
             taken = pc.match_substring_regex(text, grammar(layout))
@@ -567,10 +568,10 @@ def _grammatical(text: pa.LargeStringArray, layouts: Sequence[Layout]) -> dict[s
         else:
             break
         if pc.any(taken).as_py():
-            columns[f"g{n}"] = taken
+            taken_by.append((layout, taken))
         refused = pc.invert(taken)
         untaken = refused if untaken is None else pc.and_(untaken, refused)
-    return columns
+    return taken_by
 
 
 #: Properties given as JSON text (a Parquet column) that the fast path reads: the

@@ -23,7 +23,8 @@ from meterbill.errors import WorkspaceError
 from meterbill.invoices import frozen, ledger
 from meterbill.periods import Period, local_midnight, period_at, periods_through
 
-_PERIOD_SCHEMA = {
+#: The columns of a billing_periods frame (the periods a run prices).
+PERIOD_SCHEMA = {
     "invoice_id": pl.String,
     "subscription_id": pl.String,
     "customer_id": pl.String,
@@ -142,7 +143,7 @@ def ended_periods(
             through=min(through_at(through, timezone), now),
         ):
             rows.append(_period_row(sub_id, customer_id, plan_key, period))
-    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA)
+    return pl.DataFrame(rows, schema=PERIOD_SCHEMA)
 
 
 def ending_by(
@@ -221,7 +222,7 @@ def periods_at(
         raise WorkspaceError(
             f"customer {customer!r} has no subscription active at {instant.isoformat()}"
         )
-    return pl.DataFrame(rows, schema=_PERIOD_SCHEMA), instant, zones
+    return pl.DataFrame(rows, schema=PERIOD_SCHEMA), instant, zones
 
 
 def drafts_through(
