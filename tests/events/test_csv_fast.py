@@ -7,7 +7,9 @@ duplicate), and compares counts, lake rows, rejects and duplicates.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,117 @@ def test_edge_lines(
     assert fast["counts"][0][3] > 0 and fast["counts"][1][2] > 0
 
 
+def _quoted(cell: str) -> str:
+    """``cell`` as a quoted CSV cell."""
+    return '"' + cell.replace('"', '""') + '"'
+
+
+#: Lines with a quote that are whole rows (of ``HEADER``'s width or not).
+QUOTED_LINES = [
+    ",".join(map(_quoted, ["q1", "llm.usage", "c1", "2024-03-01T12:00:00Z", "", "gpt-4o", "12"])),
+    'q2,llm.usage,c1,2024-03-01T12:00:00Z,,"a,b",1',
+    'q3,llm.usage,c1,2024-03-01T12:00:00Z,,"say ""hi""","1"',
+    'q4,llm.usage,c1,2024-03-01T12:00:00Z,,5" screen,1',  # a quote inside a cell is text
+    'q5,llm.usage,c1,2024-03-01T12:00:00Z,, "m" ,1',
+    'q6,"llm.usage",c1,2024-03-01T12:00:00Z,"","",""',  # empty: absent
+    '"",llm.usage,c1,2024-03-01T12:00:00Z,,m,7',  # an empty id: derived
+    'q8,"  ",c1,2024-03-01T12:00:00Z,,m,1',
+    'q9,llm.usage,c1,"2024-03-01T12:00:00+02:00",,"ユ,ー","1e5"',
+    'q10,llm.usage,c1,2024-03-01T12:00:00Z,,"a",1,"extra"',
+    'q11,llm.usage,c1,2024-03-01T12:00:00Z,,"a"',
+    '"q12",llm.usage,"c\'; DROP TABLE x; --",2024-03-01T12:00:00Z,,"m","0.1"',
+    'q13,llm.usage,c1,2024-03-01T12:00:00Z,,"""",1',
+    'q14,llm.usage,c1,2024-03-01T12:00:00Z,,"a"""," 2"',
+    'q15,llm.usage,c1,"2024-03-01T12:00:00Z",,"m","1,5"',
+    '"e1",llm.usage,c1,2024-03-01T12:00:00Z,,"again",1',
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [200, 1 << 20])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_quoted_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, newline: str
+) -> None:
+    data = newline.join([HEADER, *QUOTED_LINES, *EDGE_LINES]).encode()
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes)
+    proved = fast.pop("proved")
+    assert fast == exact
+    assert fast["counts"] == [(39, 23, 2, 14), (39, 0, 25, 14)]
+    assert proved == 2 * 19
+
+
+def test_quoting_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cell of a file quoted (``csv.QUOTE_ALL``) gives the same lake rows and
+    reject reasons, all proved where the unquoted file's are."""
+    outcomes = []
+    for quoting in (csv.QUOTE_NONE, csv.QUOTE_ALL):
+        out = io.StringIO()
+        writer = csv.writer(out, quoting=quoting, escapechar="\\", lineterminator="\n")
+        for line in [HEADER, *EDGE_LINES]:
+            writer.writerow(line.split(",") if line.strip() else [])
+        (tmp := tmp_path / f"quoting{quoting}").mkdir()
+        fast, exact = _both_paths(tmp, out.getvalue().encode(), monkeypatch)
+        assert fast == {**exact, "proved": fast["proved"]}
+        outcomes.append(fast)
+    plain, quoted = outcomes
+    assert plain["proved"] == quoted["proved"] > 0
+    assert plain["counts"] == quoted["counts"]
+    for outcome in outcomes:  # a derived id is the file's: the two files' ids differ
+        for row in outcome["rows"]:
+            row["event_id"] = row["event_id"].split(":")[0]
+    assert sorted(map(repr, plain["rows"])) == sorted(map(repr, quoted["rows"]))
+    reasons = [[reject[:3] for reject in outcome["rejects"]] for outcome in outcomes]
+    assert reasons[0] == reasons[1]
+
+
+#: JSON ``properties`` cells at the edges of what the fast path may prove.
+JSON_CELLS = [
+    '{"model":"gpt-4o","tokens":12}',
+    "{}",
+    "",
+    ' { "a" : 1 } ',
+    '{"a":1,"a":2}',
+    '{"a":{"b":1}}',
+    "[1]",
+    "5",
+    "null",
+    '{"a":null}',
+    '{"a":"x\\"y"}',
+    '{"a":1e5}',
+    '{"a":0.1}',
+    '{"a":12345678901234567890.5}',
+    '{"a":true}',
+    '{"model":"x"}',
+    '{"":1}',
+    '{"a":"ユ,\'; --"}',
+    '{"a":NaN}',
+    '{"a":"1"}',
+    '{"a":1,}',
+    '{"a":-0}',
+    "not json",
+    '{"tokens":"5","b":false}',
+]
+
+
+@pytest.mark.parametrize("model", ["", "m"])
+def test_json_properties_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    """A JSON ``properties`` column beside a ``properties.model`` one: a key both give
+    in one row is a duplicate key (``model``), in different rows not."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["event_id", "event_name", "customer_id", "timestamp", "properties.model",
+                     "properties"])  # fmt: skip
+    for number, cell in enumerate(JSON_CELLS):
+        writer.writerow([f"j{number}", "u", "c1", "2024-03-01T12:00:00Z", model, cell])
+    fast, exact = _both_paths(tmp_path, out.getvalue().encode(), monkeypatch)
+    proved = fast.pop("proved")
+    assert fast == exact
+    assert proved == 2 * (9 if model else 11)  # j0 and j15 give "model" too
+    reasons = {reject[3].split(",")[0]: reject[1] for reject in fast["rejects"]}
+    assert reasons["j4"] == reasons["j15" if model else "j4"] == "duplicate_key"
+    assert ("j15" in reasons) is bool(model)
+
+
 @pytest.mark.parametrize(
     ("data", "proved"),
     [
@@ -106,6 +219,13 @@ def test_edge_lines(
             ).encode(),
             6,
             id="quotes-later",
+        ),
+        pytest.param(  # a quote closing before the cell ends: csv refuses the row
+            "\n".join(
+                [HEADER, *QUOTED_LINES[:4], '"q"x,llm.usage,c1,1,,m,1', *QUOTED_LINES[4:]]
+            ).encode(),
+            4,
+            id="quote-then-text",
         ),
         pytest.param(
             "\n".join([HEADER, *EDGE_LINES[:8]]).encode()
@@ -140,8 +260,11 @@ def test_edge_lines(
         ),
         pytest.param(
             b"event_name,customer_id,timestamp,properties\na,c,2024-03-01T12:00:00Z,{}\n",
-            0,
+            2,
             id="json-properties",
+        ),
+        pytest.param(
+            b"event_name,customer_id,timestamp,properties\n\n \n", 0, id="json-blank-lines"
         ),
         pytest.param(  # Flexprice's name for the customer: the native shape's alias
             b"event_name,external_customer_id,timestamp\na,c,2024-03-01T12:00:00Z\na, ,1\n",
@@ -216,7 +339,7 @@ def test_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("event_id,event_name,customer_id,timestamp,source", True),
         ("event_name,customer_id,timestamp,properties.k,other", True),
-        ("event_name,customer_id,timestamp,properties", False),
+        ("event_name,customer_id,timestamp,properties", True),
         ("event_name,customer_id,external_customer_id,timestamp", False),
         ("type,subject,time,id", False),
         ("event_name,customer_id", False),
@@ -248,17 +371,27 @@ _CELLS = (
 )  # fmt: skip
 
 
+#: Lines that may not be whole rows: the fast path hands the rest of the file over.
+_NOT_ROWS = ['q,"a"b,c1,1,,m,1', 'q,"a\nb",c1,1,,m,1', "r,a\rb,c1,1,,m,1", 'q,"a,c1,1,,m,1']
+
+
 @st.composite
 def _csv_files(draw: st.DrawFn) -> bytes:
-    lines = [draw(st.sampled_from([HEADER, HEADER.replace("tokens", "Model"), f" {HEADER} "]))]
+    headers = [HEADER, HEADER.replace("tokens", "Model"), f" {HEADER} ", f"{HEADER},properties"]
+    lines = [draw(st.sampled_from(headers))]
+    json = lines[0].endswith("properties")
     for _ in range(draw(st.integers(0, 10))):
         kind = draw(st.integers(0, 11))
         if kind == 0:  # blank, or not a row of the header's width
             lines.append(draw(st.sampled_from(["", " ", "\x1c", ",,,", "a,b,c,d,e,f,g,h"])))
         elif kind == 1:  # a line the fast path cannot read: the rest goes exact
-            lines.append(draw(st.sampled_from(['q,"a",c1,1,,m,1', "r,a\rb,c1,1,,m,1"])))
+            lines.append(draw(st.sampled_from(_NOT_ROWS)))
         else:
-            lines.append(",".join(draw(st.sampled_from(cells)) for cells in _CELLS))
+            cells = [draw(st.sampled_from(cells)) for cells in _CELLS]
+            if json:
+                cells.append(draw(st.sampled_from(JSON_CELLS)))
+            quoted = [_quoted(cell) if '"' in cell or "," in cell else cell for cell in cells]
+            lines.append(",".join(draw(st.sampled_from([cell, _quoted(cell)])) for cell in quoted))
     ends = st.sampled_from(["\n", "\r\n"])
     return "".join(line + draw(ends) for line in lines).encode()[: -draw(st.integers(0, 1)) or None]
 

@@ -2,21 +2,29 @@
 
 The exact path reads a CSV file with Python's ``csv`` module, one row at a time
 (``readers.CsvSource.records``). A file whose header this module reads (``fast_layout``:
-the native columns and ``properties.<key>`` columns, no JSON ``properties`` column and
-no column of another shape) is read in chunks of whole lines instead. In a chunk with
-no quote character, no NUL and no CR but those of CRLF line ends, every line is a row
-and every comma separates two cells, exactly as ``csv`` reads it; a chunk with any of
-those (or not UTF-8) hands the rest of the file to the exact reader, which picks up at
-that chunk's first line (``CsvSource.read_exactly_from``).
+the native columns, ``properties.<key>`` columns and a JSON ``properties`` column, no
+column of another shape) is read in chunks of whole lines instead. In a chunk with no
+NUL and no CR but those of CRLF line ends, a line without a quote character is a row
+whose every comma separates two cells, exactly as ``csv`` reads it. A line with one is
+a whole row only if it is one of ``_ROW`` (cells separated by commas, each either
+quoted, ``"..."`` with ``""`` for a quote and no line end inside, or not starting with
+a quote and holding no comma), a grammar that parses a line one way only; Arrow's CSV
+reader (``_quoted_cells``) then reads its cells as ``csv`` does (a quote inside an
+unquoted cell is text to both). A chunk with a line of neither kind (a quoted cell
+across lines, ``"a"b``), a NUL, a lone CR or bytes that are not UTF-8 hands the rest of
+the file to the exact reader, which picks up at that chunk's first line
+(``CsvSource.read_exactly_from``).
 
 In a chunk it reads, a row is proved when it has the header's number of cells, its
 ``event_name`` and ``customer_id`` hold a character ``str.strip`` keeps (a given
 ``event_id`` too; an empty one is absent, as an empty ``source`` is), its timestamp is
 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or epoch digits (at most 15) and an instant in
 years 1-9999, and every property cell converts as ``schema.property_value`` converts a
-string (``fastpath.text_numbers``); an empty property cell is absent. Every other
-non-blank line goes through the exact path (``CsvSource.line_record``), which gives it
-its value or reject reason as always. A row's raw text is its line.
+string (``fastpath.text_numbers``); an empty property cell is absent. A JSON
+``properties`` cell is proved as Parquet's JSON text is (``fastpath.json_properties``,
+empty: absent), and must not give a key a ``properties.<key>`` cell of its row gives.
+Every other non-blank line goes through the exact path (``CsvSource.line_record``),
+which gives it its value or reject reason as always. A row's raw text is its line.
 
 ``tests/events/test_csv_fast.py`` checks that both paths give identical lake rows,
 rejects and duplicates.
@@ -30,11 +38,14 @@ from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.fastpath import (
     ISO_TIMESTAMP,
     customer_field,
+    json_properties,
+    json_property_column,
     not_blank,
     split_lines,
     text_numbers,
@@ -46,6 +57,7 @@ from meterbill.events.schema import (
     EVENT_NAME,
     MAX_MICROS,
     MIN_MICROS,
+    PROPERTIES,
     SOURCE,
     TEXT_ARROW,
     TIMESTAMP,
@@ -57,12 +69,23 @@ from meterbill.events.shapes import Shape
 #: Bytes read per chunk (cut after its last newline).
 CHUNK_BYTES: Final = 16 << 20
 
-_FIELDS: Final = frozenset({EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE})
+_FIELDS: Final = frozenset({EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, PROPERTIES})
+#: One cell as ``csv`` reads it without looking at the next line: quoted, or not
+#: starting with a quote (a quote later in it is text).
+_CELL: Final = r'(?:"(?:[^"\r\n]|"")*"|(?:[^",\r\n][^,\r\n]*)?)'
+#: A line that is a whole row (of any width).
+_ROW: Final = f"^{_CELL}(?:,{_CELL})*$"
+#: Arrow's CSV reader's block (its unit of parallel work) for quoted lines.
+_BLOCK_BYTES: Final = 4 << 20
+#: Widths the per-width grammar spells out (RE2 repeats a group at most 1000 times).
+_MAX_WIDTH: Final = 1000
 #: The ISO 8601 timestamps ``datetime.fromisoformat`` and Arrow's cast read alike.
 _ISO_TIMESTAMP: Final = f"^{ISO_TIMESTAMP}$"
 #: Epoch digits (``schema.epoch_micros``: from 1e11 on milliseconds, else seconds).
 _EPOCH_DIGITS: Final = r"^[0-9]{1,15}$"
 _MILLISECONDS_FROM: Final = 10**11
+#: Days of each month in a common year (index 0: no month).
+_MONTH_DAYS: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +150,7 @@ def read_chunk(
         number_base: the file's data rows before this chunk.
         derive_id: the event id of a record without one, by its record number.
     """
-    if b'"' in data or b"\x00" in data:
+    if b"\x00" in data:
         return None
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
@@ -138,12 +161,11 @@ def read_chunk(
     data_row = not_blank(text)
     ordinals = pc.cumulative_sum(data_row.cast(pa.int64()))
     records = ordinals[-1].as_py() if len(ordinals) else 0
-    cells = pc.split_pattern(text, ",")
-    ok = pc.and_(data_row, pc.equal(pc.list_value_length(cells), layout.width))
-    rows = pc.indices_nonzero(ok)
-    if len(rows) < len(cells):  # most chunks have every line a row of the header's width
-        cells = cells.take(rows)
-    fields = {name: pc.list_element(cells, index) for name, index in layout.fields.items()}
+    read = _rows(text, data_row, layout.width)
+    if read is None:
+        return None
+    rows, cell = read
+    fields = {name: cell(index) for name, index in layout.fields.items()}
     proved = pc.and_(not_blank(fields[EVENT_NAME]), not_blank(fields[CUSTOMER_ID]))
     event_id = fields.get(EVENT_ID)
     if event_id is not None:
@@ -153,11 +175,12 @@ def read_chunk(
     proved = pc.and_(proved, in_range.fill_null(fill_value=False))
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
     for index, key in layout.properties:
-        values = pc.list_element(cells, index)
-        values = pc.if_else(pc.equal(values, ""), None, values)  # an empty cell is absent
+        values = _absent_if_empty(cell(index))
         number, fine = text_numbers(values)
         proved = pc.and_(proved, fine)
         properties[key] = (values.cast(TEXT_ARROW), number)
+    if PROPERTIES in fields:
+        proved = _json_cells(fields[PROPERTIES], properties, proved)
     taken = pc.indices_nonzero(proved)
     everything = len(taken) == len(text)
 
@@ -166,9 +189,8 @@ def read_chunk(
         return values if everything else values.take(taken)
 
     fast_lines = rows.take(taken)
-    nothing = pa.nulls(len(text), pa.bool_()).fill_null(fill_value=False)
-    is_fast = pc.replace_with_mask(nothing, ok, proved)  # ``proved`` is per row of ``ok``
-    slow_lines = pc.indices_nonzero(pc.and_(data_row, pc.invert(is_fast))).to_pylist()
+    is_fast = pc.is_in(pc.indices_nonzero(data_row), fast_lines)
+    slow_lines = pc.indices_nonzero(data_row).filter(pc.invert(is_fast)).to_pylist()
     slow = [(ordinals[i].as_py(), text[i].as_py()) for i in slow_lines]
     if not len(taken):
         return CsvChunk(records, None, frozenset(), slow)
@@ -185,7 +207,7 @@ def read_chunk(
         CUSTOMER_ID: take(fields[CUSTOMER_ID]).cast(TEXT_ARROW),
         TIMESTAMP: take(micros).cast(pa.timestamp("us")).cast(TIMESTAMP_ARROW),
         SOURCE: (
-            take(pc.if_else(pc.equal(source, ""), None, source)).cast(TEXT_ARROW)
+            take(_absent_if_empty(source)).cast(TEXT_ARROW)
             if source is not None
             else pa.nulls(len(taken), TEXT_ARROW)
         ),
@@ -202,17 +224,119 @@ def read_chunk(
     return CsvChunk(records, pa.table(columns), frozenset(keys), slow)
 
 
+def _rows(
+    text: pa.Array, data_row: pa.BooleanArray, width: int
+) -> tuple[pa.Array, Callable[[int], pa.Array]] | None:
+    """The lines that are rows of the header's width (their indexes, ascending) and a
+    column's cells of those rows by the column's index; None if a line with a quote
+    may not be a whole row (see the module docstring)."""
+    quoted = pc.match_substring(text, '"')
+    any_quoted = pc.any(quoted).as_py() is True
+    if any_quoted:
+        whole = pc.match_substring_regex(text.filter(quoted), _ROW)
+        if width > _MAX_WIDTH or not pc.all(whole).as_py():
+            return None
+    plain = pc.and_(data_row, pc.invert(quoted)) if any_quoted else data_row
+    cells = pc.split_pattern(text, ",")
+    rows = pc.indices_nonzero(pc.and_(plain, pc.equal(pc.list_value_length(cells), width)))
+    if len(rows) < len(cells):  # most chunks have every line a row of the header's width
+        cells = cells.take(rows)
+    if not any_quoted:
+        return rows, lambda index: pc.list_element(cells, index)
+    of_width = f"^{_CELL}(?:,{_CELL}){{{width - 1}}}$"
+    more = pc.indices_nonzero(pc.and_(quoted, pc.match_substring_regex(text, of_width)))
+    table = _quoted_cells(text.take(more), width)
+    both = pa.concat_arrays([rows, more])
+    order = pc.sort_indices(both)
+
+    def cell(index: int) -> pa.Array:
+        parts = [pc.list_element(cells, index), table.column(index).combine_chunks()]
+        return pa.concat_arrays([part.cast(pa.large_string()) for part in parts]).take(order)
+
+    return both.take(order), cell
+
+
+def _quoted_cells(lines: pa.Array, width: int) -> pa.Table:
+    """The cells of lines of ``_ROW`` with ``width`` cells, as ``csv`` reads them: a
+    column per cell, a row per line (Arrow's CSV reader, which reads such a line as
+    ``csv`` does: ``tests/events/test_csv_fast.py``)."""
+    names = [f"c{index}" for index in range(width)]
+    one = pa.ListArray.from_arrays([0, len(lines)], lines)
+    joined = pc.binary_join(one, pa.scalar("\n", lines.type))[0]
+    longest = pc.max(pc.binary_length(lines)).as_py() or 0
+    block = max(_BLOCK_BYTES, longest + 1)  # Arrow refuses a line longer than a block
+    return pa_csv.read_csv(
+        pa.BufferReader(joined.as_buffer()),
+        read_options=pa_csv.ReadOptions(column_names=names, block_size=block),
+        parse_options=pa_csv.ParseOptions(
+            quote_char='"', double_quote=True, escape_char=False, ignore_empty_lines=False
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.large_string()), strings_can_be_null=False
+        ),
+    )
+
+
+def _json_cells(
+    cells: pa.Array, properties: dict[str, tuple[pa.Array, pa.Array]], proved: pa.BooleanArray
+) -> pa.BooleanArray:
+    """Add the keys of JSON ``properties`` cells to ``properties`` (the ``(p__K, n__K)``
+    of the ``properties.<key>`` cells, per key), returning which rows stay proved: a
+    cell ``json_properties`` proves, giving no key its row's own cell gives."""
+    read = json_properties(_absent_if_empty(cells))
+    if read is None:  # too many keys, or keys DuckDB cannot tell apart: every row exact
+        return pa.repeat(pa.scalar(value=False), len(cells))
+    fine, by_key = read
+    proved = pc.and_(proved, fine)
+    for key, raw in by_key:
+        text, number, value_fine = json_property_column(raw)
+        proved = pc.and_(proved, value_fine)
+        if key in properties:  # both give it: only a row where one of them does is proved
+            cell_text, cell_number = properties[key]
+            given = pc.is_valid(text)
+            proved = pc.and_(proved, pc.invert(pc.and_(given, pc.is_valid(cell_text))))
+            text = pc.if_else(given, text, cell_text)
+            number = pc.if_else(given, number, cell_number)
+        properties[key] = (text, number)
+    return proved
+
+
+def _absent_if_empty(cells: pa.Array) -> pa.Array:
+    """An empty cell is an absent value."""
+    return pc.if_else(pc.equal(cells, ""), None, cells)
+
+
 def _micros(stamps: pa.Array) -> pa.Array:
     """Epoch microseconds of the timestamps the fast path reads (else null)."""
     iso = pc.match_substring_regex(stamps, _ISO_TIMESTAMP)
     epoch = pc.match_substring_regex(stamps, _EPOCH_DIGITS)
     try:
         instants = pc.if_else(iso, stamps, None).cast(pa.timestamp("us", tz="UTC"))
-    except pa.ArrowInvalid:  # a day the calendar has not (02-30): the exact path says so
-        instants = pa.nulls(len(stamps), pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:  # a day the calendar has not (02-30): its row goes exact
+        iso = pc.and_(
+            iso, _calendar_days(pc.if_else(iso, stamps, None)).fill_null(fill_value=False)
+        )
+        instants = pc.if_else(iso, stamps, None).cast(pa.timestamp("us", tz="UTC"))
     digits = pc.if_else(epoch, stamps, None).cast(pa.int64())
     scale = pc.if_else(pc.greater_equal(digits, _MILLISECONDS_FROM), 1_000, 1_000_000)
     return pc.if_else(iso, instants.cast(pa.int64()), pc.multiply(digits, scale))
+
+
+def _calendar_days(stamps: pa.Array) -> pa.BooleanArray:
+    """Whether each ``YYYY-MM-DD...`` (or null) names a day of the calendar (year 1 on)."""
+    year, month, day = (
+        pc.utf8_slice_codeunits(stamps, start, stop).cast(pa.int32())
+        for start, stop in ((0, 4), (5, 7), (8, 10))
+    )
+    leap = pc.and_(
+        pc.equal(pc.bit_wise_and(year, 3), 0),
+        pc.or_(pc.not_equal(pc.remainder(year, 100), 0), pc.equal(pc.remainder(year, 400), 0)),
+    )
+    months = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
+    days = pc.take(pa.array(_MONTH_DAYS, pa.int32()), pc.if_else(months, month, 0))
+    days = pc.add(days, pc.and_(leap, pc.equal(month, 2)).cast(pa.int32()))
+    real = pc.and_(pc.greater_equal(year, 1), months)
+    return pc.and_(real, pc.and_(pc.greater_equal(day, 1), pc.less_equal(day, days)))
 
 
 def _ids(event_id: pa.Array | None, numbers: pa.Array, derive_id: Callable[[int], str]) -> pa.Array:

@@ -594,6 +594,8 @@ def json_properties(texts: pa.Array) -> tuple[pa.BooleanArray, list[tuple[str, p
     (``_FLAT_OBJECT``: strings without escapes, canonical numbers, no nesting) with no
     key twice; it then reads as ``readers.parse_json`` reads it.
     """
+    if not len(texts):
+        return pa.array([], pa.bool_()), []
     text = texts.cast(pa.large_string())
     grammatical = pc.match_substring_regex(text, _WHOLE_FLAT_OBJECT).fill_null(fill_value=False)
     indexes = pc.subtract(pc.cumulative_sum(pa.nulls(len(text), pa.int64()).fill_null(1)), 1)

@@ -524,8 +524,8 @@ class CsvSource:
         self._rows = csv.reader(self._feed, strict=True)
 
     def line_record(self, number: int, text: str) -> SourceRecord:
-        """Record ``number``, a non-blank line without quotes, CR or NUL, as ``records``
-        reads it."""
+        """Record ``number``, a non-blank line that is a whole row (no CR or NUL, no
+        quoted cell open at its end), as ``records`` reads it."""
         assert self.layout is not None
         (row,) = csv.reader([text], strict=True)
         return SourceRecord(number, text, self.layout.record(row))
