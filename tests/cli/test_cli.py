@@ -400,6 +400,9 @@ def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> N
          "subscription_id,customer_id,plan,start,billing_cyle\ns1,c1,openai_o1,2026-10-01,x\n",
          "unknown column 'billing_cyle'"),
         ("subscriptions",
+         "subscription_id,customer_id,plan,start,name,timezone\ns1,c1,openai_o1,2026-10-01,A,UTC\n",
+         "unknown columns 'name', 'timezone' (the columns are subscription_id,"),
+        ("subscriptions",
          "subscription_id,customer_id,plan,start\ns1,c1,openai_o1,2026-10-01\n"
          "s1,c2,openai_o1,2026-09-01\n",
          "row 2: subscription_id: 's1' is also row 1 (one row per id)"),
