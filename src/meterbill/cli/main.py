@@ -16,6 +16,7 @@ from meterbill.cli.diagnostics import OneLineGroup, fail, handle_errors
 from meterbill.cli.options import (
     engine_option,
     folder_argument,
+    folder_path,
     open_workspace,
     output_options,
     workspace_option,
@@ -37,7 +38,8 @@ DEMO_THROUGH = "2026-11-01"
 @click.option(
     "-w",
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
+    callback=folder_path,
     help="The workspace folder of the command that follows (which may also take -w).",
 )
 def cli(debug: bool, workspace: Path | None) -> None:  # noqa: FBT001
