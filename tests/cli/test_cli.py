@@ -285,6 +285,11 @@ def assert_error(result: Result, code: int, fragment: str) -> None:
     assert fragment in lines[0]
 
 
+def test_demo_into_a_workspace_is_one_error_line(tmp_path: Path) -> None:
+    run("init", tmp_path / "ws")
+    assert_error(run("demo", tmp_path / "ws", ok=False), 2, "already holds a workspace")
+
+
 def test_not_a_workspace(tmp_path: Path) -> None:
     assert_error(
         run("catalog", "check", "-w", tmp_path, ok=False), 2, "is not a meterbill workspace"

@@ -80,8 +80,8 @@ def demo(directory: Path | None) -> None:
     from meterbill.workspace import Workspace
 
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-demo-"))
-    stderr_status(f"creating the openai-o1 example workspace in {root}")
     workspace = Workspace.init(root, example="openai-o1")
+    stderr_status(f"created the openai-o1 example workspace in {root}")
     result = workspace.invoice_run(through=DEMO_THROUGH, on_progress=stderr_status)
     for invoice in result.invoices.iter_rows(named=True):
         _print_invoice(workspace, invoice["invoice_id"])
