@@ -62,7 +62,8 @@ def read_table(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     unknown = [name for name in frame.columns if name not in columns]
     if unknown:
         raise SubscriptionError(
-            f"{path}: nothing imported: unknown column {', '.join(map(repr, unknown))} "
+            f"{path}: nothing imported: unknown column{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} "
             f"(the columns are {', '.join(columns)})"
         )
     rows = []

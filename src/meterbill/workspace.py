@@ -602,12 +602,17 @@ def _now() -> datetime:
 def _refuse_unknown_invoices(con: duckdb.DuckDBPyConnection, invoice_ids: list[str]) -> None:
     """Refuse ids that name no invoice (a typo must not finalize the others silently).
 
+    An invoice number names an invoice too (as in ``invoice show``): a finalized one, so
+    there is nothing to finalize.
+
     Raises:
         WorkspaceError: naming every unknown id.
     """
     rows = con.execute(
         "SELECT id FROM unnest(?::VARCHAR[]) AS t(id)"
-        " WHERE id NOT IN (SELECT invoice_id FROM invoices) ORDER BY id",
+        " WHERE id NOT IN (SELECT invoice_id FROM invoices)"
+        " AND id NOT IN (SELECT invoice_number FROM invoices WHERE invoice_number IS NOT NULL)"
+        " ORDER BY id",
         [invoice_ids],
     ).fetchall()
     if rows:

@@ -285,6 +285,11 @@ def assert_error(result: Result, code: int, fragment: str) -> None:
     assert fragment in lines[0]
 
 
+def test_demo_into_a_workspace_is_one_error_line(tmp_path: Path) -> None:
+    run("init", tmp_path / "ws")
+    assert_error(run("demo", tmp_path / "ws", ok=False), 2, "already holds a workspace")
+
+
 def test_not_a_workspace(tmp_path: Path) -> None:
     assert_error(
         run("catalog", "check", "-w", tmp_path, ok=False), 2, "is not a meterbill workspace"
@@ -399,6 +404,9 @@ def test_bad_timezone_and_end_before_start(workspace: Path, tmp_path: Path) -> N
         ("subscriptions",
          "subscription_id,customer_id,plan,start,billing_cyle\ns1,c1,openai_o1,2026-10-01,x\n",
          "unknown column 'billing_cyle'"),
+        ("subscriptions",
+         "subscription_id,customer_id,plan,start,name,timezone\ns1,c1,openai_o1,2026-10-01,A,UTC\n",
+         "unknown columns 'name', 'timezone' (the columns are subscription_id,"),
         ("subscriptions",
          "subscription_id,customer_id,plan,start\ns1,c1,openai_o1,2026-10-01\n"
          "s1,c2,openai_o1,2026-09-01\n",

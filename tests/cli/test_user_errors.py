@@ -473,6 +473,8 @@ def test_sql_refusal_has_no_parser_warning(workspace: Path) -> None:
         (["usage", "--window", "year"], "Invalid value for '--window': 'year' is not one of"),
         (["init"], "Missing argument 'DIRECTORY'."),
         (["init", ""], "Invalid value for 'DIRECTORY': an empty path names no folder"),
+        (["catalog", "check", "-w", ""], "'--workspace': an empty path names no folder"),
+        (["-w", "", "catalog", "check"], "'--workspace': an empty path names no folder"),
     ],
 )
 def test_a_bad_command_line_is_one_line(args: list[str], fragment: str) -> None:

@@ -193,6 +193,8 @@ def test_finalize_refuses_an_unknown_id_and_finalizes_nothing(workspace: Workspa
     # a listed invoice already finalized is no error: only the drafts are numbered
     assert workspace.finalize(invoice_ids=[first, second]) == 1
     assert sorted(n for n in numbers(workspace).values() if n) == ["INV-000001", "INV-000002"]
+    # an invoice number names a finalized invoice (as in `invoice show`): nothing to do
+    assert workspace.finalize(invoice_ids=["INV-000001"]) == 0
 
 
 def test_finalize_through_uses_each_customers_midnight(workspace: Workspace) -> None:

@@ -149,6 +149,22 @@ def test_finalized_period_inside_the_window_is_covered(tmp_path: Path) -> None:
     assert result.line_items["quantity"].to_list() == [1]
 
 
+def test_events_a_finalized_invoice_billed_stay_covered_after_a_reimport(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Finalized September billed e1 (Sep 2); s_early re-imported to start Sep 10 no
+    longer covers Sep 2, but the event was billed, so it is not reported unbilled."""
+    workspace.invoice_run(through="2026-10-01")
+    september = workspace.invoices().filter(customer_id="c_early")["invoice_id"].item()
+    workspace.finalize(invoice_ids=[september])
+    moved = tmp_path / "moved.csv"
+    moved.write_text("subscription_id,customer_id,plan,start,billing_cycle\n"
+                     "s_early,c_early,p,2026-09-10,calendar\n")  # fmt: skip
+    workspace.import_subscriptions(moved)
+    result = workspace.invoice_run(through="2026-10-01")
+    assert result.unbilled["customer_id"].to_list() == ["c_ended", "c_late", "c_none"]
+
+
 def test_invoice_run_prints_the_unbilled_count(workspace: Workspace) -> None:
     result = CliRunner().invoke(
         cli, ["invoice", "run", "--through", "2026-10-01", "-w", str(workspace.root)]

@@ -16,6 +16,7 @@ from meterbill.cli.diagnostics import OneLineGroup, fail, handle_errors
 from meterbill.cli.options import (
     engine_option,
     folder_argument,
+    folder_path,
     open_workspace,
     output_options,
     workspace_option,
@@ -37,7 +38,8 @@ DEMO_THROUGH = "2026-11-01"
 @click.option(
     "-w",
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
+    callback=folder_path,
     help="The workspace folder of the command that follows (which may also take -w).",
 )
 def cli(debug: bool, workspace: Path | None) -> None:  # noqa: FBT001
@@ -78,8 +80,8 @@ def demo(directory: Path | None) -> None:
     from meterbill.workspace import Workspace
 
     root = directory or Path(tempfile.mkdtemp(prefix="meterbill-demo-"))
-    stderr_status(f"creating the openai-o1 example workspace in {root}")
     workspace = Workspace.init(root, example="openai-o1")
+    stderr_status(f"created the openai-o1 example workspace in {root}")
     result = workspace.invoice_run(through=DEMO_THROUGH, on_progress=stderr_status)
     for invoice in result.invoices.iter_rows(named=True):
         _print_invoice(workspace, invoice["invoice_id"])

@@ -12,33 +12,35 @@ if TYPE_CHECKING:
     from meterbill.workspace import Workspace
 
 
+def folder_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A folder parameter's callback: refuses ``""`` (an unset shell variable, as in
+    ``-w "$WS"``), which ``Path`` would read as the current folder."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("an empty path names no folder", param=param)
+    return Path(value)
+
+
 def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``-w/--workspace DIR`` (else ``METERBILL_WORKSPACE``, else the current folder)."""
     return click.option(
         "-w",
         "--workspace",
         "workspace",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(file_okay=False),
+        callback=folder_path,
         envvar="METERBILL_WORKSPACE",
-        default=Path(),
+        default=".",
         show_default="the current folder or $METERBILL_WORKSPACE",
         help="The workspace folder.",
     )(func)
 
 
 def folder_argument(name: str, *, required: bool = True) -> Callable[..., Any]:
-    """A folder argument that refuses ``""`` (an unset shell variable), which ``Path``
-    would read as the current folder."""
-
-    def to_path(_ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
-        if value is None:
-            return None
-        if not value:
-            raise click.BadParameter("an empty path names no folder", param=param)
-        return Path(value)
-
+    """A folder argument that refuses ``""`` (see ``folder_path``)."""
     return click.argument(
-        name, required=required, type=click.Path(file_okay=False), callback=to_path
+        name, required=required, type=click.Path(file_okay=False), callback=folder_path
     )
 
 

@@ -10,6 +10,10 @@ before a subscription's start or after its end.
 
 A subscription covers ``[start_at, end_at)`` (its periods tile that span), so its
 covered spans are that span, clipped to the window, minus the periods being priced.
+A finalized invoice covers its period for its customer even when a later re-import
+moved the subscription's start or end off it or gave it another customer: those events
+were billed, so they are covered too (only the parts outside the subscription's span,
+so the usual case adds nothing to the scan's join).
 """
 
 from __future__ import annotations
@@ -57,4 +61,32 @@ def covered_spans(con: duckdb.DuckDBPyConnection, periods: pl.DataFrame) -> pl.D
             cursor = max(cursor, end)
         if cursor < stop:
             spans.append((customer_id, cursor, stop))
+    spans += _finalized_outside_subscriptions(con, window_start, window_end)
     return pl.DataFrame([s for s in spans if s[1] < s[2]], schema=COVERED_SCHEMA, orient="row")
+
+
+def _finalized_outside_subscriptions(
+    con: duckdb.DuckDBPyConnection, window_start: datetime, window_end: datetime
+) -> list[tuple[str, datetime, datetime]]:
+    """The parts of finalized invoices' periods in the window that their subscription's
+    current span (for the invoice's customer) no longer covers."""
+    rows = con.execute(
+        "SELECT i.customer_id, i.period_start, i.period_end,"
+        " s.customer_id = i.customer_id, s.start_at, s.end_at"
+        " FROM invoices AS i LEFT JOIN subscriptions AS s"
+        " ON s.subscription_id = i.subscription_id"
+        " WHERE i.status = 'finalized' AND i.period_start < ? AND i.period_end > ?"
+        " AND (s.subscription_id IS NULL OR s.customer_id <> i.customer_id"
+        " OR i.period_start < s.start_at OR i.period_end > s.end_at)",
+        [window_end, window_start],
+    ).fetchall()
+    spans = []
+    for customer_id, start, end, same_customer, start_at, end_at in rows:
+        start, end = max(start, window_start), min(end, window_end)
+        if not same_customer:  # no such subscription now, or another customer's
+            spans.append((customer_id, start, end))
+            continue
+        spans.append((customer_id, start, min(end, start_at)))
+        if end_at is not None:
+            spans.append((customer_id, max(start, end_at), end))
+    return spans
