@@ -341,7 +341,12 @@ def test_gzip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("event_name,customer_id,timestamp,properties.k,other", True),
         ("event_name,customer_id,timestamp,properties", True),
         ("event_name,customer_id,external_customer_id,timestamp", False),
-        ("type,subject,time,id", False),
+        ("type,subject,time,id", True),  # CloudEvents
+        ("type,subject,time", False),  # a CloudEvent's id is required
+        ("type,subject,time,id,properties.k", False),  # the exact path merges them with data
+        ("transaction_id,code,external_subscription_id,timestamp,properties", True),  # Lago
+        ("transaction_id,code,external_customer_id,external_subscription_id,timestamp", False),
+        ("transaction_id,code,external_customer_id,timestamp,source", False),
         ("event_name,customer_id", False),
         ("event_name,customer_id,timestamp,properties.", False),
         ("event_name,event_name,customer_id,timestamp", False),
@@ -360,7 +365,7 @@ def test_which_headers_take_the_fast_path(tmp_path: Path, header: str, fast: boo
 _CELLS = (
     ["e1", "e2", "", " ", "\u3000"],
     ["llm.usage", " a", "", "\x1c", "\x85", "ユ"],
-    ["c1", "", "\t", "c\u2028"],
+    ["c1", "", "\t", "c\u2028", "s1"],
     ["2024-03-01T12:00:00Z", "2024-03-01T12:00:00.5-00:00", "2024-03-01T12:00:00+23:59",
      "2024-03-01T12:00:00z", "1709294400", "00001709294400", "100000000000", "999999999999999",
      "-1", " 1709294400", "2023-02-29T00:00:00Z", "0001-01-01T00:00:00+00:01",
@@ -369,6 +374,56 @@ _CELLS = (
     ["", "1", "-0", "+.5", "1.", "1E-13", " 1", "abc", "٣", "1e26", "0.1234567890125", "NaN"],
     ["", "7", "12345678901234567890123456", "123456789012345678901234567"],
 )  # fmt: skip
+
+
+#: Each shape's names for ``HEADER``'s columns (an unknown column is ignored).
+_SHAPE_NAMES = {
+    "cloudevents": {"event_id": "id", "event_name": "type", "customer_id": "subject",
+                    "timestamp": "time", "properties": "data", "properties.model": "x.model",
+                    "properties.tokens": "x.tokens", "properties.Model": "x.Model"},
+    "lago": {"event_id": "transaction_id", "event_name": "code",
+             "customer_id": "external_customer_id", "source": "x.source"},
+    "lago-subscription": {"event_id": "transaction_id", "event_name": "code",
+                          "customer_id": "external_subscription_id", "source": "x.source"},
+}  # fmt: skip
+
+
+def _header_as(header: str, kind: str) -> str:
+    """``header`` (native names) with ``kind``'s names."""
+    names = _SHAPE_NAMES.get(kind, {})
+    return ",".join(names.get(name.strip(), name) for name in header.split(","))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", list(_SHAPE_NAMES))
+def test_cloudevents_and_lago_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, shape: Shape
+) -> None:
+    """CSV files of the CloudEvents and Lago shapes take the fast path under ``auto``
+    and their own ``--shape`` (a proved row reads as that shape), and give what the
+    exact path gives under every shape."""
+    header = _header_as("event_id,event_name,customer_id,timestamp,source,properties", kind)
+    rows = [
+        ["e1", "u", "s1", "2024-03-01T12:00:00Z", "src", '{"k":1}'],
+        ["e2", "u", "s2", "1709294400", "", ""],
+        ["", "u", "s1", "2024-03-01T12:00:00Z", "", "{}"],  # a required id: empty_field
+        ["e4", "u", "zz", "2024-03-01T12:00:00Z", "", '{"k":"x"}'],  # no such subscription
+        ["e5", " ", "s1", "2024-03-01T12:00:00Z", "", ""],
+        ["e6", "u", "sub-ü '; --", "2024-03-01T12:00:00+02:00", "", '{"k":2.5}'],
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header.split(","))
+    writer.writerows(rows)
+    fast, exact = _both_paths(tmp_path, out.getvalue().encode(), monkeypatch, shape=shape)
+    proved = fast.pop("proved")
+    assert fast == exact
+    if shape in ("auto", kind.split("-")[0]):
+        taken = 3 if kind == "lago-subscription" else 4
+        assert proved == 2 * taken
+        assert fast["counts"][0] == (6, taken, 0, 6 - taken)
+    else:
+        assert proved == 0
 
 
 #: Lines that may not be whole rows: the fast path hands the rest of the file over.
@@ -380,6 +435,7 @@ def _csv_files(draw: st.DrawFn) -> bytes:
     headers = [HEADER, HEADER.replace("tokens", "Model"), f" {HEADER} ", f"{HEADER},properties"]
     lines = [draw(st.sampled_from(headers))]
     json = lines[0].endswith("properties")
+    lines[0] = _header_as(lines[0], draw(st.sampled_from(["native", *_SHAPE_NAMES])))
     for _ in range(draw(st.integers(0, 10))):
         kind = draw(st.integers(0, 11))
         if kind == 0:  # blank, or not a row of the header's width

@@ -376,6 +376,110 @@ def test_which_files_take_the_fast_path(schema: dict[str, pa.DataType], fast: bo
     assert (parquet_fast.fast_layout(pa.schema(list(fields.items()))) is not None) is fast
 
 
+#: Each shape's names for the native fields (``fastpath.LAYOUTS``).
+_SHAPE_NAMES: dict[str, dict[str, str]] = {
+    "cloudevents": {"event_id": "id", "event_name": "type", "customer_id": "subject",
+                    "timestamp": "time", "properties": "data"},
+    "lago": {"event_id": "transaction_id", "event_name": "code",
+             "customer_id": "external_customer_id"},
+    "lago-subscription": {"event_id": "transaction_id", "event_name": "code",
+                          "customer_id": "external_subscription_id"},
+}  # fmt: skip
+
+
+def _as_shape(table: pa.Table, kind: str) -> pa.Table:
+    """``table`` (native column names) with ``kind``'s names (a Lago subscription's
+    ids ``s1``, ``s2``, ``zz`` in place of customers; ``zz`` is no subscription)."""
+    names = _SHAPE_NAMES.get(kind, {})
+    if kind == "lago-subscription":
+        column = table.column("customer_id")
+        ids = ["s1", "s2", "zz", "sub-ü '; --"]
+        table = table.set_column(
+            table.schema.get_field_index("customer_id"),
+            "customer_id",
+            pa.array([ids[i % 4] for i in range(len(column))], column.type),
+        )
+    return table.rename_columns([names.get(name, name) for name in table.column_names])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(
+    ("kind", "extra", "proved"),
+    [
+        ("cloudevents", {}, 4),
+        ("cloudevents", {"specversion": pa.array(["1.0", None, "1.0", "1.0"])}, 4),
+        ("cloudevents", {"specversion": pa.array([1, 1, 1, 1])}, 0),  # not text: exact
+        ("cloudevents", {"source": pa.array(["s", "", None, "x"])}, 4),
+        ("cloudevents", {"properties.k": pa.array(["1", None, "2", None])}, 0),  # merged: exact
+        ("lago", {}, 4),
+        ("lago", {"source": pa.array(["s", "", None, "x"])}, 0),  # no Lago field: exact
+        ("lago-subscription", {}, 3),  # zz: unknown_subscription
+        ("lago-subscription", {"external_customer_id": pa.array(["c1", None, "c3", None])}, 0),
+    ],
+)
+@pytest.mark.parametrize(
+    "properties",
+    [
+        pa.array(['{"k":1,"m":"x"}', None, '{"k":"2"}', "{}"]),
+        pa.array([[("k", "1")], None, [], [("k", "x")]], _MAP),
+        pa.array([{"k": 1}, None, {"k": 2}, {"k": None}], pa.struct([("k", pa.int64())])),
+    ],
+    ids=["json", "map", "struct"],
+)
+def test_cloudevents_and_lago_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    extra: dict[str, pa.Array],
+    proved: int,
+    properties: pa.Array,
+    shape: Shape,
+) -> None:
+    """Parquet files of the CloudEvents and Lago shapes take the fast path under
+    ``auto`` and their own ``--shape`` (a proved row reads as that shape), and give what
+    the exact path gives under every shape."""
+    table = _as_shape(pa.table(_events(4, properties=properties)), kind)
+    for name, values in extra.items():
+        table = table.append_column(name, values)
+    fast, exact = _both_paths(tmp_path, table, monkeypatch, shape=shape)
+    own = shape in ("auto", kind.split("-")[0])
+    assert fast.pop("proved") == (2 * proved if own else 0)
+    assert fast == exact
+    if own and proved:
+        assert fast["counts"][0] == (4, proved, 0, 4 - proved)
+
+
+@pytest.mark.parametrize(
+    ("kind", "columns", "fast"),
+    [
+        ("cloudevents", {}, True),
+        ("cloudevents", {"id": None}, False),  # required
+        ("cloudevents", {"id": pa.null()}, False),
+        ("cloudevents", {"source": pa.null()}, True),  # optional: nulls are none
+        ("cloudevents", {"event_name": pa.string()}, False),  # another shape's field
+        ("cloudevents", {"time": pa.string()}, False),
+        ("lago", {}, True),
+        ("lago", {"external_subscription_id": pa.string()}, False),  # both: exact
+        ("lago-subscription", {}, True),
+        ("lago-subscription", {"transaction_id": None}, False),
+        ("lago-subscription", {"code": pa.int64()}, False),
+    ],
+)
+def test_which_shaped_files_take_the_fast_path(
+    kind: str, columns: dict[str, pa.DataType | None], fast: bool
+) -> None:
+    names = {"event_id": "id", **_SHAPE_NAMES[kind]}
+    fields = {names.get(name, name): pa.string() for name in ("event_id", "event_name",
+              "customer_id")} | {names.get("timestamp", "timestamp"): pa.timestamp("us")}  # fmt: skip
+    for name, dtype in columns.items():
+        if dtype is None:
+            del fields[name]
+        else:
+            fields[name] = dtype
+    layout = parquet_fast.fast_layout(pa.schema(list(fields.items())))
+    assert (layout is not None) is fast
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
 @example(0.123456789012)  # 12 places: cast as it is
@@ -518,14 +622,22 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     return pa.table(columns)
 
 
+_KINDS = ["native", "native", *_SHAPE_NAMES]
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(table=_tables())
+@given(table=_tables(), kind=st.sampled_from(_KINDS), shape=st.sampled_from(SHAPES))
 def test_generated_tables_give_the_same_lake_and_rejects(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, table: pa.Table
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    table: pa.Table,
+    kind: str,
+    shape: Shape,
 ) -> None:
-    fast, exact = _both_paths(tmp_path_factory.mktemp("gen"), table, monkeypatch)
+    table = _as_shape(table, kind)
+    fast, exact = _both_paths(tmp_path_factory.mktemp("gen"), table, monkeypatch, shape=shape)
     fast.pop("proved")
     assert fast == exact
 

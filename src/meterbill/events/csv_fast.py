@@ -1,9 +1,11 @@
-"""The columnar fast path for CSV files of the native (and Flexprice) shape, in Arrow.
+"""The columnar fast path for CSV files of every event shape, in Arrow.
 
 The exact path reads a CSV file with Python's ``csv`` module, one row at a time
 (``readers.CsvSource.records``). A file whose header this module reads (``fast_layout``:
-the native columns, ``properties.<key>`` columns and a JSON ``properties`` column, no
-column of another shape) is read in chunks of whole lines instead. In a chunk with no
+the columns of one shape's fields, ``fastpath.file_layout``, as for Parquet, with
+``properties.<key>`` columns and a JSON properties column, a CloudEvent's ``data``; no
+column of another shape, and no ``properties.<key>`` column in a CloudEvent, whose
+exact path merges them with ``data``) is read in chunks of whole lines instead. In a chunk with no
 NUL and no CR but those of CRLF line ends, a line without a quote character is a row
 whose every comma separates two cells, exactly as ``csv`` reads it. A line with one is
 a whole row only if it is one of ``_ROW`` (cells separated by commas, each either
@@ -16,8 +18,9 @@ the file to the exact reader, which picks up at that chunk's first line
 (``CsvSource.read_exactly_from``).
 
 In a chunk it reads, a row is proved when it has the header's number of cells, its
-``event_name`` and ``customer_id`` hold a character ``str.strip`` keeps (a given
-``event_id`` too; an empty one is absent, as an empty ``source`` is), its timestamp is
+event name and customer hold a character ``str.strip`` keeps (a given id too; an
+empty native one is absent, as an empty ``source`` is; a CloudEvent's or Lago event's
+is required; a Lago subscription's customer is looked up), its timestamp is
 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or epoch digits (at most 15) and an instant in
 years 1-9999, and every property cell converts as ``schema.property_value`` converts a
 string (``fastpath.text_numbers``); an empty property cell is absent. A JSON
@@ -43,11 +46,14 @@ import pyarrow.csv as pa_csv
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.fastpath import (
     ISO_TIMESTAMP,
-    customer_field,
+    NATIVE,
+    Layout,
+    file_layout,
     json_properties,
     json_property_column,
     not_blank,
     split_lines,
+    subscription_customers,
     text_numbers,
 )
 from meterbill.events.readers import CsvLayout
@@ -64,12 +70,11 @@ from meterbill.events.schema import (
     TIMESTAMP_ARROW,
     property_columns,
 )
-from meterbill.events.shapes import Shape
+from meterbill.events.shapes import Shape, Subscriptions
 
 #: Bytes read per chunk (cut after its last newline).
 CHUNK_BYTES: Final = 16 << 20
 
-_FIELDS: Final = frozenset({EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, PROPERTIES})
 #: One cell as ``csv`` reads it without looking at the next line: quoted, or not
 #: starting with a quote (a quote later in it is text).
 _CELL: Final = r'(?:"(?:[^"\r\n]|"")*"|(?:[^",\r\n][^,\r\n]*)?)'
@@ -90,28 +95,40 @@ _MONTH_DAYS: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 @dataclass(frozen=True, slots=True)
 class CsvFastLayout:
-    """Where the fast path finds each native field and property in a row's cells."""
+    """Where the fast path finds each native field and property in a row's cells.
+
+    Attributes:
+        width: the header's cells.
+        fields: the native name of each field the shape reads -> its cell's index.
+        properties: ``(index, key)`` of each ``properties.<key>`` cell.
+        shape: the shape's field names (``fastpath.file_layout``).
+    """
 
     width: int
     fields: dict[str, int]
     properties: tuple[tuple[int, str], ...]
+    shape: Layout = NATIVE
 
 
 def fast_layout(layout: CsvLayout | None, shape: Shape = "auto") -> CsvFastLayout | None:
-    """The fast path's reading of a header, or None when the file takes the exact path
-    (the customer's cell as ``fastpath.customer_field`` chooses it)."""
+    """The fast path's reading of a header, or None when the file takes the exact path."""
     if layout is None or layout.problem is not None:
         return None
-    fields = {name: index for index, name in layout.fields}
-    customer = customer_field(fields, shape)
-    if customer is None or customer not in fields:
+    cells = {name: index for index, name in layout.fields}
+    shaped = file_layout(cells, shape)
+    if shaped is None:
         return None
-    fields[CUSTOMER_ID] = fields.pop(customer)
-    if not set(fields) <= _FIELDS or not {EVENT_NAME, CUSTOMER_ID, TIMESTAMP} <= set(fields):
-        return None
+    if layout.property_cells and shaped.properties != PROPERTIES:
+        return None  # a CloudEvent's exact path merges them with ``data``
     if any(not key or "\x00" in key for _, key in layout.property_cells):
         return None
-    return CsvFastLayout(layout.width, fields, layout.property_cells)
+    native = {shaped.event_id: EVENT_ID, shaped.event_name: EVENT_NAME,
+              shaped.customer_id: CUSTOMER_ID, shaped.timestamp: TIMESTAMP,
+              shaped.properties: PROPERTIES}  # fmt: skip
+    if shaped.source is not None:
+        native[shaped.source] = SOURCE
+    fields = {native[name]: index for name, index in cells.items() if name in native}
+    return CsvFastLayout(layout.width, fields, layout.property_cells, shaped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +158,7 @@ def read_chunk(
     number_base: int,
     file_index: int,
     derive_id: Callable[[int], str],
+    subscriptions: Subscriptions,
 ) -> CsvChunk | None:
     """Prove and convert one chunk of whole lines; None if the chunk is not one the
     fast path reads (see the module docstring).
@@ -149,6 +167,7 @@ def read_chunk(
         seq_base: the ingest's records before this chunk.
         number_base: the file's data rows before this chunk.
         derive_id: the event id of a record without one, by its record number.
+        subscriptions: the workspace's subscriptions (``layout.shape.by_subscription``).
     """
     if b"\x00" in data:
         return None
@@ -167,8 +186,13 @@ def read_chunk(
     rows, cell = read
     fields = {name: cell(index) for name, index in layout.fields.items()}
     proved = pc.and_(not_blank(fields[EVENT_NAME]), not_blank(fields[CUSTOMER_ID]))
+    if layout.shape.by_subscription:  # the subscription's customer; an unknown one: exact
+        fields[CUSTOMER_ID] = subscription_customers(fields[CUSTOMER_ID], subscriptions)
+        proved = pc.and_(proved, pc.is_valid(fields[CUSTOMER_ID]))
     event_id = fields.get(EVENT_ID)
-    if event_id is not None:
+    if layout.shape.id_required:  # given, and not empty (a required field's "" is given)
+        proved = pc.and_(proved, not_blank(event_id))
+    elif event_id is not None:
         proved = pc.and_(proved, pc.or_(pc.equal(event_id, ""), not_blank(event_id)))
     micros = _micros(fields[TIMESTAMP])
     in_range = pc.and_(pc.greater_equal(micros, MIN_MICROS), pc.less_equal(micros, MAX_MICROS))

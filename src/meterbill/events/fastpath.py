@@ -541,13 +541,16 @@ def _by_subscription(table: pa.Table, subscriptions: Subscriptions) -> pa.Table:
     """Proved rows whose ``customer_id`` holds a subscription id, with that subscription's
     customer instead; a row naming an unknown subscription is not ``ok`` (a 10k-entry
     lookup in Arrow costs ~5 ms a chunk; a join in the query ~0.07 s)."""
-    column = table.column(CUSTOMER_ID)
-    known = pa.array(list(subscriptions), column.type)
-    index = pc.index_in(column, value_set=known)
-    customers = pc.take(pa.array(list(subscriptions.values()), column.type), index)
+    customers = subscription_customers(table.column(CUSTOMER_ID), subscriptions)
     ok = pc.and_(table.column("ok"), pc.is_valid(customers))
     table = table.set_column(table.schema.get_field_index(CUSTOMER_ID), CUSTOMER_ID, customers)
     return table.set_column(table.schema.get_field_index("ok"), "ok", ok)
+
+
+def subscription_customers(ids: pa.Array, subscriptions: Subscriptions) -> pa.Array:
+    """The customer of each subscription id (null: not a subscription of ``subscriptions``)."""
+    known = pa.array(list(subscriptions), ids.type)
+    return pc.take(pa.array(list(subscriptions.values()), ids.type), pc.index_in(ids, known))
 
 
 def _grammatical(
@@ -631,15 +634,21 @@ def _clash(keys: Sequence[str]) -> bool:
     return len({fold_column_name(key) for key in keys}) < len(keys)
 
 
-def customer_field(names: Collection[str], shape: Shape) -> str | None:
-    """The field a columnar fast path reads the customer from: ``customer_id`` (shapes
-    ``auto`` and ``native``), or ``external_customer_id`` without it (also Flexprice's
-    shape, which names the customer so); None if the file takes the exact path (it has
-    both, or the shape reads neither as native)."""
-    if CUSTOMER_ID_ALIAS not in names:
-        return CUSTOMER_ID if shape in ("auto", "native") else None
-    if CUSTOMER_ID not in names and shape in ("auto", "native", "flexprice"):
-        return CUSTOMER_ID_ALIAS
+def file_layout(names: Collection[str], shape: Shape) -> Layout | None:
+    """The layout among ``shape``'s whose fields a Parquet or CSV file's columns are
+    (its required ones there, no column another shape reads), for their columnar fast
+    paths; None if the file takes the exact path. At most one fits: each layout has a
+    field the others must not have. Under ``auto`` a row proved to have the layout's
+    required fields is one auto-detection reads as that shape (``shapes.detect_shape``:
+    a native row has ``event_name``; a CloudEvent ``type`` and ``subject`` and no
+    ``event_name``; a Lago event ``code`` and neither)."""
+    for layout in LAYOUTS.get(shape, ()):
+        required = {layout.event_name, layout.customer_id, layout.timestamp}
+        if layout.id_required:
+            required.add(layout.event_id)
+        foreign = any(name in SHAPE_FIELDS and name not in layout.fields for name in names)
+        if required <= set(names) and not foreign:
+            return layout
     return None
 
 

@@ -91,9 +91,9 @@ ProgressCallback = Callable[[int, int], None]
 """``on_progress(bytes_done, bytes_total)`` over all files of an ingest."""
 
 #: The ``--shape`` choices whose Parquet and CSV files may take their columnar fast paths
-#: (native, or Flexprice's alias: ``fastpath.customer_field``); JSON lines take
-#: theirs for the shapes of ``fastpath.LAYOUTS``.
-FAST_SHAPES: Final = frozenset({"auto", "native", "flexprice"})
+#: (``fastpath.file_layout``; a test switch: JSON lines take theirs for the shapes of
+#: ``fastpath.LAYOUTS``).
+FAST_SHAPES: Final = frozenset(LAYOUTS)
 #: The prefix of derived event ids, so they are recognisable in the lake.
 DERIVED_PREFIX: Final = "derived:"
 _LAKE_FOLDER: Final = "lake"
@@ -453,6 +453,7 @@ class _Reading:
             seq_base=self.records_read,
             file_index=index,
             derive_id=file_sha256.event_id,
+            subscriptions=self.subscriptions,
         )
         slow_rows = batch.take(pa.array(fast.slow, pa.int64()))
         slow_records = source.records(slow_rows, [first + i for i in fast.slow])
@@ -498,6 +499,7 @@ class _Reading:
             number_base=source.number,
             file_index=index,
             derive_id=file_sha256.event_id,
+            subscriptions=self.subscriptions,
         )
         if chunk is None:
             return False

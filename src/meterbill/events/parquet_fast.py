@@ -1,4 +1,4 @@
-"""The columnar fast path for Parquet files of the native (and Flexprice) shape, in Arrow.
+"""The columnar fast path for Parquet files of every event shape, in Arrow.
 
 The exact path turns every Parquet row into Python objects (``readers.read_parquet``,
 then ``shapes.native_event``): ~30 us a row. A file whose columns all have a form this
@@ -6,15 +6,25 @@ module reads (``fast_layout``) is read a batch at a time with no Python per row;
 it cannot prove identical to the exact path's result goes through the exact path,
 which gives it its reject reason or its exact value as always. Readable forms:
 
-* ``event_name``, ``customer_id`` (required; or ``external_customer_id``, Flexprice's
-  name, which the native shape reads as its alias, when the file has no ``customer_id``)
-  and ``event_id``, ``source`` (optional): string columns; ``timestamp``: a timestamp
-  column (naive means UTC, nanoseconds are truncated as the exact path truncates them)
-  in a time zone Python knows (the exact path rejects every row of another); no column
-  of another shape (``type``, ``external_subscription_id``, ...), which auto-detection
-  would read;
-* properties as a STRUCT column, a MAP of string keys, or ``properties.<key>`` columns
-  (not both), each value a string, boolean, integer, float64 or decimal (at most 12
+* the columns of one shape's fields as a JSON line names them (``fastpath.LAYOUTS``
+  under the ingest's ``--shape``: ``fastpath.file_layout``), and no column another shape
+  reads, which auto-detection would read: native (``event_name``, ``customer_id``,
+  ``timestamp``, ``event_id``, ``source``, ``properties``), Flexprice's
+  (``external_customer_id`` for ``customer_id``, which the native shape reads as its
+  alias), CloudEvents (``id``, ``type``, ``subject``, ``time``, ``source``, ``data``,
+  ``specversion``) or Lago's (``transaction_id``, ``code``, ``external_customer_id``
+  or ``external_subscription_id``, whose subscription's customer is looked up as for
+  JSON lines, ``timestamp``, ``properties``); a proved CloudEvent has ``type`` and
+  ``subject``, and a proved Lago event ``code``, so auto-detection reads each row as
+  that shape;
+* the event name, customer and id (required for CloudEvents and Lago) and the
+  source: string columns (an optional one may be of type null, the same as none);
+  the timestamp: a timestamp column (naive means UTC, nanoseconds are truncated as the
+  exact path truncates them) in a time zone Python knows (the exact path rejects every
+  row of another);
+* properties (a CloudEvent's ``data``) as a STRUCT column, a MAP of string keys, or
+  ``properties.<key>`` columns (not both; not in a CloudEvent, whose exact path merges
+  them with ``data``), each value a string, boolean, integer, float64 or decimal (at most 12
   places and 26 integer digits); not float32, date or binary (those files take the
   exact path); or as JSON text, each row's object proved as a JSON line's properties
   are (``fastpath.json_properties``: a flat object of the strict grammar, no key twice;
@@ -55,10 +65,13 @@ import pyarrow.compute as pc
 from meterbill.events.batches import CANDIDATE_SCHEMA, FILE, RAW, RECORD, SEQ
 from meterbill.events.fastpath import (
     MAX_KEYS,
-    customer_field,
+    NATIVE,
+    Layout,
+    file_layout,
     json_properties,
     json_property_column,
     not_blank,
+    subscription_customers,
     text_numbers,
 )
 from meterbill.events.schema import (
@@ -75,14 +88,11 @@ from meterbill.events.schema import (
     TIMESTAMP_ARROW,
     property_columns,
 )
-from meterbill.events.shapes import SHAPE_FIELDS, Shape
+from meterbill.events.shapes import Shape, Subscriptions
 
 #: Rows per batch (DuckDB writes row groups of 122,880 rows).
 BATCH_ROWS: Final = 131_072
 
-_NATIVE_FIELDS: Final = frozenset(
-    {EVENT_ID, EVENT_NAME, CUSTOMER_ID, TIMESTAMP, SOURCE, PROPERTIES}
-)
 _PROPERTY_PREFIX: Final = PROPERTIES + "."
 #: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
 _PLAIN_FLOAT_FROM: Final = 1e-4
@@ -100,9 +110,9 @@ class FastLayout:
         columns: the batch's columns it reads, in file order (an ``event_id`` or
             ``source`` column of type null is the same as none, and left out).
         properties: ``(column, key)`` per property: the STRUCT's fields (column
-            ``properties``) or the ``properties.<key>`` columns.
+            ``shape.properties``) or the ``properties.<key>`` columns.
         struct: whether the properties are one STRUCT column.
-        customer: the customer's column (``fastpath.customer_field``).
+        shape: the shape's field names (``fastpath.file_layout``).
         map: whether the properties are one MAP column (keys learned per batch:
             ``_map_values``).
         json: whether the properties are one column of JSON text (keys learned per
@@ -112,7 +122,7 @@ class FastLayout:
     columns: list[str]
     properties: tuple[tuple[str, str], ...]
     struct: bool
-    customer: str = CUSTOMER_ID
+    shape: Layout = NATIVE
     map: bool = False
     json: bool = False
 
@@ -122,43 +132,43 @@ def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
     names = schema.names
     if len(set(names)) < len(names):
         return None  # the exact path rejects every row
-    customer = customer_field(names, shape)
-    if customer is None:
+    shaped = file_layout(names, shape)
+    if shaped is None:
         return None
-    fields = _NATIVE_FIELDS - {CUSTOMER_ID} | {customer}
-    columns = [name for name in names if name in fields]
-    if any(name in SHAPE_FIELDS and name not in fields for name in names):
+    columns = [name for name in names if name in shaped.fields]
+    required = [shaped.event_name, shaped.customer_id]
+    optional = [*shaped.others, *(() if shaped.source is None else (shaped.source,))]
+    (required if shaped.id_required else optional).append(shaped.event_id)
+    if not all(_is_text(schema.field(name).type) for name in required):
         return None
-    if not {EVENT_NAME, customer, TIMESTAMP} <= set(columns):
-        return None
-    for name in (EVENT_NAME, customer):
-        if not _is_text(schema.field(name).type):
-            return None
-    for name in (EVENT_ID, SOURCE):  # optional: a column of nulls is the same as none
+    for name in optional:  # a column of nulls is the same as none
         if name in columns and not _is_text(schema.field(name).type):
             if not pa.types.is_null(schema.field(name).type):
                 return None
             columns.remove(name)
-    if not _readable_timestamp(schema.field(TIMESTAMP).type):
+    if not _readable_timestamp(schema.field(shaped.timestamp).type):
         return None
     prefixed = [name for name in names if name.startswith(_PROPERTY_PREFIX)]
-    if PROPERTIES in columns and pa.types.is_map(schema.field(PROPERTIES).type):
-        mapped = schema.field(PROPERTIES).type
+    if prefixed and shaped.properties != PROPERTIES:
+        return None  # a CloudEvent's exact path merges them with ``data``
+    properties = shaped.properties
+    if properties in columns and pa.types.is_map(schema.field(properties).type):
+        mapped = schema.field(properties).type
         if prefixed or not _is_text(mapped.key_type):
             return None
         if not _readable_value_type(mapped.item_type):
             return None
-        return FastLayout(columns, (), struct=False, customer=customer, map=True)
-    if PROPERTIES in columns and _is_text(schema.field(PROPERTIES).type):
+        return FastLayout(columns, (), struct=False, shape=shaped, map=True)
+    if properties in columns and _is_text(schema.field(properties).type):
         if prefixed:
             return None
-        return FastLayout(columns, (), struct=False, customer=customer, json=True)
-    if PROPERTIES in columns:
-        struct = schema.field(PROPERTIES).type
+        return FastLayout(columns, (), struct=False, shape=shaped, json=True)
+    if properties in columns:
+        struct = schema.field(properties).type
         if prefixed or not pa.types.is_struct(struct):
             return None
         fields = [struct.field(i) for i in range(struct.num_fields)]
-        pairs = tuple((PROPERTIES, field.name) for field in fields)
+        pairs = tuple((properties, field.name) for field in fields)
         types = [field.type for field in fields]
     else:
         pairs = tuple((name, name[len(_PROPERTY_PREFIX) :]) for name in prefixed)
@@ -169,7 +179,7 @@ def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
         return None
     if not all(map(_readable_value_type, types)):
         return None
-    return FastLayout(columns, pairs, PROPERTIES in columns, customer)
+    return FastLayout(columns, pairs, properties in columns, shaped)
 
 
 def _readable_timestamp(dtype: pa.DataType) -> bool:
@@ -260,6 +270,7 @@ def read_batch(
     seq_base: int,
     file_index: int,
     derive_id: Callable[[int], str],
+    subscriptions: Subscriptions,
 ) -> FastBatch:
     """Prove and convert one batch (nanoseconds already truncated, as the exact path
     truncates them: ``parquet_values.python_batch``).
@@ -270,23 +281,33 @@ def read_batch(
         seq_base: the ingest's records before this batch.
         file_index: the file's index in the ingest.
         derive_id: the event id of a record without one, by its record number.
+        subscriptions: the workspace's subscriptions (``layout.shape.by_subscription``).
     """
     count = batch.num_rows
     try:
         batch.validate(full=True)  # UTF-8 of every string: the exact path rejects others
     except pa.ArrowInvalid:
         return FastBatch(None, frozenset(), list(range(count)))
-    ok = pc.and_(not_blank(batch.column(EVENT_NAME)), not_blank(batch.column(layout.customer)))
-    names = layout.columns
-    event_id = batch.column(EVENT_ID) if EVENT_ID in names else pa.nulls(count, TEXT_ARROW)
-    ok = pc.and_(ok, pc.or_(pc.is_null(event_id), not_blank(event_id)).fill_null(fill_value=True))
+    shaped, names = layout.shape, layout.columns
+    customer = batch.column(shaped.customer_id)
+    ok = pc.and_(not_blank(batch.column(shaped.event_name)), not_blank(customer))
+    if shaped.by_subscription:  # the subscription's customer; an unknown one goes exact
+        customer = subscription_customers(customer, subscriptions)
+        ok = pc.and_(ok, pc.is_valid(customer))
+    given = shaped.event_id in names
+    event_id = batch.column(shaped.event_id) if given else pa.nulls(count, TEXT_ARROW)
+    if shaped.id_required:
+        ok = pc.and_(ok, not_blank(event_id))
+    else:
+        ok = pc.and_(ok, pc.or_(pc.is_null(event_id), not_blank(event_id)))
+    stamps = batch.column(shaped.timestamp)
     try:
-        micros = batch.column(TIMESTAMP).cast(pa.timestamp("us")).cast(pa.int64())
+        micros = stamps.cast(pa.timestamp("us")).cast(pa.int64())
     except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
         return FastBatch(None, frozenset(), list(range(count)))
     # a zone's local time can leave years 1-9999 within a day of the range's ends, where
     # the exact path cannot read the row (``datetime``): those rows go exact
-    margin = 0 if batch.schema.field(TIMESTAMP).type.tz in (None, "UTC") else _DAY_MICROS
+    margin = 0 if stamps.type.tz in (None, "UTC") else _DAY_MICROS
     in_range = pc.and_(
         pc.greater_equal(micros, MIN_MICROS + margin), pc.less_equal(micros, MAX_MICROS - margin)
     ).fill_null(fill_value=False)
@@ -294,18 +315,18 @@ def read_batch(
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
     convert = json_property_column if layout.json else _property_column
     if layout.json:
-        read = json_properties(batch.column(PROPERTIES))
+        read = json_properties(batch.column(shaped.properties))
         if read is None:
             return FastBatch(None, frozenset(), list(range(count)))
         proved, by_key = read
         ok = pc.and_(ok, proved)
     elif layout.map:
-        mapped = _map_values(batch.column(PROPERTIES), ok)
+        mapped = _map_values(batch.column(shaped.properties), ok)
         if mapped is None:
             return FastBatch(None, frozenset(), list(range(count)))
         ok, by_key = mapped
     else:
-        struct = batch.column(PROPERTIES) if layout.struct else None
+        struct = batch.column(shaped.properties) if layout.struct else None
         by_key = [
             (
                 key,
@@ -337,8 +358,8 @@ def read_batch(
             TEXT_ARROW,
         )
     source = (
-        pc.if_else(pc.equal(batch.column(SOURCE), ""), None, batch.column(SOURCE))
-        if SOURCE in names
+        pc.if_else(pc.equal(batch.column(shaped.source), ""), None, batch.column(shaped.source))
+        if shaped.source in names
         else pa.nulls(count, TEXT_ARROW)
     )
     table: dict[str, pa.Array] = {
@@ -347,8 +368,8 @@ def read_batch(
         RECORD: record_numbers,
         RAW: pa.nulls(len(rows), CANDIDATE_SCHEMA.field(RAW).type),
         EVENT_ID: ids,
-        EVENT_NAME: batch.column(EVENT_NAME).take(rows).cast(TEXT_ARROW),
-        CUSTOMER_ID: batch.column(layout.customer).take(rows).cast(TEXT_ARROW),
+        EVENT_NAME: batch.column(shaped.event_name).take(rows).cast(TEXT_ARROW),
+        CUSTOMER_ID: customer.take(rows).cast(TEXT_ARROW),
         TIMESTAMP: micros.take(rows).cast(pa.timestamp("us")).cast(TIMESTAMP_ARROW),
         SOURCE: source.take(rows).cast(TEXT_ARROW),
     }
