@@ -443,7 +443,8 @@ class Workspace:
         selects every customer's March whatever its time zone; a timestamp needs an offset.
 
         Raises:
-            WorkspaceError: a bad ``period_from`` or ``period_to``.
+            WorkspaceError: a bad ``period_from`` or ``period_to``, or ``period_to`` before
+                ``period_from``.
         """
         chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
@@ -468,7 +469,8 @@ class Workspace:
         next run's lines).
 
         Raises:
-            WorkspaceError: a bad ``period_from`` or ``period_to``.
+            WorkspaceError: a bad ``period_from`` or ``period_to``, or ``period_to`` before
+                ``period_from``.
         """
         chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
@@ -519,9 +521,13 @@ class _InvoiceFilter:
     period_to: str | None
 
     def __post_init__(self) -> None:
-        for option, text in (("--from", self.period_from), ("--to", self.period_to)):
-            if text is not None:
-                billing.through_instant(text, "UTC", option)  # validates before any work
+        bounds = [
+            None if text is None else billing.through_instant(text, "UTC", option)
+            for option, text in (("--from", self.period_from), ("--to", self.period_to))
+        ]  # validates before any work
+        since, until = bounds
+        if since is not None and until is not None and until < since:  # as usage refuses it
+            raise WorkspaceError(f"--to ({self.period_to}) is before --from ({self.period_from})")
 
     def apply(self, invoices: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``invoices`` chosen; date bounds in each customer's time zone."""

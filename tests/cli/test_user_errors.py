@@ -247,6 +247,28 @@ CASES = [
         2,
         "--to (2026-11-01) is before --from (2026-12-01)",
     ),
+    *[
+        Case(
+            f"export {what} --to before --from",
+            (
+                "export",
+                what,
+                "--format",
+                "csv",
+                "--out",
+                "{tmp}/o.csv",
+                "--from",
+                "2026-12-01",
+                "--to",
+                "2026-11-01",
+                "-w",
+                "{ws}",
+            ),
+            2,
+            "--to (2026-11-01) is before --from (2026-12-01)",
+        )
+        for what in ("invoices", "line-items")
+    ],
     Case(
         "export --from empty",
         (
