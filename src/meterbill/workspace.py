@@ -29,7 +29,7 @@ from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
 from meterbill.engines import EngineName, create_engine
 from meterbill.engines.base import run_window
-from meterbill.errors import MeterbillError, WorkspaceError
+from meterbill.errors import CatalogError, MeterbillError, WorkspaceError
 from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
 from meterbill.invoices import billing, frozen, ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
@@ -503,12 +503,19 @@ class Workspace:
             )
 
     def sql(self, query: str) -> pl.DataFrame:
-        """Run a read-only query over the workspace's views (see ``meterbill.query``)."""
+        """Run a read-only query over the workspace's views (see ``meterbill.query``).
+
+        An invalid catalog.toml leaves out only the views built from it.
+        """
         from meterbill.query import run_query
 
+        try:
+            catalog: Catalog | CatalogError = self.catalog()
+        except CatalogError as exc:
+            catalog = exc
         with state.workspace_lock(self.root):
             state.connect_state(self.root).close()  # brings an older state's schema up to date
-            return run_query(self.root, self.catalog(), query)
+            return run_query(self.root, catalog, query)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,6 +190,14 @@ CASES = [
         ),
     ),
     Case(
+        "sql on a catalog view while the catalog is invalid",
+        ("sql", "SELECT meter FROM meters", "-w", "{ws}"),
+        3,
+        "sql: meters reads catalog.toml, which is invalid: plans.openai_o1.prices[0].amount: "
+        "is too large",
+        _edit_catalog('amount = "15.00"', 'amount = "1e30"'),
+    ),
+    Case(
         "invoice run cannot write its SQL",
         ("invoice", "run", "--through", "2026-11-01", "-w", "{ws}"),
         2,
