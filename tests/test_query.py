@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from meterbill import Workspace
-from meterbill.errors import WorkspaceError
+from meterbill.errors import CatalogError, WorkspaceError
 
 CATALOG = """
 [meters.eu_calls]
@@ -105,3 +106,54 @@ def test_sql_reads_what_duckdb_reads(
     example_workspace: Workspace, query: str, expected: object
 ) -> None:
     assert example_workspace.sql(query).row(0)[0] == expected
+
+
+@pytest.fixture(scope="module")
+def broken_catalog_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The O1 example workspace, invoiced, then its catalog broken mid-edit (two problems)."""
+    workspace = Workspace.init(tmp_path_factory.mktemp("sql") / "ws", example="openai-o1")
+    workspace.invoice_run(through="2026-11-01")
+    catalog = workspace.root / "catalog.toml"
+    text = catalog.read_text(encoding="utf-8")
+    text = text.replace('aggregation = "sum"', 'aggregation = "summ"', 1)
+    catalog.write_text(text.replace("package_size = 1000000", "package_size = 0", 1))
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("query", "rows"),
+    [
+        ("SELECT 1", [(1,)]),
+        ("SELECT count(*) FROM events", [(2550,)]),  # every line of events.jsonl
+        ("SELECT total FROM invoices", [(Decimal("202.50"),)]),
+        ("WITH meters AS (SELECT 7 AS n) SELECT n FROM meters", [(7,)]),
+    ],
+)
+def test_sql_works_while_the_catalog_is_invalid(
+    broken_catalog_workspace: Workspace, query: str, rows: list[tuple[object, ...]]
+) -> None:
+    assert broken_catalog_workspace.sql(query).rows() == rows
+
+
+@pytest.mark.parametrize(
+    ("query", "views"),
+    [
+        ("SELECT * FROM meters", "meters reads"),
+        ("SELECT i.total FROM invoices i JOIN Prices p ON p.plan = i.plan", "Prices reads"),
+        (
+            "SELECT (SELECT count(*) FROM invalid_events), * FROM meters",
+            "invalid_events, meters read",
+        ),
+    ],
+)
+def test_a_catalog_view_says_the_catalog_is_invalid(
+    broken_catalog_workspace: Workspace, query: str, views: str
+) -> None:
+    with pytest.raises(CatalogError) as info:
+        broken_catalog_workspace.sql(query)
+    assert str(info.value) == (
+        f"sql: {views} catalog.toml, which is invalid: "
+        "meters.o1_input_tokens.aggregation: Input should be 'count', 'sum', 'count_unique', "
+        "'max', 'min', 'avg', 'latest', 'sum_with_multiplier' or 'weighted_sum' (and 1 more "
+        "problem; meterbill catalog check lists them)"
+    )

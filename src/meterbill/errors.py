@@ -34,15 +34,19 @@ class CatalogError(MeterbillError):
 
     exit_code = 3
 
-    def __init__(self, problems: Sequence[str], *, source: str = "catalog.toml") -> None:
+    def __init__(
+        self, problems: Sequence[str], *, source: str = "catalog.toml", message: str | None = None
+    ) -> None:
         self.problems = list(problems)
         self.source = source
-        shown = "; ".join(self.problems[:_SHOWN_PROBLEMS])
-        more = len(self.problems) - _SHOWN_PROBLEMS
-        suffix = f" ... and {more} more" if more > 0 else ""
-        count = len(self.problems)
-        noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{source}: {count} {noun}: {shown}{suffix}")
+        if message is None:  # the default: every problem (the first 20)
+            shown = "; ".join(self.problems[:_SHOWN_PROBLEMS])
+            more = len(self.problems) - _SHOWN_PROBLEMS
+            suffix = f" ... and {more} more" if more > 0 else ""
+            count = len(self.problems)
+            noun = "problem" if count == 1 else "problems"
+            message = f"{source}: {count} {noun}: {shown}{suffix}"
+        super().__init__(message)
 
 
 class IngestError(MeterbillError):

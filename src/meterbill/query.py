@@ -7,6 +7,10 @@ Views: ``events`` (the lake), ``customers``, ``subscriptions``, ``meters``, ``pr
 ``invalid_events``: the events each meter matched but could not aggregate, rendered from
 ``sql/views/``).
 
+``meters``, ``prices`` and ``invalid_events`` need the catalog. While catalog.toml is
+invalid (a billing engineer mid-edit) they are left out and every other view works; a
+query that reads one of them is refused, saying why the catalog is invalid.
+
 Read-only in two layers: DuckDB's own parser must read one statement of type SELECT
 (SELECT/WITH/UNION/FROM/DESCRIBE ..., nothing that writes), executed as parsed, and the
 connection has the state attached READ_ONLY, external access off except the lake folder,
@@ -25,10 +29,11 @@ import polars as pl
 
 from meterbill import state
 from meterbill.catalog.model import Catalog
+from meterbill.compiler.compiled import BASE_COLUMNS
 from meterbill.compiler.sqlvalues import lit
 from meterbill.compiler.views import compile_invalid_events
 from meterbill.engines.duckdb import DuckDBEngine
-from meterbill.errors import WorkspaceError
+from meterbill.errors import CatalogError, WorkspaceError
 from meterbill.invoices import watermark
 from meterbill.invoices.assemble import describe_price
 
@@ -37,6 +42,10 @@ _STATE_VIEWS = (
     "duplicate_events", "ingests", "invalid_usage", "ingest_sequence", "unbilled_events",
     "shared_meters", "skipped_periods",
 )  # fmt: skip
+
+
+#: The views built from the catalog: left out while catalog.toml is invalid.
+_CATALOG_VIEWS = ("meters", "prices", "invalid_events")
 
 
 def read_only_statement(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statement:
@@ -115,15 +124,20 @@ def _late_events_view(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     con.execute("CREATE VIEW late_events AS " + watermark.LATE_EVENTS_SQL.format(schema="ws.main."))
 
 
-def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
+def run_query(root: Path, catalog: Catalog | CatalogError, query: str) -> pl.DataFrame:
     """Run one read-only query over the workspace views (caller holds the lock).
+
+    ``catalog`` is the error of an invalid catalog.toml: the catalog views are left out.
 
     Raises:
         WorkspaceError: the query is not read-only or fails.
+        CatalogError: the query reads a catalog view while the catalog is invalid.
     """
     con = duckdb.connect()
     try:
         statement = read_only_statement(con, query)
+        if isinstance(catalog, CatalogError):
+            _refuse_catalog_views(con, query, catalog)
         con.execute("SET TimeZone = 'UTC'")
         state_file = root / state.STATE_FILE
         con.execute(f"ATTACH {lit(str(state_file))} AS ws (READ_ONLY)")
@@ -133,20 +147,24 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
             root / row[0]
             for row in con.execute("SELECT path FROM ws.main.lake_files ORDER BY path").fetchall()
         ]
-        invalid_events = compile_invalid_events(catalog)
-        columns = dict(invalid_events.columns)
+        invalid_events = (
+            None if isinstance(catalog, CatalogError) else compile_invalid_events(catalog)
+        )
+        columns = dict(BASE_COLUMNS if invalid_events is None else invalid_events.columns)
         for name, sql_type in con.execute(
             "SELECT name, type FROM ws.main.lake_columns ORDER BY name"
         ).fetchall():
             columns.setdefault(name, sql_type)
         DuckDBEngine().bind_lake(con, files, columns, view="events")
-        con.execute(f"CREATE VIEW invalid_events AS {invalid_events.sql('duckdb')}")
         _late_events_view(con, root)
-        meters, prices = _catalog_frames(catalog)
-        con.register("meters_frame", meters.to_arrow())
-        con.register("prices_frame", prices.to_arrow())
-        con.execute("CREATE VIEW meters AS SELECT * FROM meters_frame")
-        con.execute("CREATE VIEW prices AS SELECT * FROM prices_frame")
+        if invalid_events is not None:
+            con.execute(f"CREATE VIEW invalid_events AS {invalid_events.sql('duckdb')}")
+        if isinstance(catalog, Catalog):
+            meters, prices = _catalog_frames(catalog)
+            con.register("meters_frame", meters.to_arrow())
+            con.register("prices_frame", prices.to_arrow())
+            con.execute("CREATE VIEW meters AS SELECT * FROM meters_frame")
+            con.execute("CREATE VIEW prices AS SELECT * FROM prices_frame")
         con.execute(f"SET allowed_directories = [{lit(str(root / 'lake'))}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
@@ -155,3 +173,26 @@ def run_query(root: Path, catalog: Catalog, query: str) -> pl.DataFrame:
         raise WorkspaceError(f"sql: {_first_line(exc)}") from None
     finally:
         con.close()
+
+
+def _refuse_catalog_views(con: duckdb.DuckDBPyConnection, query: str, error: CatalogError) -> None:
+    """Refuse a query that reads a catalog view, with the catalog's first problem.
+
+    DuckDB's parser names the tables a query reads (a CTE of the same name is not one),
+    so a query that does not need the catalog runs as usual.
+
+    Raises:
+        CatalogError: the query reads ``meters``, ``prices`` or ``invalid_events``.
+    """
+    views = sorted(name for name in con.get_table_names(query) if name.lower() in _CATALOG_VIEWS)
+    if not views:
+        return
+    first, *more = error.problems
+    rest = f" (and {len(more)} more problem{'s' if len(more) > 1 else ''}; " if more else " ("
+    verb = "reads" if len(views) == 1 else "read"
+    raise CatalogError(
+        error.problems,
+        source=error.source,
+        message=f"sql: {', '.join(views)} {verb} catalog.toml, which is invalid: {first}"
+        f"{rest}meterbill catalog check lists them)",
+    )

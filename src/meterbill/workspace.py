@@ -29,7 +29,7 @@ from meterbill.compiler import CompiledRun, compile_run
 from meterbill.compiler.cache import compile_cached
 from meterbill.engines import EngineName, create_engine
 from meterbill.engines.base import run_window
-from meterbill.errors import MeterbillError, WorkspaceError
+from meterbill.errors import CatalogError, MeterbillError, WorkspaceError
 from meterbill.folder import CATALOG_FILE, example_dir, workspace_root
 from meterbill.invoices import billing, frozen, ledger, watermark
 from meterbill.invoices.assemble import INVOICE_SCHEMA, LINE_ITEM_SCHEMA, assemble
@@ -443,7 +443,8 @@ class Workspace:
         selects every customer's March whatever its time zone; a timestamp needs an offset.
 
         Raises:
-            WorkspaceError: a bad ``period_from`` or ``period_to``.
+            WorkspaceError: a bad ``period_from`` or ``period_to``, or ``period_to`` before
+                ``period_from``.
         """
         chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
@@ -468,7 +469,8 @@ class Workspace:
         next run's lines).
 
         Raises:
-            WorkspaceError: a bad ``period_from`` or ``period_to``.
+            WorkspaceError: a bad ``period_from`` or ``period_to``, or ``period_to`` before
+                ``period_from``.
         """
         chosen = _InvoiceFilter(status, customer, period_from, period_to)
         with self._state() as con:
@@ -501,12 +503,19 @@ class Workspace:
             )
 
     def sql(self, query: str) -> pl.DataFrame:
-        """Run a read-only query over the workspace's views (see ``meterbill.query``)."""
+        """Run a read-only query over the workspace's views (see ``meterbill.query``).
+
+        An invalid catalog.toml leaves out only the views built from it.
+        """
         from meterbill.query import run_query
 
+        try:
+            catalog: Catalog | CatalogError = self.catalog()
+        except CatalogError as exc:
+            catalog = exc
         with state.workspace_lock(self.root):
             state.connect_state(self.root).close()  # brings an older state's schema up to date
-            return run_query(self.root, self.catalog(), query)
+            return run_query(self.root, catalog, query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,9 +528,13 @@ class _InvoiceFilter:
     period_to: str | None
 
     def __post_init__(self) -> None:
-        for option, text in (("--from", self.period_from), ("--to", self.period_to)):
-            if text is not None:
-                billing.through_instant(text, "UTC", option)  # validates before any work
+        bounds = [
+            None if text is None else billing.through_instant(text, "UTC", option)
+            for option, text in (("--from", self.period_from), ("--to", self.period_to))
+        ]  # validates before any work
+        since, until = bounds
+        if since is not None and until is not None and until < since:  # as usage refuses it
+            raise WorkspaceError(f"--to ({self.period_to}) is before --from ({self.period_from})")
 
     def apply(self, invoices: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``invoices`` chosen; date bounds in each customer's time zone."""

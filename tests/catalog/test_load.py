@@ -260,3 +260,146 @@ def test_property_keys_differing_only_in_ascii_case_are_refused() -> None:
         "meters.b.group_by[0]: property key 'MODEL' differs only in letter case from "
         "'Model' (meters.a.filters.Model); the lake keeps one spelling of a key",
     ]  # non-ASCII letters are compared exactly, as DuckDB does
+
+
+COUNT_NOT_FIELD = (
+    "not used by aggregation 'count', which counts every matching event; remove it, or use"
+    " count_unique to count distinct values"
+)
+CASE_CONFLICT = (
+    "differs only in letter case from 'T' (meters.a.field); the lake keeps one spelling of a key"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A cross-field rule runs even when another field of the object has a problem.
+        (
+            '[meters.m]\nevent_name = " "\naggregation = "count"\nfield = "x"\n',
+            [
+                "meters.m.event_name: must not be empty or only whitespace",
+                f"meters.m.field: {COUNT_NOT_FIELD}",
+            ],
+        ),
+        (
+            '[meters.m]\nevent_name = "x"\naggregation = "sum_with_multiplier"\nmultiplier = "0"\n'
+            "filters = { k = [] }\n",
+            [
+                "meters.m.field: required for aggregation 'sum_with_multiplier'",
+                "meters.m.filters: filter 'k' must list at least one value",
+                "meters.m.multiplier: must be a decimal > 0 for sum_with_multiplier",
+            ],
+        ),
+        (
+            '[meters.m]\nevent_name = "x"\naggregation = "count"\nmultiplier = "2"\n'
+            'group_by = ["a", "a"]\n',
+            [
+                "meters.m.group_by: 'a' is listed twice",
+                "meters.m.multiplier: only for aggregation 'sum_with_multiplier'",
+            ],
+        ),
+        (
+            METER + PLAN + '[[plans.p.prices]]\nmodel = "tiered"\nmode = "flat"\nmeter = "tokens"\n'
+            'tiers = [{up_to = 5, unit_amount = "-1"}, {up_to = 5}, {up_to = 9}]\n',
+            [
+                "plans.p.prices[0].mode: Input should be 'volume' or 'graduated'",
+                "plans.p.prices[0].tiers: the last tier must have no up_to (unbounded)",
+                "plans.p.prices[0].tiers[0].unit_amount: must be >= 0",
+                "plans.p.prices[0].tiers[1].up_to: must be greater than the tier before",
+            ],
+        ),
+        # Letter-case conflicts are found in an otherwise invalid catalog too.
+        (
+            '[meters.a]\nevent_name = "x"\naggregation = "sum"\nfield = "T"\n'
+            '[meters.b]\nevent_name = ""\naggregation = "sum"\nfield = "t"\n',
+            [
+                "meters.b.event_name: must not be empty or only whitespace",
+                f"meters.b.field: property key 't' {CASE_CONFLICT}",
+            ],
+        ),
+        (
+            '[meters.a]\nevent_name = "x"\naggregation = "sum"\nfield = "T"\n'
+            '[meters.b]\nevent_name = "x"\naggregation = "count"\ngroup_by = ["t"]\n'
+            + PLAN
+            + '[[plans.p.prices]]\nmodel = "flat_fee"\namount = "x"\n',
+            [
+                f"meters.b.group_by[0]: property key 't' {CASE_CONFLICT}",
+                "plans.p.prices[0].amount: must be a decimal written as a string, "
+                "like \"15.00\", not 'x'",
+            ],
+        ),
+        # Knock-on problems stay quiet: a rule reading a field with its own problem is skipped.
+        (
+            '[meters.m]\nevent_name = "x"\naggregation = "median"\n',
+            [
+                "meters.m.aggregation: Input should be 'count', 'sum', 'count_unique', 'max', "
+                "'min', 'avg', 'latest', 'sum_with_multiplier' or 'weighted_sum'",
+            ],
+        ),
+        (
+            '[meters.m]\nevent_name = "x"\naggregation = "sum_with_multiplier"\nfield = "f"\n'
+            'multiplier = "abc"\n',
+            [
+                'meters.m.multiplier: must be a decimal written as a string, like "15.00", '
+                "not 'abc'",
+            ],
+        ),
+        (
+            '[meters.a]\nevent_name = "x"\naggregation = "sum"\nfield = "T"\n'
+            '[meters.b]\nevent_name = "x"\naggregation = "sum"\nfield = "t"\n'
+            'filters = { "" = ["v"] }\ngroup_by = ["a", ""]\n',
+            [
+                "meters.b.field: property key 't' " + CASE_CONFLICT,
+                "meters.b.filters.\"\": property key '' is empty or contains NUL; no event has it",
+                "meters.b.group_by[1]: property key '' is empty or contains NUL; no event has it",
+            ],
+        ),
+        (
+            METER
+            + PLAN
+            + '[[plans.p.prices]]\nmodel = "tiered"\nmode = "volume"\nmeter = "tokens"\n'
+            'tiers = [{up_to = 5}, {up_to = "x"}, {up_to = 3}, {unit_amount = "1"}]\n',
+            [
+                "plans.p.prices[0].tiers[1].up_to: must be a decimal written as a string, "
+                "like \"15.00\", not 'x'",
+            ],
+        ),
+        (
+            METER + PLAN + '[[plans.p.prices]]\nmodel = "per_unit"\nmeter = ["tokens"]\n'
+            'unit_amount = "1"\n',
+            ["plans.p.prices[0].meter: Input should be a valid string"],
+        ),
+        # A flat fee takes no meter: its `meter` is one unknown key, not also an unknown meter.
+        (
+            PLAN + '[[plans.p.prices]]\nmodel = "flat_fee"\namount = "1"\nmeter = "nope"\n',
+            ["plans.p.prices[0].meter: unknown key"],
+        ),
+        # An unknown or missing model does not hide an unknown meter.
+        (
+            METER + PLAN + '[[plans.p.prices]]\nmodel = "bogus"\nmeter = "nope"\n',
+            [
+                "plans.p.prices[0]: unknown model; expected one of flat_fee, per_unit, package, "
+                "tiered",
+                "plans.p.prices[0].meter: unknown meter 'nope'; known meters are tokens",
+            ],
+        ),
+        # In TOML path order, whatever order the file has.
+        (
+            '[meters.z]\nevent_name = "x"\naggregation = "sum"\n'
+            '[meters.a]\nevent_name = "x"\naggregation = "max"\n',
+            [
+                "meters.a.field: required for aggregation 'max'",
+                "meters.z.field: required for aggregation 'sum'",
+            ],
+        ),
+    ],
+)
+def test_every_independent_problem_is_listed(text: str, expected: list[str]) -> None:
+    assert problems(text) == expected
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "1001", '"2"', "1.0", "true"])
+def test_interval_count_problem_in_catalog_words(count: str) -> None:
+    found = problems(PLAN + f"interval_count = {count}\n")
+    assert found == ["plans.p.interval_count: must be an integer from 1 to 1000"]

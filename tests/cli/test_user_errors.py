@@ -157,8 +157,45 @@ CASES = [
         "interval_count huge",
         ("invoice", "run", "--through", "2026-11-01", "-w", "{ws}"),
         3,
-        "plans.openai_o1.interval_count: Input should be less than or equal to 1000",
+        "plans.openai_o1.interval_count: must be an integer from 1 to 1000",
         _edit_catalog('interval = "month"', 'interval = "month"\ninterval_count = 100000000000'),
+    ),
+    Case(
+        "interval_count 0 in catalog words",
+        ("catalog", "check", "-w", "{ws}"),
+        3,
+        "1 problem: plans.openai_o1.interval_count: must be an integer from 1 to 1000",
+        _edit_catalog('interval = "month"', 'interval = "month"\ninterval_count = 0'),
+    ),
+    Case(
+        "a meter's field rule beside its own field problem",
+        ("catalog", "check", "-w", "{ws}"),
+        3,
+        "2 problems: meters.o1_input_tokens.event_name: must not be empty or only whitespace; "
+        "meters.o1_input_tokens.field: not used by aggregation 'count'",
+        _edit_catalog(
+            'event_name = "llm.usage"\naggregation = "sum"',
+            'event_name = " "\naggregation = "count"',
+        ),
+    ),
+    Case(
+        "a flat fee's meter is one problem",
+        ("catalog", "check", "-w", "{ws}"),
+        3,
+        ": 1 problem: plans.openai_o1.prices[3].meter: unknown key",
+        _edit_catalog(
+            'amount = "7.50"\n',
+            'amount = "7.50"\n\n[[plans.openai_o1.prices]]\nmodel = "flat_fee"\n'
+            'amount = "1"\nmeter = "seats"\n',
+        ),
+    ),
+    Case(
+        "sql on a catalog view while the catalog is invalid",
+        ("sql", "SELECT meter FROM meters", "-w", "{ws}"),
+        3,
+        "sql: meters reads catalog.toml, which is invalid: plans.openai_o1.prices[0].amount: "
+        "is too large",
+        _edit_catalog('amount = "15.00"', 'amount = "1e30"'),
     ),
     Case(
         "invoice run cannot write its SQL",
@@ -218,6 +255,28 @@ CASES = [
         2,
         "--to (2026-11-01) is before --from (2026-12-01)",
     ),
+    *[
+        Case(
+            f"export {what} --to before --from",
+            (
+                "export",
+                what,
+                "--format",
+                "csv",
+                "--out",
+                "{tmp}/o.csv",
+                "--from",
+                "2026-12-01",
+                "--to",
+                "2026-11-01",
+                "-w",
+                "{ws}",
+            ),
+            2,
+            "--to (2026-11-01) is before --from (2026-12-01)",
+        )
+        for what in ("invoices", "line-items")
+    ],
     Case(
         "export --from empty",
         (

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -44,7 +45,7 @@ _DECIMAL_LIMIT = Decimal(10) ** (38 - QUANTITY_SCALE)
 MAX_INTERVAL_COUNT = 1000
 
 
-def _decimal_text(value: Any) -> Decimal:
+def decimal_text(value: Any) -> Decimal:
     """Accept ``"15.00"`` or an integer; refuse floats, booleans and junk."""
     if isinstance(value, (bool, float)):
         raise ValueError('must be a decimal written as a string, like "15.00"')
@@ -78,7 +79,7 @@ def _non_negative(value: Decimal) -> Decimal:
     return value
 
 
-DecimalText = Annotated[Decimal, BeforeValidator(_decimal_text)]
+DecimalText = Annotated[Decimal, BeforeValidator(decimal_text)]
 
 
 def _property_key(key: str) -> str:
@@ -147,20 +148,9 @@ class Meter(_Model):
         return value
 
     @model_validator(mode="after")
-    def _field_rules(self) -> Meter:
-        if self.aggregation != "count" and not self.field:
-            raise ValueError(f"field: required for aggregation {self.aggregation!r}")
-        if self.aggregation == "count" and self.field is not None:
-            # A silent ignore would let `count` + `field` pass for "events with the field".
-            raise ValueError(
-                "field: not used by aggregation 'count', which counts every matching event;"
-                " remove it, or use count_unique to count distinct values"
-            )
-        if self.aggregation == "sum_with_multiplier":
-            if self.multiplier is None or self.multiplier <= 0:
-                raise ValueError("multiplier: must be a decimal > 0 for sum_with_multiplier")
-        elif self.multiplier is not None:
-            raise ValueError("multiplier: only for aggregation 'sum_with_multiplier'")
+    def _field_rules(self, info: ValidationInfo) -> Meter:
+        if not _rules_deferred(info):
+            _refuse(meter_rule_problems(self.aggregation, self.field, self.multiplier))
         return self
 
     def filter_text(self) -> dict[str, list[str]]:
@@ -256,17 +246,9 @@ class Tiered(_Model):
     name: str = ""
 
     @model_validator(mode="after")
-    def _tier_order(self) -> Tiered:
-        *bounded, last = self.tiers
-        if last.up_to is not None:
-            raise ValueError("tiers: the last tier must have no up_to (unbounded)")
-        previous: Decimal | None = None
-        for index, tier in enumerate(bounded):
-            if tier.up_to is None:
-                raise ValueError(f"tiers[{index}].up_to: required on every tier but the last")
-            if previous is not None and tier.up_to <= previous:
-                raise ValueError(f"tiers[{index}].up_to: must be greater than the tier before")
-            previous = tier.up_to
+    def _tier_order(self, info: ValidationInfo) -> Tiered:
+        if not _rules_deferred(info):
+            _refuse(tier_rule_problems([tier.up_to for tier in self.tiers]))
         return self
 
 
@@ -280,8 +262,20 @@ class Plan(_Model):
     name: str = ""
     currency: str
     interval: Interval
-    interval_count: Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT, strict=True)] = 1
+    interval_count: int = 1
     prices: list[Price] = Field(default_factory=list)
+
+    @field_validator("interval_count", mode="before")
+    @classmethod
+    def _interval_count(cls, value: Any) -> int:
+        # Before pydantic's int: it would take "2" and word its range in its own terms.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_INTERVAL_COUNT
+        ):
+            raise ValueError(f"must be an integer from 1 to {MAX_INTERVAL_COUNT}")
+        return value
 
     @field_validator("currency")
     @classmethod
@@ -298,3 +292,79 @@ class Catalog(_Model):
 
     meters: dict[str, Meter] = Field(default_factory=dict)
     plans: dict[str, Plan] = Field(default_factory=dict)
+
+
+# -- cross-field rules ------------------------------------------------------------------
+#
+# Pydantic runs a model validator only once every field of the model is valid, so a rule
+# there hid behind any field problem of its object. The rules are plain functions instead:
+# the models call them, and ``catalog.load`` calls them on the fields that are valid, so
+# ``catalog check`` lists every problem of a catalog in one run.
+
+
+class _Invalid:
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+#: A field that has a problem of its own: a rule reading it is skipped (no knock-on noise).
+INVALID: Any = _Invalid()
+
+#: The validation context under which the models leave their rules to the caller.
+DEFER_RULES = {"defer_rules": True}
+
+
+def meter_rule_problems(aggregation: Any, field: Any, multiplier: Any) -> list[str]:
+    """Each broken rule between a meter's fields, as ``field: message``.
+
+    ``None`` is an absent field, ``INVALID`` one with a problem of its own.
+    """
+    if aggregation is INVALID:  # every rule here depends on it
+        return []
+    problems = []
+    if field is not INVALID:
+        if aggregation != "count" and field is None:
+            problems.append(f"field: required for aggregation {aggregation!r}")
+        if aggregation == "count" and field is not None:
+            # A silent ignore would let `count` + `field` pass for "events with the field".
+            problems.append(
+                "field: not used by aggregation 'count', which counts every matching event;"
+                " remove it, or use count_unique to count distinct values"
+            )
+    if multiplier is not INVALID:
+        if aggregation == "sum_with_multiplier":
+            if multiplier is None or multiplier <= 0:
+                problems.append("multiplier: must be a decimal > 0 for sum_with_multiplier")
+        elif multiplier is not None:
+            problems.append("multiplier: only for aggregation 'sum_with_multiplier'")
+    return problems
+
+
+def tier_rule_problems(up_tos: list[Any]) -> list[str]:
+    """Each broken rule of a tier list's bounds (one ``up_to`` per tier), as ``path: message``.
+
+    ``None`` is an absent ``up_to``, ``INVALID`` one with a problem of its own; a tier is
+    compared only with the tier just before it, when both bounds are valid.
+    """
+    *bounded, last = up_tos
+    problems = []
+    if last is not None and last is not INVALID:
+        problems.append("tiers: the last tier must have no up_to (unbounded)")
+    previous: Decimal | None = None
+    for index, up_to in enumerate(bounded):
+        if up_to is None:
+            problems.append(f"tiers[{index}].up_to: required on every tier but the last")
+        elif up_to is not INVALID and previous is not None and up_to <= previous:
+            problems.append(f"tiers[{index}].up_to: must be greater than the tier before")
+        previous = None if up_to is INVALID else up_to
+    return problems
+
+
+def _rules_deferred(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("defer_rules"))
+
+
+def _refuse(problems: list[str]) -> None:
+    """Raise the first problem: a model validator reports one error."""
+    if problems:
+        raise ValueError(problems[0])
