@@ -196,3 +196,61 @@ def test_runs_of_one_line_elements_for_the_fast_path(tmp_path: Path) -> None:
         ),
         (8, E),
     ]
+
+
+def _run_lines(path: Path) -> list[tuple[int, str]]:
+    """``json_array_runs``'s elements, a run's lines one by one, as (number, raw text)."""
+    out: list[tuple[int, str]] = []
+    for item in json_arrays.json_array_runs(path, run_bytes=300):
+        if isinstance(item, tuple):
+            first, data = item
+            out += [(first + i, line.decode()) for i, line in enumerate(data.split(b"\n"))]
+        else:
+            out.append((item.record_number, item.raw))
+    return out
+
+
+#: Lines of an array printed one element a line, and lines that are not such an element.
+_WHOLE_LINES = [f"  {EVENT},", f"\t{EVENT} ,\r", f"{CLOUDEVENT},", '{"a":{"b":"x, y"}, "c":1},']
+_OTHER_LINES = [
+    f"{EVENT}, {EVENT},",  # two elements on one line
+    '{"a":\n  1\n},',  # spread over lines
+    '{"a":[1,2]},',  # an array inside
+    '{"a":"say \\"hi\\""},',  # an escape
+    '{"a":"x\udcff"},',  # a byte that is not UTF-8 (written as the byte)
+    ",",  # an empty element
+]
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+@pytest.mark.parametrize(("at_least", "again_after"), [(1, 0), (3, 2), (64, 0), (64, 1024)])
+def test_elements_filling_whole_lines_read_as_the_scan_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, at_least: int, again_after: int
+) -> None:
+    """Runs of whole-line elements (taken in Arrow) between elements of every other
+    kind give the records, numbers and raw texts the element scan gives."""
+    monkeypatch.setattr(json_arrays, "_BLOCK", block)
+    monkeypatch.setattr(json_arrays, "_LINES_AT_LEAST", at_least)
+    monkeypatch.setattr(json_arrays, "_LINES_AGAIN_AFTER", again_after)
+    whole_lines = json_arrays._whole_lines
+    taken: list[int] = []
+
+    def spy(text: str, position: int) -> tuple[int, bytes, int]:
+        found = whole_lines(text, position)
+        taken.append(found[0])
+        return found
+
+    monkeypatch.setattr(json_arrays, "_whole_lines", spy)
+    lines = []
+    for number, other in enumerate(_OTHER_LINES):
+        lines += _WHOLE_LINES[number % 4 :] + _WHOLE_LINES * 3 + [other]
+    path = tmp_path / "batch.json"
+    text = "[\n" + "\n".join(lines) + f"\n{EVENT}\n]\n"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    scanned = [(record.record_number, record.raw) for record in read_json_array(path)]
+    assert _run_lines(path) == scanned
+    # whole lines (4 + 3 + 2 + 1 + 4 + 3 + 6 * 12), the others (7 records), the last
+    assert len(scanned) == 17 + 72 + 7 + 1
+    if block > len(text) and not again_after:  # one block: every run of whole lines at once
+        assert sum(taken) == 17 + 72 + 1  # and the second of two elements ends its line
+    assert (sum(taken) > 0) is (block > len(EVENT))
