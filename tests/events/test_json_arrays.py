@@ -70,6 +70,9 @@ ELEMENTS: list[tuple[str, list[tuple[int, str, str | None]]]] = [
     (f'[{EVENT}, "\\"]"]', [(1, EVENT, None), (2, '"\\"]"', "not_an_object")]),
     (f"[{EVENT}] x", [(1, EVENT, None), (2, "x", "bad_json")]),
     (f"[{EVENT}", [(1, EVENT, None), (2, "", "bad_json")]),
+    # cut after a comma: the array not closed is the one reject, not an empty element too
+    (f"[{EVENT}, \n", [(1, EVENT, None), (2, "", "bad_json")]),
+    ("[", [(1, "", "bad_json")]),
     ("[] []", [(1, "[]", "bad_json")]),
     (f'\ufeff[{EVENT}, {{"ü": "€"}}]', [(1, EVENT, None), (2, '{"ü": "€"}', None)]),
 ]

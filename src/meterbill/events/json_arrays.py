@@ -195,11 +195,15 @@ def _items(
                         number, stream.rest(position), "a bracket or a quote is not closed"
                     )
                     return
-                yield number, stream.text[position:end].rstrip(_WHITESPACE)
-                number += 1
-                if end == len(stream.text):  # a whole element, then the end: a truncated document
+                element = stream.text[position:end].rstrip(_WHITESPACE)
+                if end == len(stream.text):  # the end, not "]": a truncated document
+                    if element:  # what was cut after a comma is no element of its own
+                        yield number, element
+                        number += 1
                     yield _broken(number, "", "the array is not closed")
                     return
+                yield number, element
+                number += 1
                 if stream.text[end] == "]":
                     break
                 position = stream.skip(stream.forget(end) + 1)
