@@ -131,6 +131,12 @@ EDGE_LINES: list[str | bytes] = [
     _line(event_id="ts-epoch-15-digits", timestamp=999999999999999),
     _line(event_id="ts-epoch-16-digits", timestamp=1000000000000000),
     _line(event_id="ts-epoch-fraction", timestamp=1700000000.5),
+    _line(event_id="ts-epoch-fraction-ms", timestamp=1700000000123.25),
+    _line(event_id="ts-epoch-fraction-negative", timestamp=-62135596799.999999),
+    _line(event_id="ts-epoch-fraction-text", timestamp="1700000000.000001"),
+    _line(event_id="ts-epoch-fraction-places", timestamp=12.123456),
+    _line(event_id="ts-epoch-fraction-before-min", timestamp=-62135596800.5),
+    _line(event_id="ts-epoch-fraction-last", timestamp=253402300799.999),
     '{"event_id":"ts-epoch-exponent","event_name":"a","customer_id":"c","timestamp":1.7e9}',
     '{"event_id":"ts-epoch-minus-zero","event_name":"a","customer_id":"c","timestamp":-0}',
     _line({"Model": "x"}, event_id="case-1"),
@@ -256,7 +262,17 @@ PROVABLE: list[tuple[str, bool]] = [
     (_line(timestamp=1700000000), True),  # epoch seconds
     (_line(timestamp=1700000000123), True),  # epoch milliseconds
     (_line(timestamp=-1), True),
-    (_line(timestamp=1700000000.5), False),  # a fraction: the exact path
+    (_line(timestamp=1700000000.5), True),  # a fraction of at most 6 places, 15 digits
+    (_line(timestamp=1700000000.12345), True),
+    (_line(timestamp=1700000000.123456), False),  # 16 digits: the exact path
+    (_line(timestamp=1.1234567), False),  # 7 places: not whole microseconds
+    (_line(timestamp=0.5), False),  # below 1: DuckDB re-prints with an exponent
+    (_line(timestamp=-1.5), True),
+    (_line(timestamp=170000000012.5), True),  # milliseconds with a fraction
+    ('{"event_name":"a","customer_id":"c","timestamp":1700000000.50}', False),  # not canonical
+    (_line(timestamp="1700000000.25"), True),  # an epoch number as text reads alike
+    (_line(timestamp="1700000000"), True),
+    (_line(timestamp=" 1700000000"), False),
     (_line(timestamp=253402300800000), False),  # after 9999-12-31
     (_line(timestamp=True), False),
     (_line(extra=1, environment_id="env_1", meta={"a": 1}), True),  # fields no shape reads
@@ -350,8 +366,26 @@ _TIMESTAMPS = st.sampled_from(
 #: the range's ends, fractions and exponents).
 _EPOCHS = st.one_of(
     st.sampled_from(
-        ["0", "-0", "1.7e9", "1700000000.5", "99999999999", "100000000000", "-62135596801"]
+        [
+            "0",
+            "-0",
+            "1.7e9",
+            "1700000000.5",
+            "99999999999",
+            "100000000000",
+            "-62135596801",
+            "1700000000.12345",
+            "1700000000.123456",
+            "-1.000001",
+            "0.5",
+            "99999999999.99999",
+            "253402300799.999",
+            "253402300799.9999",
+            "-62135596800.000001",
+            "12.1234567",
+        ]
     ),
+    st.decimals(min_value=-(10**12), max_value=10**12, places=3).map(str),
     st.integers(min_value=-(10**16), max_value=10**16).map(str),
     st.integers(min_value=-(10**11), max_value=10**11).map(str),
 )
@@ -563,7 +597,9 @@ SHAPE_PROVABLE: list[tuple[str, Shape, bool]] = [
     (_lago(properties={"tokens": 1}), "auto", True),
     (_lago(), "lago", True),
     (_lago(), "native", False),
-    (_lago(timestamp=1700000000.5), "lago", False),  # a fraction: the exact path
+    (_lago(timestamp=1700000000.5), "lago", True),  # a fraction (Lago's seconds)
+    (_lago(timestamp="1700000000.123"), "lago", True),
+    (_lago(timestamp=1700000000.1234567), "lago", False),  # 17 digits: the exact path
     (_lago(external_customer_id=..., external_subscription_id="s1"), "lago", True),
     (_lago(external_customer_id=..., external_subscription_id="s9"), "lago", False),  # unknown
     (_lago(external_subscription_id="s1"), "lago", False),  # both: the exact path checks

@@ -21,7 +21,8 @@ In a chunk it reads, a row is proved when it has the header's number of cells, i
 event name and customer hold a character ``str.strip`` keeps (a given id too; an
 empty native one is absent, as an empty ``source`` is; a CloudEvent's or Lago event's
 is required; a Lago subscription's customer is looked up), its timestamp is
-``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or epoch digits (at most 15) and an instant in
+``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or an epoch number (digits, at most 15, or
+``fastpath.EPOCH_NUMBER``: 6 places at most, so whole microseconds) and an instant in
 years 1-9999, and every property cell converts as ``schema.property_value`` converts a
 string (``fastpath.text_numbers``); an empty property cell is absent. A JSON
 ``properties`` cell is proved as Parquet's JSON text is (``fastpath.json_properties``,
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Final
 
 import pyarrow as pa
@@ -45,6 +47,7 @@ import pyarrow.csv as pa_csv
 
 from meterbill.events.batches import FILE, RAW, RECORD, SEQ
 from meterbill.events.fastpath import (
+    EPOCH_NUMBER,
     ISO_TIMESTAMP,
     NATIVE,
     Layout,
@@ -86,9 +89,13 @@ _BLOCK_BYTES: Final = 4 << 20
 _MAX_WIDTH: Final = 1000
 #: The ISO 8601 timestamps ``datetime.fromisoformat`` and Arrow's cast read alike.
 _ISO_TIMESTAMP: Final = f"^{ISO_TIMESTAMP}$"
-#: Epoch digits (``schema.epoch_micros``: from 1e11 on milliseconds, else seconds).
-_EPOCH_DIGITS: Final = r"^[0-9]{1,15}$"
-_MILLISECONDS_FROM: Final = 10**11
+#: Epoch digits, or a number of the JSON lines grammar (at most 15 digits and 6 places:
+#: whole microseconds; ``schema.epoch_micros``: from 1e11 on milliseconds, else seconds).
+_EPOCH: Final = f"^(?:[0-9]{{1,15}}|{EPOCH_NUMBER})$"
+_EPOCH_ARROW: Final = pa.decimal128(21, 6)
+_MILLISECONDS_FROM: Final = pa.scalar(Decimal(10**11), _EPOCH_ARROW)
+#: Microseconds in a millisecond, in a second.
+_SCALES: Final = tuple(pa.scalar(Decimal(n), pa.decimal128(7, 0)) for n in (1_000, 1_000_000))
 #: Days of each month in a common year (index 0: no month).
 _MONTH_DAYS: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -333,7 +340,7 @@ def _absent_if_empty(cells: pa.Array) -> pa.Array:
 def _micros(stamps: pa.Array) -> pa.Array:
     """Epoch microseconds of the timestamps the fast path reads (else null)."""
     iso = pc.match_substring_regex(stamps, _ISO_TIMESTAMP)
-    epoch = pc.match_substring_regex(stamps, _EPOCH_DIGITS)
+    epoch = pc.match_substring_regex(stamps, _EPOCH)
     try:
         instants = pc.if_else(iso, stamps, None).cast(pa.timestamp("us", tz="UTC"))
     except pa.ArrowInvalid:  # a day the calendar has not (02-30): its row goes exact
@@ -341,9 +348,11 @@ def _micros(stamps: pa.Array) -> pa.Array:
             iso, _calendar_days(pc.if_else(iso, stamps, None)).fill_null(fill_value=False)
         )
         instants = pc.if_else(iso, stamps, None).cast(pa.timestamp("us", tz="UTC"))
-    digits = pc.if_else(epoch, stamps, None).cast(pa.int64())
-    scale = pc.if_else(pc.greater_equal(digits, _MILLISECONDS_FROM), 1_000, 1_000_000)
-    return pc.if_else(iso, instants.cast(pa.int64()), pc.multiply(digits, scale))
+    numbers = pc.if_else(epoch, stamps, None).cast(_EPOCH_ARROW)
+    milliseconds = pc.greater_equal(pc.abs(numbers), _MILLISECONDS_FROM)
+    scale = pc.if_else(milliseconds, _SCALES[0], _SCALES[1])
+    epoch_micros = pc.multiply(numbers, scale).cast(pa.int64())  # whole: at most 6 places
+    return pc.if_else(iso, instants.cast(pa.int64()), epoch_micros)
 
 
 def _calendar_days(stamps: pa.Array) -> pa.BooleanArray:

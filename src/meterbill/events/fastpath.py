@@ -35,7 +35,8 @@ expression; a ``Layout`` names the shape's fields):
 * the event name, the customer and a given id are strings holding a character
   ``str.strip`` keeps (a CloudEvent's ``id`` is required); ``source`` a string or null;
   the timestamp ISO 8601 ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM)`` or an epoch
-  integer of at most 15 digits (seconds below 1e11, else milliseconds); the properties
+  number (``EPOCH_NUMBER``: at most 15 digits and 6 places; seconds below 1e11, else
+  milliseconds), as a number or as text; the properties
   null or a flat object of scalars with non-empty keys;
 * every number is *canonical* (no exponent, no leading zero, no trailing zero in the
   fraction, no ``-0``) with at most 15 digits, at most 12 of them after the point.
@@ -220,9 +221,19 @@ ISO_TIMESTAMP: Final = (
 )
 
 
-#: An epoch timestamp the fast path reads: a JSON integer of at most 15 digits (seconds
-#: below 1e11, else milliseconds, as ``schema.epoch_micros`` reads it; no fraction).
-_EPOCH_INTEGER: Final = "-?[1-9][0-9]{0,14}|0"
+def _epoch_number() -> str:
+    """An epoch timestamp the fast path reads: a canonical number of at most 15 digits
+    (seconds below 1e11, else milliseconds, as ``schema.epoch_micros`` reads it), its
+    fraction (if any) at most 6 places, so that it is a whole number of microseconds,
+    and a whole part of at least 1 (DuckDB re-prints smaller numbers with an exponent)."""
+    fractions = [
+        f"[1-9][0-9]{{{digits - 1}}}\\.[0-9]{{0,{min(6, 15 - digits) - 1}}}[1-9]"
+        for digits in range(1, 15)
+    ]
+    return "-?(?:[1-9][0-9]{0,14}|" + "|".join(fractions) + ")|0"
+
+
+EPOCH_NUMBER: Final = _epoch_number()
 
 
 def _canonical_number() -> str:
@@ -278,7 +289,7 @@ def grammar(layout: Layout) -> str:
             _field(layout.event_id, _NOT_BLANK_STRING + ("" if layout.id_required else "|null")),
             _field(layout.event_name, _NOT_BLANK_STRING),
             _field(layout.customer_id, _NOT_BLANK_STRING),
-            _field(layout.timestamp, f'"{ISO_TIMESTAMP}"|{_EPOCH_INTEGER}'),
+            _field(layout.timestamp, f'"(?:{ISO_TIMESTAMP}|{EPOCH_NUMBER})"|{EPOCH_NUMBER}'),
             *([] if layout.source is None else [_field(layout.source, f"{_STRING}|null")]),
             *(_field(name, _SCALAR) for name in layout.others),
             _field(layout.properties, f"{_FLAT_OBJECT}|null"),
@@ -321,16 +332,18 @@ WITH checked AS (
     SELECT i, line, json_keys(line) AS top, json_keys(line, {properties}) AS keys,
            json_transform(line, {structure}) AS f
     FROM checked
+), epochs AS (  -- an epoch number (the grammar's: at most 15 digits, 6 places) exactly
+    SELECT *, try_cast(f.{timestamp} AS DECIMAL(21, 6)) AS epoch FROM parsed
 ), fields AS (
     SELECT i, line, top, keys, f.{event_id} AS event_id, f.{event_name} AS event_name,
            f.{customer_id} AS customer_id,
-           coalesce(timezone('UTC', make_timestamp(try_cast(f.{timestamp} AS BIGINT) * CASE
-                        WHEN abs(try_cast(f.{timestamp} AS BIGINT)) >= 100000000000 THEN 1000
-                        ELSE 1000000 END)),  -- an epoch integer: seconds, else milliseconds
+           coalesce(timezone('UTC', make_timestamp(CAST(epoch * CASE
+                        WHEN abs(epoch) >= 100000000000 THEN 1000
+                        ELSE 1000000 END AS BIGINT))),  -- epoch seconds, else milliseconds
                     try_cast(f.{timestamp} AS TIMESTAMPTZ)) AS ts,
            {source} AS source{values},
            coalesce(len(keys) = {count_known}, true) AS known_keys
-    FROM parsed
+    FROM epochs
 )
 SELECT i,
        coalesce(CASE WHEN len(top) = {count_top} THEN true  -- else unknown fields:
