@@ -276,6 +276,27 @@ def test_json_properties_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
             0,
             id="alias-and-customer",
         ),
+        pytest.param(  # Arrow's CSV reader drops a BOM that starts its data; csv keeps it
+            "\n".join(
+                [HEADER, '\ufeffq1,"u",c1,2024-03-01T12:00:00Z,,m,1', 'q2,"u",c1,1,,m,2']
+            ).encode(),
+            2,
+            id="bom-starts-a-quoted-line",
+        ),
+        pytest.param(  # no quoted line of the header's width: Arrow has none to read
+            f'{HEADER}\nq1,"u",c1,2024-03-01T12:00:00Z,,m,1,extra\n'.encode(),
+            0,
+            id="quoted-line-of-another-width",
+        ),
+        pytest.param(  # a key given as null in the object is still given twice
+            b"event_name,customer_id,timestamp,properties.model,properties\n"
+            b'a,c,2024-03-01T12:00:00Z,m,"{""model"":null}"\n'
+            b'a,c,2024-03-01T12:00:00Z,,"{""model"":null}"\n'
+            b'a,c,2024-03-01T12:00:00Z,m,"{""a"":""model""}"\n'
+            b'a,c,2024-03-01T12:00:00Z,m,"{""a"":null}"\n',
+            4,
+            id="json-null-beside-its-column",
+        ),
         pytest.param(b"", 0, id="empty"),
         pytest.param(HEADER.encode(), 0, id="header-only"),
     ],
