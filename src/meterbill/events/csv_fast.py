@@ -12,7 +12,8 @@ a whole row only if it is one of ``_ROW`` (cells separated by commas, each eithe
 quoted, ``"..."`` with ``""`` for a quote and no line end inside, or not starting with
 a quote and holding no comma), a grammar that parses a line one way only; Arrow's CSV
 reader (``_quoted_cells``) then reads its cells as ``csv`` does (a quote inside an
-unquoted cell is text to both). A chunk with a line of neither kind (a quoted cell
+unquoted cell is text to both; a line starting with a BOM, which Arrow would drop, goes
+exact). A chunk with a line of neither kind (a quoted cell
 across lines, ``"a"b``), a NUL, a lone CR or bytes that are not UTF-8 hands the rest of
 the file to the exact reader, which picks up at that chunk's first line
 (``CsvSource.read_exactly_from``).
@@ -26,7 +27,8 @@ is required; a Lago subscription's customer is looked up), its timestamp is
 years 1-9999, and every property cell converts as ``schema.property_value`` converts a
 string (``fastpath.text_numbers``); an empty property cell is absent. A JSON
 ``properties`` cell is proved as Parquet's JSON text is (``fastpath.json_properties``,
-empty: absent), and must not give a key a ``properties.<key>`` cell of its row gives.
+empty: absent), and must not name (even as null) a key a ``properties.<key>`` cell of
+its row gives.
 Every other non-blank line goes through the exact path (``CsvSource.line_record``),
 which gives it its value or reject reason as always. A row's raw text is its line.
 
@@ -83,6 +85,8 @@ CHUNK_BYTES: Final = 16 << 20
 _CELL: Final = r'(?:"(?:[^"\r\n]|"")*"|(?:[^",\r\n][^,\r\n]*)?)'
 #: A line that is a whole row (of any width).
 _ROW: Final = f"^{_CELL}(?:,{_CELL})*$"
+#: A byte order mark, which Arrow's CSV reader drops where its data starts.
+_BOM: Final = "\ufeff"
 #: Arrow's CSV reader's block (its unit of parallel work) for quoted lines.
 _BLOCK_BYTES: Final = 4 << 20
 #: Widths the per-width grammar spells out (RE2 repeats a group at most 1000 times).
@@ -272,10 +276,14 @@ def _rows(
     rows = pc.indices_nonzero(pc.and_(plain, pc.equal(pc.list_value_length(cells), width)))
     if len(rows) < len(cells):  # most chunks have every line a row of the header's width
         cells = cells.take(rows)
-    if not any_quoted:
+    more = None
+    if any_quoted:
+        of_width = f"^{_CELL}(?:,{_CELL}){{{width - 1}}}$"
+        # Arrow drops a BOM that starts its data (the first line's own, which csv keeps)
+        readable = pc.and_(quoted, pc.invert(pc.starts_with(text, _BOM)))
+        more = pc.indices_nonzero(pc.and_(readable, pc.match_substring_regex(text, of_width)))
+    if more is None or not len(more):  # Arrow refuses to read no line
         return rows, lambda index: pc.list_element(cells, index)
-    of_width = f"^{_CELL}(?:,{_CELL}){{{width - 1}}}$"
-    more = pc.indices_nonzero(pc.and_(quoted, pc.match_substring_regex(text, of_width)))
     table = _quoted_cells(text.take(more), width)
     both = pa.concat_arrays([rows, more])
     order = pc.sort_indices(both)
@@ -324,8 +332,12 @@ def _json_cells(
         proved = pc.and_(proved, value_fine)
         if key in properties:  # both give it: only a row where one of them does is proved
             cell_text, cell_number = properties[key]
+            # a key the object holds, even as null, is one csv's record has twice; a
+            # proved object's strings hold no quote, so its key shows as "key" (a value
+            # "key" sends its row exact too)
+            named = pc.match_substring(cells, f'"{key}"').fill_null(fill_value=False)
+            proved = pc.and_(proved, pc.invert(pc.and_(named, pc.is_valid(cell_text))))
             given = pc.is_valid(text)
-            proved = pc.and_(proved, pc.invert(pc.and_(given, pc.is_valid(cell_text))))
             text = pc.if_else(given, text, cell_text)
             number = pc.if_else(given, number, cell_number)
         properties[key] = (text, number)
