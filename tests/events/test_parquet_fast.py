@@ -366,6 +366,9 @@ def test_json_keys_differ_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ({"type": pa.string()}, False),
         ({"event_id": pa.int64()}, False),
         ({"timestamp": pa.string()}, False),
+        ({"timestamp": pa.int64()}, True),  # epoch seconds or milliseconds
+        ({"timestamp": pa.uint16()}, True),
+        ({"timestamp": pa.float64()}, False),
         ({"other": pa.string()}, True),  # no shape reads it: ignored
     ],
 )
@@ -374,6 +377,33 @@ def test_which_files_take_the_fast_path(schema: dict[str, pa.DataType], fast: bo
               "timestamp": pa.timestamp("us", tz="UTC")}  # fmt: skip
     fields.update(schema)
     assert (parquet_fast.fast_layout(pa.schema(list(fields.items()))) is not None) is fast
+
+
+#: Integer epoch timestamps at the edges: the seconds/milliseconds threshold, years 1 and
+#: 9999 in each, and int64's own ends.
+_EPOCH_INTEGERS = [0, -1, 1_700_000_000, 99_999_999_999, 100_000_000_000, -100_000_000_000,
+                   -62_135_596_800, -62_135_596_801, 253_402_300_799_999, 253_402_300_800_000,
+                   10**15 - 1, 10**15, -(2**63), 2**63 - 1, None]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dtype", "values"),
+    [
+        (pa.int64(), _EPOCH_INTEGERS),
+        (pa.uint64(), [0, 1_700_000_000_123, 2**64 - 1, 10**15, None]),
+        (pa.int32(), [0, -(2**31), 2**31 - 1, None]),
+        (pa.uint8(), [0, 255, None]),
+    ],
+)
+def test_integer_epoch_timestamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: pa.DataType, values: list[int | None]
+) -> None:
+    """An integer timestamp column is epoch seconds (below 1e11) or milliseconds, read as
+    ``schema.epoch_micros`` reads it; values beyond years 1-9999 are rejected, exactly."""
+    table = pa.table(_events(len(values), timestamp=pa.array(values, dtype)))
+    fast, exact = _both_paths(tmp_path, table, monkeypatch)
+    assert fast.pop("proved") > 0
+    assert fast == exact
 
 
 #: Each shape's names for the native fields (``fastpath.LAYOUTS``).
@@ -592,6 +622,8 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     unit = draw(st.sampled_from(["us", "ns"]))
     stamps = column(_INSTANTS, pa.int64()).cast(pa.timestamp("us", tz=zone))
     columns["timestamp"] = stamps.cast(pa.timestamp(unit, tz=zone), safe=False)
+    if draw(st.integers(0, 4)) == 0:  # epoch seconds or milliseconds
+        columns["timestamp"] = column(_EPOCH_INTEGERS, pa.int64())
     if draw(st.integers(0, 3)) == 0:  # JSON text: an object of edge values, or not one
         member = st.tuples(st.sampled_from(_JSON_KEYS), st.sampled_from(_JSON_VALUES)).map(
             lambda pair: f"{pair[0]}:{pair[1]}"

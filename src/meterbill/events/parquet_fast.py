@@ -21,7 +21,8 @@ which gives it its reject reason or its exact value as always. Readable forms:
   source: string columns (an optional one may be of type null, the same as none);
   the timestamp: a timestamp column (naive means UTC, nanoseconds are truncated as the
   exact path truncates them) in a time zone Python knows (the exact path rejects every
-  row of another);
+  row of another), or an integer column of epoch seconds (below 1e11, else
+  milliseconds, as ``schema.epoch_micros`` reads them);
 * properties (a CloudEvent's ``data``) as a STRUCT column, a MAP of string keys, or
   ``properties.<key>`` columns (not both; not in a CloudEvent, whose exact path merges
   them with ``data``), each value a string, boolean, integer, float64 or decimal (at most 12
@@ -96,6 +97,10 @@ BATCH_ROWS: Final = 131_072
 _PROPERTY_PREFIX: Final = PROPERTIES + "."
 #: Python prints a float without an exponent from 1e-4 up (to 1e16: Arrow switches first).
 _PLAIN_FLOAT_FROM: Final = 1e-4
+#: Integer epoch timestamps: milliseconds from 1e11 on (``schema.epoch_micros``), and
+#: beyond 1e15 (milliseconds) far out of years 1-9999, whose rows go exact.
+_MILLISECONDS_FROM: Final = 10**11
+_EPOCH_LIMIT: Final = 10**15
 #: A day in microseconds (a time zone's offset from UTC is less).
 _DAY_MICROS: Final = 86_400_000_000
 #: A float's exact decimal: up to 17 digits, 4 zeros after the point before them.
@@ -182,9 +187,25 @@ def fast_layout(schema: pa.Schema, shape: Shape = "auto") -> FastLayout | None:
     return FastLayout(columns, pairs, properties in columns, shaped)
 
 
+def _epoch_micros(stamps: pa.Array) -> pa.Array:
+    """Epoch microseconds of integer epoch seconds (below 1e11, else milliseconds);
+    null for a value far beyond years 1-9999 (whose microseconds int64 cannot hold)."""
+    if stamps.type.bit_width == 64:  # narrower values all fit
+        inside = pc.less(stamps, pa.scalar(_EPOCH_LIMIT, stamps.type))
+        if pa.types.is_signed_integer(stamps.type):
+            inside = pc.and_(inside, pc.greater(stamps, pa.scalar(-_EPOCH_LIMIT, stamps.type)))
+        stamps = pc.if_else(inside, stamps, None)
+    values = stamps.cast(pa.int64())
+    seconds = pc.and_(pc.greater(values, -_MILLISECONDS_FROM), pc.less(values, _MILLISECONDS_FROM))
+    return pc.multiply(values, pc.if_else(seconds, 1_000_000, 1_000))
+
+
 def _readable_timestamp(dtype: pa.DataType) -> bool:
-    """A timestamp type whose time zone Python knows: the exact path rejects every row
-    of a zone it does not (``datetime`` cannot hold its values)."""
+    """An integer type (epoch seconds or milliseconds), or a timestamp type whose time
+    zone Python knows: the exact path rejects every row of a zone it does not
+    (``datetime`` cannot hold its values)."""
+    if pa.types.is_integer(dtype):
+        return True
     if not pa.types.is_timestamp(dtype):
         return False
     try:
@@ -301,13 +322,16 @@ def read_batch(
     else:
         ok = pc.and_(ok, pc.or_(pc.is_null(event_id), not_blank(event_id)))
     stamps = batch.column(shaped.timestamp)
-    try:
-        micros = stamps.cast(pa.timestamp("us")).cast(pa.int64())
-    except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
-        return FastBatch(None, frozenset(), list(range(count)))
-    # a zone's local time can leave years 1-9999 within a day of the range's ends, where
-    # the exact path cannot read the row (``datetime``): those rows go exact
-    margin = 0 if stamps.type.tz in (None, "UTC") else _DAY_MICROS
+    if pa.types.is_integer(stamps.type):
+        micros, margin = _epoch_micros(stamps), 0
+    else:
+        try:
+            micros = stamps.cast(pa.timestamp("us")).cast(pa.int64())
+        except pa.ArrowInvalid:  # seconds beyond int64 microseconds: the exact path says so
+            return FastBatch(None, frozenset(), list(range(count)))
+        # a zone's local time can leave years 1-9999 within a day of the range's ends,
+        # where the exact path cannot read the row (``datetime``): those rows go exact
+        margin = 0 if stamps.type.tz in (None, "UTC") else _DAY_MICROS
     in_range = pc.and_(
         pc.greater_equal(micros, MIN_MICROS + margin), pc.less_equal(micros, MAX_MICROS - margin)
     ).fill_null(fill_value=False)
