@@ -1,8 +1,10 @@
 """The accepted and rejected records of one ingest, staged as Parquet files on disk.
 
 Readers hand over one record at a time, and a Python object per value costs ~50-100
-bytes, so records are buffered in per-column lists for at most ``BATCH_SIZE`` rows,
-then turned into one Arrow table and written to the ingest's staging folder. An
+bytes, so records are buffered in per-column lists for at most ``BATCH_SIZE`` rows
+(fewer when they are wide: at most ``BATCH_VALUES`` property values and ``BATCH_CHARS``
+characters of raw text), then turned into one Arrow table and written to the ingest's
+staging folder. An
 ingest's memory is therefore one batch, whatever the size of its input (a 5 GB file
 streams through); de-duplication and writing then run in DuckDB over the staged files
 (``lake``).
@@ -46,6 +48,11 @@ from meterbill.events.schema import (
     property_key,
 )
 from meterbill.events.shapes import Event
+
+#: A batch is flushed at this many property values (100k events of 200 keys held ~6 GB)
+#: or characters of raw text, if it reaches them before ``BATCH_SIZE`` rows.
+BATCH_VALUES: Final = 1_000_000
+BATCH_CHARS: Final = 64 << 20
 
 SEQ: Final = "_seq"
 FILE: Final = "_file"
@@ -108,6 +115,7 @@ class EventBatches:
         self._source: list[str | None] = []
         # key -> (row indexes in this batch, texts, numbers): sparse, densified on flush
         self._properties: dict[str, tuple[list[int], list[str], list[Decimal | None]]] = {}
+        self._values = self._chars = 0  # property values and raw characters buffered
 
     def __len__(self) -> int:
         """The number of rows appended so far."""
@@ -147,7 +155,13 @@ class EventBatches:
             slot[1].append(text)
             slot[2].append(number)
         self._count += 1
-        if len(self._seq) >= self._batch_size:
+        self._values += len(event.properties)
+        self._chars += len(raw)
+        if (
+            len(self._seq) >= self._batch_size
+            or self._values >= BATCH_VALUES
+            or self._chars >= BATCH_CHARS
+        ):
             self._flush()
 
     def _admit_keys(self, event: Event) -> None:
@@ -266,6 +280,7 @@ class RejectBatches:
         self._batch_size = batch_size
         self._files: list[Path] = []
         self._rows: list[tuple[int, int, str, str, str]] = []
+        self._chars = 0  # raw characters buffered
         self._count = 0
         self.first: tuple[int, int, Reject] | None = None
         """(file index, record number, reject) of the first reject, for ``--strict``."""
@@ -280,7 +295,8 @@ class RejectBatches:
             self.first = (file_index, record_number, reject)
         self._rows.append((file_index, record_number, reject.reason, reject.message, raw))
         self._count += 1
-        if len(self._rows) >= self._batch_size:
+        self._chars += len(raw)
+        if len(self._rows) >= self._batch_size or self._chars >= BATCH_CHARS:
             self._flush()
 
     def _flush(self) -> None:
@@ -293,6 +309,7 @@ class RejectBatches:
             table = pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)
             self._files.append(_stage(table, self._folder, "rejects", len(self._files)))
             self._rows = []
+            self._chars = 0
 
     def files(self) -> list[Path]:
         """The staged Parquet files of all rejects so far (``REJECT_SCHEMA``)."""
