@@ -540,3 +540,53 @@ def test_review_files(
     fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes)
     assert fast.pop("proved") == proved
     assert fast == exact
+
+
+#: Epoch timestamps at the edges: the range's ends (years 1 and 9999) as seconds and as
+#: milliseconds, the seconds/milliseconds threshold (1e11), fractions of 6 and 3 places,
+#: negative values, 15 and 16 digits, leading zeros and forms the fast path leaves exact.
+EPOCH_EDGES = ["-62135596800", "-62135596800.000001", "-62135596801", "253402300799",
+               "253402300799.999", "253402300800", "253402300799999", "253402300800000",
+               "-62135596800000", "-62135596800001", "99999999999.9999", "99999999999",
+               "100000000000", "100000000000.001", "-100000000000.5", "-1.000001", "1.000001",
+               "0", "000000000000001", "0.5", "-0.5", "1.0", "1e11", "+1", "999999999999999",
+               "12345678901234.5", "1234567890123456", "1709294400.1234567"]  # fmt: skip
+#: Files of every shape pinned by the differential review of the CloudEvents and Lago
+#: fast paths and of fractional epochs: (lines, --shape, rows the fast path proves in
+#: both ingests); no difference from the exact path.
+SHAPE_REVIEW_FILES: dict[str, tuple[list[str], Shape, int]] = {
+    "epochs-lago-subscription": (
+        ["transaction_id,code,external_subscription_id,timestamp",
+         *(f"e{n},u,s1,{stamp}" for n, stamp in enumerate(EPOCH_EDGES))],
+        "auto", 2 * 16,
+    ),
+    "epochs-cloudevents": (
+        ["id,type,subject,time", *(f"e{n},u,c1,{stamp}" for n, stamp in enumerate(EPOCH_EDGES))],
+        "cloudevents", 2 * 16,
+    ),
+    "cloudevents-blank-and-odd-cells": (
+        ["specversion,time,subject,type,id,source,data,Type",
+         f"1.0,{_T},c1,u,a,,,x", f" ,{_T},c1, ,b,,,", f",{_T},c1,u,\u3000,,,", f",{_T},c1,u,,s,,",
+         f",{_T},,u,e,,,", "2,1709294400.5,c1,u,f, ,{},", f',{_T},c1,u,g,,"{{""k"":1}}",',
+         f",{_T},c1,u,h,,null,", f',{_T},c1,u,i,,"{{""k"":1,""K"":2}}",'],
+        "auto", 2 * 3,
+    ),
+    "lago-subscriptions": (
+        ["transaction_id,code,external_subscription_id,timestamp,properties",
+         *(f'e{n},u,{sub},1709294400.25,"{{""k"":{n}}}"'
+           for n, sub in enumerate(["s1", "S1", " s1", "s1 ", "", "zz", '"sub-ü \'; --"', "c1"]))],
+        "lago", 2 * 2,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 20])
+@pytest.mark.parametrize("case", list(SHAPE_REVIEW_FILES))
+def test_shape_review_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, chunk_bytes: int
+) -> None:
+    lines, shape, proved = SHAPE_REVIEW_FILES[case]
+    data = "\n".join(lines).encode()
+    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes, shape=shape)
+    assert fast.pop("proved") == proved
+    assert fast == exact

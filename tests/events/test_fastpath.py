@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from meterbill.events import fastpath, ingest, ingest_paths, json_arrays
 from meterbill.events.readers import SourceRecord
 from meterbill.events.rejects import Reject
+from meterbill.events.schema import JsonNumber, parse_timestamp
 from meterbill.events.shapes import SHAPES, Shape
 from meterbill.state import connect_state
 
@@ -838,3 +839,68 @@ def test_records_among_chunks_pass_through_in_order(
     prepared = [item for item in out if isinstance(item, fastpath.Prepared)]
     assert [p.first_line for p in prepared] == [5, 6]
     assert all(p.proved is not None for p in prepared)
+
+
+#: Epoch timestamps at the edges (the range's ends as seconds and milliseconds, the
+#: 1e11 threshold, 6 and 3 places, negative values, 15 and 16 digits) and whether the
+#: fast path reads them (as a JSON number and as text).
+EPOCH_PROVABLE: list[tuple[str, bool]] = [
+    ("-62135596800", True),  # 0001-01-01T00:00:00Z
+    ("-62135596800.000001", False),  # a microsecond before: out of range
+    ("253402300799", True),
+    ("253402300799.999", True),  # from 1e11 on: milliseconds
+    ("253402300799999", True),  # 9999-12-31T23:59:59.999Z
+    ("253402300800000", False),
+    ("-62135596800000", True),
+    ("-62135596800001", False),
+    ("99999999999.9999", True),  # seconds, year 5138
+    ("100000000000", True),  # milliseconds
+    ("100000000000.001", True),
+    ("-100000000000.5", True),
+    ("-1.000001", True),
+    ("1.000001", True),
+    ("0", True),
+    ("0.5", False),  # DuckDB re-prints below 1 with an exponent: exact
+    ("999999999999999", False),  # 15 digits, beyond the year 9999
+    ("12345678901234.5", True),
+    ("1234567890123456", False),  # 16 digits: exact
+    ("1709294400.1234567", False),  # 7 places: exact
+]
+
+
+@pytest.mark.parametrize(("epoch", "fast"), EPOCH_PROVABLE)
+@pytest.mark.parametrize("text", [False, True], ids=["number", "text"])
+def test_epoch_edges_of_every_shape(epoch: str, fast: bool, text: bool) -> None:
+    stamp = json.dumps(epoch) if text else epoch
+    lines = [
+        f'{{"event_name":"u","customer_id":"c1","timestamp":{stamp}}}',
+        f'{{"id":"a","type":"u","subject":"c1","time":{stamp}}}',
+        f'{{"transaction_id":"a","code":"u","external_subscription_id":"s1","timestamp":{stamp}}}',
+    ]
+    chunk = fastpath.read_chunk(
+        "\n".join(lines).encode(),
+        first_line=1,
+        seq_base=0,
+        file_index=0,
+        derive_id=str,
+        subscriptions={"s1": "c1"},
+    )
+    assert len(chunk.slow) == (0 if fast else 3)
+    if fast:
+        assert chunk.table is not None
+        expected = parse_timestamp(JsonNumber(epoch))
+        assert [stamp.value for stamp in chunk.table.column("timestamp")] == [expected] * 3
+
+
+def test_epoch_edges_give_the_same_lake_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [
+        f'{{"transaction_id":"{n}{kind}","code":"u","external_subscription_id":"s1",'
+        f'"timestamp":{json.dumps(epoch) if kind else epoch}}}'
+        for n, (epoch, _) in enumerate(EPOCH_PROVABLE)
+        for kind in ("", "t")
+    ]
+    fast, exact = _both_paths(tmp_path, "\n".join(lines).encode(), monkeypatch)
+    assert fast == exact
+    assert fast["counts"] == [(40, 30, 0, 10)]

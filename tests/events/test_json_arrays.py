@@ -257,3 +257,37 @@ def test_elements_filling_whole_lines_read_as_the_scan_reads_them(
     if block > len(text) and not again_after:  # one block: every run of whole lines at once
         assert sum(taken) == 17 + 72 + 1  # and the second of two elements ends its line
     assert (sum(taken) > 0) is (block > len(EVENT))
+
+
+#: Documents pinned by the differential review of ``_whole_lines``: the elements (number,
+#: raw text) the scan gives, which the whole-line runs must give too.
+REVIEW_DOCUMENTS: list[tuple[str, list[tuple[int, str]]]] = [
+    (f"[\n{EVENT},\n{EVENT},\n]\n", [(1, EVENT), (2, EVENT), (3, "")]),  # a trailing comma
+    (f"[\n{EVENT},\n{EVENT},\n", [(1, EVENT), (2, EVENT), (3, "")]),  # cut after a comma
+    (f"[{EVENT},\n{EVENT}", [(1, EVENT), (2, EVENT), (3, "")]),  # cut after an element
+    (f"[{EVENT} \r, \r\n\t{EVENT},\r\n]", [(1, EVENT), (2, EVENT), (3, "")]),
+    (f"[{EVENT},\n\r{EVENT},\n{EVENT}]", [(1, EVENT), (2, EVENT), (3, EVENT)]),
+    (f"[{EVENT},\ufeff\n{EVENT}]", [(1, EVENT), (2, f"\ufeff\n{EVENT}")]),
+    ('[{"a":"]}"},\n{"a":{"b":"}"}},\n{"a":1} x,\n{}]',
+     [(1, '{"a":"]}"}'), (2, '{"a":{"b":"}"}}'), (3, '{"a":1} x'), (4, "{}")]),
+    (f"[{EVENT}, {EVENT},\n{EVENT},\n]", [(1, EVENT), (2, EVENT), (3, EVENT), (4, "")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
+@pytest.mark.parametrize(("text", "elements"), REVIEW_DOCUMENTS)
+def test_review_documents(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    elements: list[tuple[int, str]],
+    block: int,
+) -> None:
+    monkeypatch.setattr(json_arrays, "_BLOCK", block)
+    monkeypatch.setattr(json_arrays, "_LINES_AT_LEAST", 1)
+    monkeypatch.setattr(json_arrays, "_LINES_AGAIN_AFTER", 0)
+    path = tmp_path / "batch.json"
+    path.write_text(text, encoding="utf-8")
+    scanned = [(record.record_number, record.raw) for record in read_json_array(path)]
+    assert scanned == elements
+    assert _run_lines(path) == scanned

@@ -510,6 +510,48 @@ def test_which_shaped_files_take_the_fast_path(
     assert (layout is not None) is fast
 
 
+#: Columns of CloudEvents and Lago files pinned by the differential review (with the
+#: rows the fast path proves of 6, each ingest): odd ids, subscriptions and specversions,
+#: ``data`` as JSON text, and the instants at the range's ends in a zone with an offset.
+_ODD = [" s1", "S1", "", None, "sub-ü '; --", "s1"]
+REVIEW_SHAPED_FILES: list[tuple[str, dict[str, pa.Array], int]] = [
+    ("lago-subscription", {"external_subscription_id": pa.array(_ODD)}, 2),
+    ("cloudevents", {"id": pa.array(["\u3000", "", None, " a", "a", "b\x00"])}, 3),
+    ("cloudevents", {"specversion": pa.nulls(6), "source": pa.nulls(6, pa.string())}, 6),
+    ("cloudevents", {"specversion": pa.array([" ", "", None, "1.0", "x", "2"])}, 6),
+    ("cloudevents", {"data": pa.array(['{"k":1}', "null", "", None, '{"k":{"a":1}}', '{"k":1.50}'])}, 2),
+    ("lago", {"properties": pa.array(['{"k":"1"}', '{"k":1,"K":2}', None, "{}", "[]", '{"k":-0}'])}, 0),
+    ("lago", {"properties": pa.array(['{"k":"1"}', '{"K":2}', None, "{}", "[]", '{"k":-0}'])}, 0),
+    ("lago", {"properties": pa.array(['{"k":"1"}', '{"k":2}', None, "{}", "[]", '{"k":-0}'])}, 4),
+    ("lago", {"timestamp": pa.array([datetime(1, 1, 1, 12), datetime(9999, 12, 31, 12)] * 3,
+                                    pa.timestamp("us", tz="+05:30"))}, 0),
+    ("lago", {"timestamp": pa.array([datetime(1, 1, 2, 12), datetime(9999, 12, 30, 12)] * 3,
+                                    pa.timestamp("us", tz="+05:30"))}, 6),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["auto", "cloudevents", "lago"])
+@pytest.mark.parametrize(("kind", "columns", "proved"), REVIEW_SHAPED_FILES)
+def test_review_shaped_files(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    columns: dict[str, pa.Array],
+    proved: int,
+    shape: Shape,
+) -> None:
+    table = _as_shape(pa.table(_events(6)), kind)
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.set_column(table.schema.get_field_index(name), name, values)
+        else:
+            table = table.append_column(name, values)
+    fast, exact = _both_paths(tmp_path, table, monkeypatch, shape=shape)
+    own = shape in ("auto", kind.split("-")[0])
+    assert fast.pop("proved") == (2 * proved if own else 0)
+    assert fast == exact
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.floats(allow_nan=True, allow_infinity=True))
 @example(0.123456789012)  # 12 places: cast as it is
