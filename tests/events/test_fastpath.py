@@ -279,7 +279,8 @@ PROVABLE: list[tuple[str, bool]] = [
     (_line(extra=1, environment_id="env_1", meta={"a": 1}), True),  # fields no shape reads
     (_line({"it's": 1, "a;b": "x'; DROP TABLE t; --", "a.b": 2, "a b": 3, "$[0]*": 4}), True),
     (_line({f"k{n}": n for n in range(60)}), True),  # wide events
-    (_line({f"k{n}": n for n in range(130)}), False),  # more keys than the query reads
+    (_line({f"k{n}": f"v{n}" for n in range(256)}), True),
+    (_line({f"k{n}": n for n in range(260)}), False),  # more keys than the query reads
     (_line(extra=[1]), False),
     (
         '{"event_name":"a","customer_id":"c","timestamp":"2024-03-01T00:00:00Z",'

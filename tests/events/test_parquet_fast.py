@@ -240,7 +240,7 @@ def test_edge_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             id="map-keys-differing-in-case",
         ),
         pytest.param(  # more keys than the fast path learns: the batch is read exactly
-            {"properties": pa.array([[(f"k{i}", "1") for i in range(130)], None], _MAP)},
+            {"properties": pa.array([[(f"k{i}", "1") for i in range(260)], None], _MAP)},
             0,
             id="map-many-keys",
         ),
@@ -335,7 +335,7 @@ def test_key_clash_across_batches_keeps_the_first_spelling(
 def test_json_keys_differ_per_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keys learned per batch: a spelling clash, new keys and more than ``MAX_KEYS`` in
     the file (never in one batch) read as the exact path reads them."""
-    wide = [json.dumps({f"k{j}": j for j in range(n, n + 100)}) for n in (0, 100)]
+    wide = [json.dumps({f"k{j}": j for j in range(n, n + 200)}) for n in (0, 200)]
     texts = ['{"K":1}'] * 4 + ['{"k":2,"m":"x"}'] * 4 + [wide[0]] * 4 + [wide[1]] * 4
     fast, exact = _both_paths(tmp_path, pa.table(_events(16, properties=texts)), monkeypatch)
     assert fast.pop("proved") == 2 * 16

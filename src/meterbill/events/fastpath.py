@@ -314,8 +314,8 @@ _SIMPLE_TEXT_NUMBER: Final = r"^[+-]?([0-9]{1,26}(\.[0-9]{0,12})?|\.[0-9]{1,12})
 #: At most this many property keys are read into columns per chunk; lines with other
 #: keys take the exact path (the query's cost grows with the keys it checks, but wide
 #: events read record by record cost far more: 200k events of 60 keys, 61 s exactly
-#: against 10 s here; of 128 keys, 8 s for 50k against 39 s).
-MAX_KEYS: Final = 128
+#: against 6-10 s here; 100k of 200 keys, 93 s against 9 s).
+MAX_KEYS: Final = 256
 
 #: Every line of ``chunk_lines`` (i, line, g0, g1, ...: which grammar took it), parsed
 #: if ``{grammatical}`` took it (never otherwise: DuckDB's JSON reader is lenient), with
