@@ -72,8 +72,8 @@ _FLAT_LINE_OBJECT: Final = r'\{(?:[^"{}\[\]\n]|"[^"\\\n]*")*\}'
 _ELEMENT_LINE: Final = (
     rf'^[ \t]*\{{(?:[^"{{}}\[\]\n]|"[^"\\\n]*"|{_FLAT_LINE_OBJECT})*\}}[ \t\r]*,[ \t\r]*$'
 )
-#: Whole-line elements taken at a time, at most (a run shorter than this is not tried
-#: again for ``_LINES_AGAIN_AFTER`` elements: a document of other elements costs ~nothing).
+#: After a run of fewer whole-line elements than this, ``_whole_lines`` is not tried
+#: again for ``_LINES_AGAIN_AFTER`` elements (a document of other elements costs ~nothing).
 _LINES_AT_LEAST: Final = 64
 _LINES_AGAIN_AFTER: Final = 1024
 #: Bytes read at a time (at least; more when one element is longer).
