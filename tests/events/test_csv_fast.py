@@ -530,18 +530,6 @@ REVIEW_FILES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 1 << 20])
-@pytest.mark.parametrize("case", list(REVIEW_FILES))
-def test_review_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, chunk_bytes: int
-) -> None:
-    lines, proved = REVIEW_FILES[case]
-    data = "\n".join(lines).encode()
-    fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes)
-    assert fast.pop("proved") == proved
-    assert fast == exact
-
-
 #: Epoch timestamps at the edges: the range's ends (years 1 and 9999) as seconds and as
 #: milliseconds, the seconds/milliseconds threshold (1e11), fractions of 6 and 3 places,
 #: negative values, 15 and 16 digits, leading zeros and forms the fast path leaves exact.
@@ -580,12 +568,19 @@ SHAPE_REVIEW_FILES: dict[str, tuple[list[str], Shape, int]] = {
 }  # fmt: skip
 
 
+#: Every review case: (lines, --shape, rows the fast path proves in both ingests).
+_REVIEW_CASES: dict[str, tuple[list[str], Shape, int]] = {
+    **{case: (lines, "auto", proved) for case, (lines, proved) in REVIEW_FILES.items()},
+    **SHAPE_REVIEW_FILES,
+}
+
+
 @pytest.mark.parametrize("chunk_bytes", [1, 1 << 20])
-@pytest.mark.parametrize("case", list(SHAPE_REVIEW_FILES))
-def test_shape_review_files(
+@pytest.mark.parametrize("case", list(_REVIEW_CASES))
+def test_review_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, chunk_bytes: int
 ) -> None:
-    lines, shape, proved = SHAPE_REVIEW_FILES[case]
+    lines, shape, proved = _REVIEW_CASES[case]
     data = "\n".join(lines).encode()
     fast, exact = _both_paths(tmp_path, data, monkeypatch, chunk_bytes=chunk_bytes, shape=shape)
     assert fast.pop("proved") == proved

@@ -53,6 +53,7 @@ from meterbill.events.fastpath import (
     ISO_TIMESTAMP,
     NATIVE,
     Layout,
+    absent_if_empty,
     file_layout,
     json_properties,
     json_property_column,
@@ -210,7 +211,7 @@ def read_chunk(
     proved = pc.and_(proved, in_range.fill_null(fill_value=False))
     properties: dict[str, tuple[pa.Array, pa.Array]] = {}
     for index, key in layout.properties:
-        values = _absent_if_empty(cell(index))
+        values = absent_if_empty(cell(index))
         number, fine = text_numbers(values)
         proved = pc.and_(proved, fine)
         properties[key] = (values.cast(TEXT_ARROW), number)
@@ -242,7 +243,7 @@ def read_chunk(
         CUSTOMER_ID: take(fields[CUSTOMER_ID]).cast(TEXT_ARROW),
         TIMESTAMP: take(micros).cast(pa.timestamp("us")).cast(TIMESTAMP_ARROW),
         SOURCE: (
-            take(_absent_if_empty(source)).cast(TEXT_ARROW)
+            take(absent_if_empty(source)).cast(TEXT_ARROW)
             if source is not None
             else pa.nulls(len(taken), TEXT_ARROW)
         ),
@@ -272,7 +273,7 @@ def _rows(
         if width > _MAX_WIDTH or not pc.all(whole).as_py():
             return None
     plain = pc.and_(data_row, pc.invert(quoted)) if any_quoted else data_row
-    cells = pc.split_pattern(text, ",")
+    cells = pc.split_pattern(pc.if_else(plain, text, "") if any_quoted else text, ",")
     rows = pc.indices_nonzero(pc.and_(plain, pc.equal(pc.list_value_length(cells), width)))
     if len(rows) < len(cells):  # most chunks have every line a row of the header's width
         cells = cells.take(rows)
@@ -322,7 +323,7 @@ def _json_cells(
     """Add the keys of JSON ``properties`` cells to ``properties`` (the ``(p__K, n__K)``
     of the ``properties.<key>`` cells, per key), returning which rows stay proved: a
     cell ``json_properties`` proves, giving no key its row's own cell gives."""
-    read = json_properties(_absent_if_empty(cells))
+    read = json_properties(absent_if_empty(cells))
     if read is None:  # too many keys, or keys DuckDB cannot tell apart: every row exact
         return pa.repeat(pa.scalar(value=False), len(cells))
     fine, by_key = read
@@ -342,11 +343,6 @@ def _json_cells(
             number = pc.if_else(given, number, cell_number)
         properties[key] = (text, number)
     return proved
-
-
-def _absent_if_empty(cells: pa.Array) -> pa.Array:
-    """An empty cell is an absent value."""
-    return pc.if_else(pc.equal(cells, ""), None, cells)
 
 
 def _micros(stamps: pa.Array) -> pa.Array:
@@ -387,7 +383,7 @@ def _calendar_days(stamps: pa.Array) -> pa.BooleanArray:
 def _ids(event_id: pa.Array | None, numbers: pa.Array, derive_id: Callable[[int], str]) -> pa.Array:
     """The proved rows' event ids: given, or (empty) derived from the record number."""
     given = (
-        pc.if_else(pc.equal(event_id, ""), None, event_id).cast(TEXT_ARROW)
+        absent_if_empty(event_id).cast(TEXT_ARROW)
         if event_id is not None
         else pa.nulls(len(numbers), TEXT_ARROW)
     )

@@ -667,6 +667,11 @@ def file_layout(names: Collection[str], shape: Shape) -> Layout | None:
     return None
 
 
+def absent_if_empty(strings: pa.Array) -> pa.Array:
+    """An empty string is an absent value (null)."""
+    return pc.if_else(pc.equal(strings, ""), None, strings)
+
+
 def not_blank(strings: pa.Array) -> pa.BooleanArray:
     """Strings holding a character ``str.strip`` keeps (null: False)."""
     rest = pc.utf8_ltrim(strings, characters=WHITESPACE)

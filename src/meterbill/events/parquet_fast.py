@@ -68,6 +68,7 @@ from meterbill.events.fastpath import (
     MAX_KEYS,
     NATIVE,
     Layout,
+    absent_if_empty,
     file_layout,
     json_properties,
     json_property_column,
@@ -382,7 +383,7 @@ def read_batch(
             TEXT_ARROW,
         )
     source = (
-        pc.if_else(pc.equal(batch.column(shaped.source), ""), None, batch.column(shaped.source))
+        absent_if_empty(batch.column(shaped.source))
         if shaped.source in names
         else pa.nulls(count, TEXT_ARROW)
     )
